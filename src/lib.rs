@@ -7,8 +7,10 @@
 #![forbid(unsafe_code)]
 
 pub mod acquire;
+pub mod analyse;
 pub mod checks;
 pub mod config;
+pub mod contained;
 pub mod exercise;
 pub mod facts;
 pub mod grade;

@@ -52,9 +52,17 @@ enum Command {
     Explain { check: String },
     /// Print the JSON Schema of report.json.
     Schema,
+    /// Internal: run one contained parser on stdin (see src/contained.rs).
+    #[command(name = "__contained", hide = true)]
+    Contained { kind: String },
 }
 
 fn main() -> ExitCode {
+    // A contained parser child must not set up logging or read configuration.
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 3 && args[1] == "__contained" {
+        return ExitCode::from(assay::contained::serve(&args[2]) as u8);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ASSAY_LOG")
@@ -151,5 +159,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", assay::report::json_schema());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Contained { kind } => Ok(ExitCode::from(assay::contained::serve(&kind) as u8)),
     }
 }
