@@ -105,6 +105,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 out_dir: out,
                 config,
                 no_exec,
+                name: None,
             };
             let graded = grade::grade(&req).context("grading failed")?;
             print!(
