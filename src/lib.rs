@@ -8,6 +8,7 @@
 
 pub mod acquire;
 pub mod analyse;
+pub mod batch;
 pub mod checks;
 pub mod config;
 pub mod contained;

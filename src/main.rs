@@ -27,6 +27,17 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum BatchCommand {
+    /// Join the outputs of `--shard` runs into one index.
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Grade one submission and write DIR/<submission>/report.json.
     Grade {
@@ -45,6 +56,32 @@ enum Command {
         /// Skip running the submission in a container; grade from its code alone.
         #[arg(long)]
         no_exec: bool,
+    },
+    /// Grade many submissions listed in a manifest (TOML or CSV), resumably.
+    #[command(args_conflicts_with_subcommands = true)]
+    Batch {
+        #[command(subcommand)]
+        merge: Option<BatchCommand>,
+        /// The manifest: `[[submission]]` entries with id, source and optional ref.
+        manifest: Option<PathBuf>,
+        #[arg(long, default_value = "reports/batch")]
+        out: PathBuf,
+        /// Submissions run in containers at once (static analysis uses every core).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Grade only shard I of N (1-based), for a CI matrix.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Regrade submissions whose report is up to date.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        no_exec: bool,
+        #[arg(long, default_value = "marketplace-elt")]
+        exercise: String,
+        /// Wall-clock limit per submission, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
     },
     /// List every check.
     Checks,
@@ -125,6 +162,48 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Batch {
+            merge,
+            manifest,
+            out,
+            jobs,
+            shard,
+            force,
+            no_exec,
+            exercise,
+            timeout,
+        } => {
+            let outcome = match (merge, manifest) {
+                (Some(BatchCommand::Merge { dirs, out }), _) => assay::batch::merge(&dirs, &out)?,
+                (None, Some(manifest)) => {
+                    let opts = assay::batch::BatchOptions {
+                        manifest,
+                        out,
+                        jobs,
+                        shard,
+                        force,
+                        no_exec,
+                        exercise,
+                        config,
+                        submission_timeout: std::time::Duration::from_secs(timeout),
+                    };
+                    tokio::runtime::Runtime::new()?.block_on(assay::batch::run(opts))?
+                }
+                (None, None) => bail!("give a manifest, or `assay batch merge DIR... --out DIR`"),
+            };
+            println!(
+                "{} graded, {} unchanged, {} could not be graded\nindex: {}",
+                outcome.graded,
+                outcome.skipped,
+                outcome.errors,
+                outcome.index.display()
+            );
+            Ok(if outcome.errors > 0 {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Checks => {
             for check in assay::checks::all() {
