@@ -9,6 +9,7 @@
 pub mod acquire;
 pub mod analyse;
 pub mod batch;
+pub mod calibrate;
 pub mod checks;
 pub mod config;
 pub mod contained;

@@ -83,6 +83,16 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         timeout: u64,
     },
+    /// Grade every reference solution and compare its bands with expected.toml; exit 1 on drift.
+    Calibrate {
+        #[arg(long, default_value = "marketplace-elt")]
+        exercise: String,
+        #[arg(long)]
+        no_exec: bool,
+        /// Where the reference solutions' reports go.
+        #[arg(long, default_value = "reports/calibration")]
+        out: PathBuf,
+    },
     /// List every check.
     Checks,
     /// Print a check's documentation.
@@ -203,6 +213,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(2)
             } else {
                 ExitCode::SUCCESS
+            })
+        }
+        Command::Calibrate {
+            exercise,
+            no_exec,
+            out,
+        } => {
+            let cal = assay::calibrate::calibrate(&exercise, &config, no_exec, &out)?;
+            print!("{}", assay::calibrate::table(&cal));
+            Ok(if cal.drift.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             })
         }
         Command::Checks => {
