@@ -476,9 +476,11 @@ fn stratified_pick(
     first_candidates
 }
 
+/// A second-level category with its third-level children.
+type Subtree = (&'static str, &'static [&'static str]);
+
 fn build_categories() -> Vec<Category> {
-    // (name, children (name, grandchildren))
-    let tree: [(&str, &[(&str, &[&str])]); 6] = [
+    let tree: [(&str, &[Subtree]); 6] = [
         (
             "Electronics",
             &[
