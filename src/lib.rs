@@ -15,6 +15,7 @@ pub mod config;
 pub mod contained;
 pub mod exercise;
 pub mod facts;
+pub mod generate;
 pub mod grade;
 pub mod history;
 pub mod inventory;

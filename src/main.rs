@@ -38,6 +38,22 @@ enum BatchCommand {
 }
 
 #[derive(Subcommand)]
+enum FixturesCommand {
+    /// Write the exercise's seeded raw snapshots (S1, S2) and their truth.json.
+    Generate {
+        #[arg(long, default_value = "marketplace-elt")]
+        exercise: String,
+        /// 1 gives thousands of orders; 10 and 100 are for benchmarks.
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+        #[arg(long, default_value_t = assay::generate::DEFAULT_SEED)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Grade one submission and write DIR/<submission>/report.json.
     Grade {
@@ -92,6 +108,11 @@ enum Command {
         /// Where the reference solutions' reports go.
         #[arg(long, default_value = "reports/calibration")]
         out: PathBuf,
+    },
+    /// Exercise data: seeded snapshots with known right answers.
+    Fixtures {
+        #[command(subcommand)]
+        command: FixturesCommand,
     },
     /// List every check.
     Checks,
@@ -227,6 +248,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Fixtures {
+            command:
+                FixturesCommand::Generate {
+                    exercise,
+                    scale,
+                    seed,
+                    out,
+                },
+        } => {
+            let opts = assay::generate::GenerateOptions {
+                exercise,
+                scale,
+                seed,
+                out_dir: out,
+            };
+            let summary = assay::generate::generate(&opts)?;
+            println!(
+                "wrote {} files for {} (seed {}, scale {}) to {}",
+                summary.files.len(),
+                summary.exercise,
+                summary.seed,
+                summary.scale,
+                summary.out_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Checks => {
             for check in assay::checks::all() {
