@@ -325,6 +325,13 @@ pub async fn ensure_runner_image(
         let p = rootfs.join(dir);
         std::fs::create_dir_all(&p).map_err(|e| ExecuteError::io(&p, e))?;
     }
+    // The engine copies a directory's owner and mode onto the tmpfs mounted over
+    // it: these must belong to the runner user, or its workspace is read-only.
+    for dir in ["work", "home/runner"] {
+        let p = rootfs.join(dir);
+        std::os::unix::fs::chown(&p, Some(RUNNER_UID), Some(RUNNER_UID))
+            .map_err(|e| ExecuteError::io(&p, e))?;
+    }
     let script = rootfs.join("opt/assay/runner.py");
     std::fs::write(&script, RUNNER_SCRIPT).map_err(|e| ExecuteError::io(&script, e))?;
     slim(&rootfs)?;

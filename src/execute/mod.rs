@@ -109,7 +109,11 @@ pub struct SandboxLimits {
     /// Maximum number of processes and threads; the fork-bomb control.
     pub pids_limit: i64,
     /// Wall-clock limit of one phase (raw load + dbt + queries), in seconds.
+    /// Past it the container is killed and removed.
     pub phase_timeout_secs: u64,
+    /// Deadline for dbt inside a phase; the runner kills dbt and still returns
+    /// the artifacts. Defaults to the phase limit minus a quarter (2-120 s).
+    pub dbt_timeout_secs: Option<u64>,
     /// Size of the writable /work tmpfs (project, warehouse, artifacts), in bytes.
     pub work_tmpfs_bytes: u64,
     /// Size of the /tmp tmpfs, in bytes.
@@ -148,6 +152,7 @@ impl Default for SandboxLimits {
             cpus: 1.5,
             pids_limit: 256,
             phase_timeout_secs: 15 * 60,
+            dbt_timeout_secs: None,
             work_tmpfs_bytes: 1 << 30,
             tmp_tmpfs_bytes: 256 << 20,
             nofile: 4096,

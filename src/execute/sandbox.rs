@@ -9,6 +9,7 @@
 
 use super::docker::{self, ContainerGuard, ExecFailure, ExecRequest};
 use super::outputs::{self, PhaseOutputs};
+use super::image::RUNNER_UID;
 use super::{ExecuteError, SandboxLimits};
 use bollard::models::{HostConfig, HostConfigLogConfig, ResourcesUlimits};
 use bollard::Docker;
@@ -222,7 +223,11 @@ impl Sandbox {
         let phase_timeout = Duration::from_secs(self.limits.phase_timeout_secs.max(1));
         // dbt gets most of the deadline; the rest is for loading, queries and output.
         let grace = (self.limits.phase_timeout_secs / 4).clamp(2, 120);
-        let dbt_timeout = self.limits.phase_timeout_secs.saturating_sub(grace).max(1);
+        let dbt_timeout = self
+            .limits
+            .dbt_timeout_secs
+            .unwrap_or_else(|| self.limits.phase_timeout_secs.saturating_sub(grace))
+            .max(1);
         let stdin = phase_archive(spec, &self.limits, dbt_timeout)?;
         tracing::info!("phase {}: running", spec.name);
         let res = docker::exec(
@@ -363,26 +368,28 @@ fn base_env(limits: &SandboxLimits) -> Vec<String> {
 }
 
 /// The container's limits. tmpfs is the only writable storage; it counts against
-/// the memory limit, which is why swap equals memory.
+/// the memory limit, which is why swap equals memory. The tmpfs mounts carry the
+/// runner's uid: over a folder that exists in the image the engine ignores `mode`
+/// and mounts them root-owned.
 pub fn host_config(limits: &SandboxLimits) -> HostConfig {
     let tmpfs = HashMap::from([
         (
             "/work".to_string(),
             format!(
-                "rw,nosuid,nodev,noexec,size={},mode=1777",
+                "rw,nosuid,nodev,noexec,size={},uid={RUNNER_UID},gid={RUNNER_UID},mode=0700",
                 limits.work_tmpfs_bytes
             ),
         ),
         (
             "/tmp".to_string(),
             format!(
-                "rw,nosuid,nodev,noexec,size={},mode=1777",
+                "rw,nosuid,nodev,noexec,size={},uid={RUNNER_UID},gid={RUNNER_UID},mode=1777",
                 limits.tmp_tmpfs_bytes
             ),
         ),
         (
             "/home/runner".to_string(),
-            "rw,nosuid,nodev,noexec,size=16m,mode=1777".to_string(),
+            format!("rw,nosuid,nodev,noexec,size=16m,uid={RUNNER_UID},gid={RUNNER_UID},mode=0700"),
         ),
     ]);
     HostConfig {
