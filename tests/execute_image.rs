@@ -14,7 +14,10 @@ async fn runner_image_is_built_once_and_reused() {
     let tag = ensure_runner_image(&cfg, &Progress::quiet())
         .await
         .expect("runner image");
-    eprintln!("ensure_runner_image: {tag} in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "ensure_runner_image: {tag} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     assert!(tag.starts_with("assay-runner:"), "{tag}");
     assert!(docker::image_exists(&engine, &tag).await.unwrap());
 
@@ -25,6 +28,9 @@ async fn runner_image_is_built_once_and_reused() {
     let inspect = engine.inspect_image(&tag).await.unwrap();
     let config = inspect.config.expect("image config");
     assert_eq!(config.user.as_deref(), Some("10001"));
-    assert!(config.cmd.unwrap_or_default().contains(&"sleep".to_string()));
+    assert!(config
+        .cmd
+        .unwrap_or_default()
+        .contains(&"sleep".to_string()));
     eprintln!("image size: {} MB", inspect.size.unwrap_or(0) / 1_000_000);
 }

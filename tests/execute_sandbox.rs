@@ -87,26 +87,47 @@ async fn dbt_build_reports_per_node_statuses_and_the_warehouse_persists() {
         "models/sources.yml",
         "version: 2\nsources:\n  - name: shop\n    schema: raw\n    tables:\n      - name: users\n",
     );
-    write(&proj, "models/stg_users.sql", "select id, name from {{ source('shop', 'users') }}");
-    write(&proj, "models/user_count.sql", "select count(*) as n from {{ ref('stg_users') }}");
+    write(
+        &proj,
+        "models/stg_users.sql",
+        "select id, name from {{ source('shop', 'users') }}",
+    );
+    write(
+        &proj,
+        "models/user_count.sql",
+        "select count(*) as n from {{ ref('stg_users') }}",
+    );
     write(
         &proj,
         "models/schema.yml",
         "version: 2\nmodels:\n  - name: stg_users\n    columns:\n      - name: id\n        data_tests: [unique, not_null]\n  - name: user_count\n    columns:\n      - name: n\n        data_tests:\n          - accepted_values:\n              values: [7]\n",
     );
     let raw = dir.path().join("raw");
-    write(&raw, "ddl.sql", "create table raw.users (id bigint, name text, signed_up timestamptz);");
+    write(
+        &raw,
+        "ddl.sql",
+        "create table raw.users (id bigint, name text, signed_up timestamptz);",
+    );
     // Columns in another order than the DDL: loading matches them by name.
-    write(&raw, "csv/users.csv", "name,signed_up,id\nann,2026-01-01T10:00:00Z,1\nbob,,2\n");
+    write(
+        &raw,
+        "csv/users.csv",
+        "name,signed_up,id\nann,2026-01-01T10:00:00Z,1\nbob,,2\n",
+    );
 
-    let mut sandbox = Sandbox::start(&image, &SandboxLimits::default()).await.unwrap();
+    let mut sandbox = Sandbox::start(&image, &SandboxLimits::default())
+        .await
+        .unwrap();
     let upload = sandbox.upload_project(&proj).await.unwrap();
     assert_eq!(upload.profile_name, "tiny_profile");
 
     let mut first = phase(
         "initial",
         &[
-            ("users", "select id, name, signed_up from raw.users order by id"),
+            (
+                "users",
+                "select id, name, signed_up from raw.users order by id",
+            ),
             ("count", "select n from main.user_count"),
             ("broken", "select * from no_such_table"),
         ],
@@ -116,9 +137,20 @@ async fn dbt_build_reports_per_node_statuses_and_the_warehouse_persists() {
         csv_dir: raw.join("csv"),
     });
     let res = sandbox.run_phase(&first).await.unwrap();
+    eprintln!(
+        "phase with raw load + dbt build + 3 queries: {:.1} s wall, dbt {:?} s",
+        res.wall_secs,
+        res.outputs.report.dbt.as_ref().and_then(|d| d.elapsed_secs)
+    );
     assert_eq!(res.status, PhaseStatus::Completed, "{}", res.runner_stderr);
-    assert_eq!(status_of(&res, "model.tiny.stg_users"), &NodeStatus::Success);
-    assert_eq!(status_of(&res, "model.tiny.user_count"), &NodeStatus::Success);
+    assert_eq!(
+        status_of(&res, "model.tiny.stg_users"),
+        &NodeStatus::Success
+    );
+    assert_eq!(
+        status_of(&res, "model.tiny.user_count"),
+        &NodeStatus::Success
+    );
     let failing = res
         .outputs
         .run_results
@@ -126,14 +158,20 @@ async fn dbt_build_reports_per_node_statuses_and_the_warehouse_persists() {
         .unwrap()
         .results
         .iter()
-        .find(|r| r.unique_id.starts_with("test.tiny.accepted_values_user_count_n"))
+        .find(|r| {
+            r.unique_id
+                .starts_with("test.tiny.accepted_values_user_count_n")
+        })
         .expect("accepted_values test in run_results");
     assert_eq!(failing.status, NodeStatus::Fail);
     assert_eq!(failing.failures, Some(1));
     assert_eq!(res.nodes.failed, 1);
     assert!(!res.nodes.all_ok());
     assert_eq!(res.outputs.invocations.len(), 1);
-    assert!(!res.outputs.invocations[0].success, "a failing test makes the build unsuccessful");
+    assert!(
+        !res.outputs.invocations[0].success,
+        "a failing test makes the build unsuccessful"
+    );
     let compiled = res
         .outputs
         .run_results
@@ -154,16 +192,30 @@ async fn dbt_build_reports_per_node_statuses_and_the_warehouse_persists() {
     let users = &res.outputs.queries[0];
     assert_eq!(users.columns, vec!["id", "name", "signed_up"]);
     assert_eq!(users.rows[0][1], serde_json::json!("ann"));
-    assert!(users.rows[0][2].as_str().unwrap().starts_with("2026-01-01T10:00:00"));
+    assert!(users.rows[0][2]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-01-01T10:00:00"));
     assert_eq!(users.rows[1][2], serde_json::Value::Null);
-    assert_eq!(res.outputs.queries[1].rows, vec![vec![serde_json::json!(2)]]);
+    assert_eq!(
+        res.outputs.queries[1].rows,
+        vec![vec![serde_json::json!(2)]]
+    );
     assert!(res.outputs.queries[2].error.is_some());
 
     // Same warehouse, no raw reload: the tables of the first phase are still there.
     let second = phase("again", &[("count", "select count(*) from raw.users")]);
     let res2 = sandbox.run_phase(&second).await.unwrap();
-    assert_eq!(res2.status, PhaseStatus::Completed, "{}", res2.runner_stderr);
-    assert_eq!(res2.outputs.queries[0].rows, vec![vec![serde_json::json!(2)]]);
+    assert_eq!(
+        res2.status,
+        PhaseStatus::Completed,
+        "{}",
+        res2.runner_stderr
+    );
+    assert_eq!(
+        res2.outputs.queries[0].rows,
+        vec![vec![serde_json::json!(2)]]
+    );
     assert_eq!(res2.nodes.failed, 1);
 
     sandbox.finish().await.unwrap();
@@ -255,12 +307,21 @@ async fn hostile_models_are_contained() {
         .await
         .unwrap();
     assert_eq!(res.status, PhaseStatus::Completed, "{}", res.runner_stderr);
-    assert!(res.nodes.all_ok(), "{:?}\n{}", res.nodes, res.outputs.log_tail);
+    assert!(
+        res.nodes.all_ok(),
+        "{:?}\n{}",
+        res.nodes,
+        res.outputs.log_tail
+    );
     let q = |i: usize| res.outputs.queries[i].rows[0].clone();
     let net = q(0)[0].as_str().unwrap().to_string();
     assert!(net.starts_with("blocked"), "network probe: {net}");
     assert_eq!(q(1)[0], serde_json::json!("refused,refused,wrote"));
-    assert!(!marker.exists(), "a model wrote to the host: {}", marker.display());
+    assert!(
+        !marker.exists(),
+        "a model wrote to the host: {}",
+        marker.display()
+    );
     assert_eq!(q(2)[0], serde_json::json!("limited"));
     let forks = q(2)[1].as_i64().unwrap();
     assert!(forks > 0 && forks < 64, "forks before the limit: {forks}");
@@ -291,7 +352,12 @@ async fn endless_model_is_killed_and_its_container_removed() {
     let id = sandbox.container_id().unwrap().to_string();
     sandbox.upload_project(&proj).await.unwrap();
     let res = sandbox.run_phase(&phase("spin", &[])).await.unwrap();
-    assert_eq!(res.status, PhaseStatus::TimedOut, "{}", res.outputs.log_tail);
+    assert_eq!(
+        res.status,
+        PhaseStatus::TimedOut,
+        "{}",
+        res.outputs.log_tail
+    );
     let engine = docker::connect().await.unwrap();
     assert!(!docker::container_exists(&engine, &id).await.unwrap());
     // The sandbox refuses further phases instead of pretending.

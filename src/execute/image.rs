@@ -25,7 +25,8 @@ pub const DOCKERFILE: &str = include_str!("runner/Dockerfile");
 
 /// dbt-core 1.12 downloads a wheel from the web while installing: stay on 1.11.
 /// DuckDB >= 1.4 is needed by the `merge` incremental strategy.
-pub const DEFAULT_REQUIREMENTS: &[&str] = &["dbt-core~=1.11.0", "dbt-duckdb~=1.11.0", "duckdb>=1.4,<3"];
+pub const DEFAULT_REQUIREMENTS: &[&str] =
+    &["dbt-core~=1.11.0", "dbt-duckdb~=1.11.0", "duckdb>=1.4,<3"];
 
 /// Debian packages added to `minbase`.
 const DEBIAN_PACKAGES: &[&str] = &["python3", "python3-venv"];
@@ -325,8 +326,8 @@ pub async fn ensure_runner_image(
         let p = rootfs.join(dir);
         std::fs::create_dir_all(&p).map_err(|e| ExecuteError::io(&p, e))?;
     }
-    // The engine copies a directory's owner and mode onto the tmpfs mounted over
-    // it: these must belong to the runner user, or its workspace is read-only.
+    // Owned by the runner so the image also works without the sandbox's tmpfs
+    // mounts (which carry uid/gid options of their own).
     for dir in ["work", "home/runner"] {
         let p = rootfs.join(dir);
         std::os::unix::fs::chown(&p, Some(RUNNER_UID), Some(RUNNER_UID))
@@ -347,8 +348,7 @@ pub async fn ensure_runner_image(
 /// Docker-style settings applied at import: what a Dockerfile would say.
 fn image_changes() -> Vec<String> {
     vec![
-        "ENV PATH=/opt/dbt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-            .into(),
+        "ENV PATH=/opt/dbt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
         "ENV LANG=C.UTF-8".into(),
         "ENV DBT_SEND_ANONYMOUS_USAGE_STATS=false".into(),
         format!("USER {RUNNER_UID}"),
@@ -367,13 +367,24 @@ async fn import_tree(
     let mut child = Command::new("tar")
         .arg("-C")
         .arg(rootfs)
-        .args(["--numeric-owner", "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*", "-cf", "-", "."])
+        .args([
+            "--numeric-owner",
+            "--exclude=./dev/*",
+            "--exclude=./proc/*",
+            "--exclude=./sys/*",
+            "-cf",
+            "-",
+            ".",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| ExecuteError::io("tar", e))?;
-    let stdout = child.stdout.take().ok_or_else(|| ExecuteError::Other("tar has no stdout".into()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| ExecuteError::Other("tar has no stdout".into()))?;
     let body = stream::unfold(stdout, |mut out| async move {
         let mut buf = vec![0u8; 1 << 20];
         match out.read(&mut buf).await {
@@ -520,7 +531,13 @@ async fn ensure_wheels(
         h.update(r.as_bytes());
         h.update([0]);
     }
-    h.update(format!("{}.{}-{}-{}", py.major, py.minor, py.glibc_minor, py.machine).as_bytes());
+    h.update(
+        format!(
+            "{}.{}-{}-{}",
+            py.major, py.minor, py.glibc_minor, py.machine
+        )
+        .as_bytes(),
+    );
     let key = &hex::encode(h.finalize())[..16];
     let dir = cache.join(format!("wheels-{key}"));
     if dir.join(".complete").exists() {
@@ -540,7 +557,18 @@ async fn ensure_wheels(
     cmd.args(base_args)
         .args(["download", "--quiet", "--only-binary=:all:", "--dest"])
         .arg(&dir)
-        .args(["--python-version", &pyver, "--implementation", "cp", "--abi", &abi, "--abi", "abi3", "--abi", "none"]);
+        .args([
+            "--python-version",
+            &pyver,
+            "--implementation",
+            "cp",
+            "--abi",
+            &abi,
+            "--abi",
+            "abi3",
+            "--abi",
+            "none",
+        ]);
     // pip does not widen a manylinux tag to older glibc versions by itself.
     for minor in (5..=py.glibc_minor).rev() {
         cmd.args(["--platform", &format!("manylinux_2_{minor}_{}", py.machine)]);
@@ -565,7 +593,10 @@ fn chroot(rootfs: &Path, argv: &[&str]) -> Command {
     cmd.arg(rootfs)
         .args(argv)
         .env_clear()
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env("HOME", "/root")
         .env("LANG", "C.UTF-8")
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1");
@@ -665,8 +696,14 @@ mod tests {
     fn one_line_entries_skip_options_comments_and_deb_src() {
         let text = "# deb http://old.example/debian bookworm main\ndeb-src http://src.example/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example/debian/ trixie main\n";
         let entries = parse_one_line_sources(text);
-        assert_eq!(entries, vec![("http://m.example/debian/".to_string(), "trixie".to_string())]);
-        assert_eq!(pick_source(&entries, "trixie").unwrap().mirror, "http://m.example/debian");
+        assert_eq!(
+            entries,
+            vec![("http://m.example/debian/".to_string(), "trixie".to_string())]
+        );
+        assert_eq!(
+            pick_source(&entries, "trixie").unwrap().mirror,
+            "http://m.example/debian"
+        );
         assert!(pick_source(&entries, "bookworm").is_none());
     }
 
@@ -681,7 +718,10 @@ mod tests {
         let a = RunnerConfig::default();
         let mut b = RunnerConfig::default();
         b.python_requirements.push("extra==1".into());
-        assert_ne!(runner_image_tag(&a, "bookworm"), runner_image_tag(&b, "bookworm"));
+        assert_ne!(
+            runner_image_tag(&a, "bookworm"),
+            runner_image_tag(&b, "bookworm")
+        );
         assert!(runner_image_tag(&a, "bookworm").starts_with("assay-runner:"));
     }
 }

@@ -20,7 +20,9 @@ pub use outputs::{
     DbtInvocation, Manifest, ManifestNode, NodeStatus, PhaseOutputs, QueryResult, RunResult,
     RunResults,
 };
-pub use sandbox::{NodeSummary, PhaseResult, PhaseSpec, PhaseStatus, RawSnapshot, Sandbox, SandboxQuery};
+pub use sandbox::{
+    NodeSummary, PhaseResult, PhaseSpec, PhaseStatus, RawSnapshot, Sandbox, SandboxQuery,
+};
 
 /// Errors of the execution layer. A submission that fails is never an error here:
 /// it is a [`PhaseResult`] with a status; errors are for the grader's own machinery.

@@ -109,7 +109,10 @@ pub enum NodeStatus {
 impl NodeStatus {
     /// A model that built or a test that passed (a warning is not a failure).
     pub fn is_ok(&self) -> bool {
-        matches!(self, NodeStatus::Success | NodeStatus::Pass | NodeStatus::Warn)
+        matches!(
+            self,
+            NodeStatus::Success | NodeStatus::Pass | NodeStatus::Warn
+        )
     }
 }
 
@@ -326,7 +329,7 @@ mod tests {
 
     #[test]
     fn unknown_and_oversized_entries_are_refused() {
-        let data = archive(&[("../escape", b"x", tar::EntryType::Regular)]);
+        let data = archive(&[("sub/run_results.json", b"x", tar::EntryType::Regular)]);
         assert!(read_output_archive(&data, &SandboxLimits::default()).is_err());
         let limits = SandboxLimits {
             max_run_results_bytes: 4,
@@ -353,7 +356,10 @@ mod tests {
         assert_eq!(rr.results[0].status, NodeStatus::Success);
         assert_eq!(rr.results[1].status, NodeStatus::Fail);
         assert_eq!(rr.results[1].failures, Some(3));
-        assert_eq!(rr.results[2].status, NodeStatus::Other("something new".into()));
+        assert_eq!(
+            rr.results[2].status,
+            NodeStatus::Other("something new".into())
+        );
         assert!(out.manifest.is_none());
         assert!(out.problems.iter().any(|p| p.contains("manifest.json")));
     }

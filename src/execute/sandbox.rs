@@ -8,8 +8,8 @@
 //! initial / incremental / idempotency runs require.
 
 use super::docker::{self, ContainerGuard, ExecFailure, ExecRequest};
-use super::outputs::{self, PhaseOutputs};
 use super::image::RUNNER_UID;
+use super::outputs::{self, PhaseOutputs};
 use super::{ExecuteError, SandboxLimits};
 use bollard::models::{HostConfig, HostConfigLogConfig, ResourcesUlimits};
 use bollard::Docker;
@@ -170,7 +170,10 @@ impl Sandbox {
 
     /// Copies the dbt project (the folder holding dbt_project.yml) into the
     /// container, with the grader's own profiles.yml beside it.
-    pub async fn upload_project(&mut self, project_dir: &Path) -> Result<UploadSummary, ExecuteError> {
+    pub async fn upload_project(
+        &mut self,
+        project_dir: &Path,
+    ) -> Result<UploadSummary, ExecuteError> {
         let guard = self.live_guard()?;
         let profile_name = read_profile_name(project_dir);
         let mut summary = UploadSummary {
@@ -180,7 +183,14 @@ impl Sandbox {
         let mut builder = tar::Builder::new(Vec::new());
         append_dir_entry(&mut builder, "project")?;
         append_dir_entry(&mut builder, "grader")?;
-        add_tree(&mut builder, project_dir, project_dir, "project", &self.limits, &mut summary)?;
+        add_tree(
+            &mut builder,
+            project_dir,
+            project_dir,
+            "project",
+            &self.limits,
+            &mut summary,
+        )?;
         let profiles = profiles_yml(&profile_name);
         append_bytes(&mut builder, "grader/profiles.yml", profiles.as_bytes())?;
         let data = builder
@@ -454,8 +464,7 @@ pub fn read_profile_name(project_dir: &Path) -> String {
 fn is_plain_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -476,10 +485,15 @@ fn append_dir_entry(b: &mut tar::Builder<Vec<u8>>, name: &str) -> Result<(), Exe
     h.set_mode(0o755);
     h.set_size(0);
     h.set_cksum();
-    b.append_data(&mut h, name, std::io::empty()).map_err(tar_err)
+    b.append_data(&mut h, name, std::io::empty())
+        .map_err(tar_err)
 }
 
-fn append_bytes(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) -> Result<(), ExecuteError> {
+fn append_bytes(
+    b: &mut tar::Builder<Vec<u8>>,
+    name: &str,
+    data: &[u8],
+) -> Result<(), ExecuteError> {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Regular);
     h.set_mode(0o644);
@@ -552,7 +566,10 @@ fn phase_archive(
     dbt_timeout_secs: u64,
 ) -> Result<Vec<u8>, ExecuteError> {
     if !is_phase_name(&spec.name) {
-        return Err(ExecuteError::Other(format!("bad phase name {:?}", spec.name)));
+        return Err(ExecuteError::Other(format!(
+            "bad phase name {:?}",
+            spec.name
+        )));
     }
     let mut b = tar::Builder::new(Vec::new());
     let mut phase = serde_json::json!({
@@ -593,8 +610,7 @@ fn is_phase_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && !s.starts_with('.')
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
@@ -605,9 +621,17 @@ mod tests {
     #[test]
     fn profile_name_comes_from_the_project_or_falls_back() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("dbt_project.yml"), "name: x\nprofile: market_place\n").unwrap();
+        std::fs::write(
+            dir.path().join("dbt_project.yml"),
+            "name: x\nprofile: market_place\n",
+        )
+        .unwrap();
         assert_eq!(read_profile_name(dir.path()), "market_place");
-        std::fs::write(dir.path().join("dbt_project.yml"), "profile: \"{{ env_var('P') }}\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("dbt_project.yml"),
+            "profile: \"{{ env_var('P') }}\"\n",
+        )
+        .unwrap();
         assert_eq!(read_profile_name(dir.path()), "default");
         std::fs::write(dir.path().join("dbt_project.yml"), "profile: [unclosed\n").unwrap();
         assert_eq!(read_profile_name(dir.path()), "default");
@@ -624,7 +648,15 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("models/p.sql")).unwrap();
         let mut b = tar::Builder::new(Vec::new());
         let mut s = UploadSummary::default();
-        add_tree(&mut b, dir.path(), dir.path(), "project", &SandboxLimits::default(), &mut s).unwrap();
+        add_tree(
+            &mut b,
+            dir.path(),
+            dir.path(),
+            "project",
+            &SandboxLimits::default(),
+            &mut s,
+        )
+        .unwrap();
         let data = b.into_inner().unwrap();
         let mut names = Vec::new();
         for e in tar::Archive::new(&data[..]).entries().unwrap() {
