@@ -5,8 +5,8 @@
 
 use assay::execute::docker;
 use assay::execute::{
-    ensure_runner_image, NodeStatus, PhaseSpec, PhaseStatus, Progress, RawSnapshot, RunnerConfig,
-    Sandbox, SandboxLimits, SandboxQuery,
+    ensure_runner_image, run_project, NodeStatus, PhaseSpec, PhaseStatus, Progress, RawSnapshot,
+    RunnerConfig, Sandbox, SandboxLimits, SandboxQuery,
 };
 use std::path::Path;
 use tokio::sync::Mutex;
@@ -54,6 +54,7 @@ fn phase(name: &str, queries: &[(&str, &str)]) -> PhaseSpec {
                 sql: q.to_string(),
             })
             .collect(),
+        dbt_timeout_secs: None,
     }
 }
 
@@ -292,20 +293,25 @@ async fn hostile_models_are_contained() {
         pids_limit: 64,
         ..SandboxLimits::default()
     };
-    let mut sandbox = Sandbox::start(&image, &limits).await.unwrap();
-    let upload = sandbox.upload_project(&proj).await.unwrap();
-    assert_eq!(upload.skipped, vec!["models/leak.sql".to_string()]);
-    let res = sandbox
-        .run_phase(&phase(
+    let run = run_project(
+        &image,
+        &limits,
+        &proj,
+        &[phase(
             "hostile",
             &[
                 ("net", "select outcome from main.net_probe"),
                 ("write", "select outcome from main.write_probe"),
                 ("fork", "select outcome, forks from main.fork_probe"),
             ],
-        ))
-        .await
-        .unwrap();
+        )],
+    )
+    .await
+    .unwrap();
+    // run_project has removed the container already.
+    assert_no_sandbox_containers().await;
+    assert_eq!(run.upload.skipped, vec!["models/leak.sql".to_string()]);
+    let res = &run.phases[0];
     assert_eq!(res.status, PhaseStatus::Completed, "{}", res.runner_stderr);
     assert!(
         res.nodes.all_ok(),
@@ -325,9 +331,6 @@ async fn hostile_models_are_contained() {
     assert_eq!(q(2)[0], serde_json::json!("limited"));
     let forks = q(2)[1].as_i64().unwrap();
     assert!(forks > 0 && forks < 64, "forks before the limit: {forks}");
-
-    sandbox.finish().await.unwrap();
-    assert_no_sandbox_containers().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,6 +354,27 @@ async fn endless_model_is_killed_and_its_container_removed() {
     let mut sandbox = Sandbox::start(&image, &limits).await.unwrap();
     let id = sandbox.container_id().unwrap().to_string();
     sandbox.upload_project(&proj).await.unwrap();
+
+    // First the runner's own dbt deadline: dbt is killed, the phase still reports.
+    let mut short = phase("short", &[("alive", "select 42")]);
+    short.dbt_timeout_secs = Some(8);
+    let res = sandbox.run_phase(&short).await.unwrap();
+    assert_eq!(
+        res.status,
+        PhaseStatus::DbtTimedOut,
+        "{}",
+        res.runner_stderr
+    );
+    assert!(
+        res.outputs.manifest.is_some(),
+        "dbt parsed before it was killed"
+    );
+    assert_eq!(
+        res.outputs.queries[0].rows,
+        vec![vec![serde_json::json!(42)]]
+    );
+
+    // Then dbt's deadline lies past the phase's, so the grader's kill ends it.
     let res = sandbox.run_phase(&phase("spin", &[])).await.unwrap();
     assert_eq!(
         res.status,
@@ -364,5 +388,23 @@ async fn endless_model_is_killed_and_its_container_removed() {
     let err = sandbox.run_phase(&phase("after", &[])).await.unwrap_err();
     assert!(err.to_string().contains("gone"), "{err}");
     sandbox.finish().await.unwrap();
+    assert_no_sandbox_containers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_does_not_leave_the_container_behind() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let image = image().await;
+    let task = tokio::spawn(async move {
+        let sandbox = Sandbox::start(&image, &SandboxLimits::default())
+            .await
+            .unwrap();
+        let id = sandbox.container_id().unwrap().to_string();
+        let engine = docker::connect().await.unwrap();
+        assert!(docker::container_exists(&engine, &id).await.unwrap());
+        panic!("grader bug while sandbox {id} is running");
+    });
+    let err = task.await.unwrap_err();
+    assert!(err.is_panic());
     assert_no_sandbox_containers().await;
 }

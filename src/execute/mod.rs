@@ -21,7 +21,8 @@ pub use outputs::{
     RunResults,
 };
 pub use sandbox::{
-    NodeSummary, PhaseResult, PhaseSpec, PhaseStatus, RawSnapshot, Sandbox, SandboxQuery,
+    run_project, NodeSummary, PhaseResult, PhaseSpec, PhaseStatus, ProjectRun, RawSnapshot,
+    Sandbox, SandboxQuery, UploadSummary,
 };
 
 /// Errors of the execution layer. A submission that fails is never an error here:

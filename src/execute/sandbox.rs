@@ -53,6 +53,9 @@ pub struct PhaseSpec {
     /// the project dir, the grader's profiles dir and `--target grader`.
     pub dbt_commands: Vec<Vec<String>>,
     pub queries: Vec<SandboxQuery>,
+    /// Overrides [`SandboxLimits::dbt_timeout_secs`] for this phase.
+    #[serde(default)]
+    pub dbt_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -233,9 +236,9 @@ impl Sandbox {
         let phase_timeout = Duration::from_secs(self.limits.phase_timeout_secs.max(1));
         // dbt gets most of the deadline; the rest is for loading, queries and output.
         let grace = (self.limits.phase_timeout_secs / 4).clamp(2, 120);
-        let dbt_timeout = self
-            .limits
+        let dbt_timeout = spec
             .dbt_timeout_secs
+            .or(self.limits.dbt_timeout_secs)
             .unwrap_or_else(|| self.limits.phase_timeout_secs.saturating_sub(grace))
             .max(1);
         let stdin = phase_archive(spec, &self.limits, dbt_timeout)?;
@@ -362,6 +365,47 @@ impl Sandbox {
             .as_ref()
             .ok_or_else(|| ExecuteError::SandboxGone("already finished".into()))
     }
+}
+
+/// Everything one submission's run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectRun {
+    pub upload: UploadSummary,
+    /// One result per phase that ran, in order. After a phase that timed out
+    /// the sandbox is gone and the remaining phases are not run.
+    pub phases: Vec<PhaseResult>,
+}
+
+/// Starts a sandbox, copies the project in, runs the phases in order against the
+/// same warehouse and removes the container, whatever happens.
+pub async fn run_project(
+    image: &str,
+    limits: &SandboxLimits,
+    project_dir: &Path,
+    phases: &[PhaseSpec],
+) -> Result<ProjectRun, ExecuteError> {
+    let mut sandbox = Sandbox::start(image, limits).await?;
+    let outcome = async {
+        let upload = sandbox.upload_project(project_dir).await?;
+        let mut results = Vec::with_capacity(phases.len());
+        for spec in phases {
+            let res = sandbox.run_phase(spec).await?;
+            let stop = res.status == PhaseStatus::TimedOut;
+            results.push(res);
+            if stop {
+                break;
+            }
+        }
+        Ok::<_, ExecuteError>(ProjectRun {
+            upload,
+            phases: results,
+        })
+    }
+    .await;
+    let removed = sandbox.finish().await;
+    let run = outcome?;
+    removed?;
+    Ok(run)
 }
 
 fn base_env(limits: &SandboxLimits) -> Vec<String> {
