@@ -28,9 +28,6 @@ async fn runner_image_is_built_once_and_reused() {
     let inspect = engine.inspect_image(&tag).await.unwrap();
     let config = inspect.config.expect("image config");
     assert_eq!(config.user.as_deref(), Some("10001"));
-    assert!(config
-        .cmd
-        .unwrap_or_default()
-        .contains(&"sleep".to_string()));
+    assert!(config.cmd.unwrap_or_default().contains(&"idle".to_string()));
     eprintln!("image size: {} MB", inspect.size.unwrap_or(0) / 1_000_000);
 }

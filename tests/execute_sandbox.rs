@@ -271,6 +271,26 @@ def model(dbt, session):
     return session.sql("select '%s' as outcome, %d as forks" % (outcome, len(children)))
 "#;
 
+// Leaves a daemon behind that would outlive dbt and could tamper with the
+// grader's queries; the runner must kill it before reading anything.
+const DAEMON_PROBE: &str = r#"
+import os, time
+
+def model(dbt, session):
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            open("/tmp/daemon-started", "w").close()
+            while True:
+                time.sleep(0.1)
+        os._exit(0)
+    for _ in range(100):
+        if os.path.exists("/tmp/daemon-started"):
+            break
+        time.sleep(0.1)
+    return session.sql("select 1 as started")
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_models_are_contained() {
     let _lock = ONE_AT_A_TIME.lock().await;
@@ -286,6 +306,7 @@ async fn hostile_models_are_contained() {
         &WRITE_PROBE.replace("HOST_MARKER", marker.to_str().unwrap()),
     );
     write(&proj, "models/fork_probe.py", FORK_PROBE);
+    write(&proj, "models/daemon_probe.py", DAEMON_PROBE);
     // A link to a host file must not carry the host's data into the sandbox.
     std::os::unix::fs::symlink("/etc/hostname", proj.join("models/leak.sql")).unwrap();
 
@@ -303,6 +324,15 @@ async fn hostile_models_are_contained() {
                 ("net", "select outcome from main.net_probe"),
                 ("write", "select outcome from main.write_probe"),
                 ("fork", "select outcome, forks from main.fork_probe"),
+                (
+                    "daemon_started",
+                    "select count(*) from glob('/tmp/daemon-started')",
+                ),
+                // Left alive: PID 1 (the runner's idle reaper) and the runner itself.
+                (
+                    "processes",
+                    "select count(*) from glob('/proc/[0-9]*/status')",
+                ),
             ],
         )],
     )
@@ -331,6 +361,8 @@ async fn hostile_models_are_contained() {
     assert_eq!(q(2)[0], serde_json::json!("limited"));
     let forks = q(2)[1].as_i64().unwrap();
     assert!(forks > 0 && forks < 64, "forks before the limit: {forks}");
+    assert_eq!(q(3)[0], serde_json::json!(1), "the daemon never started");
+    assert_eq!(q(4)[0], serde_json::json!(2), "processes outlived dbt");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

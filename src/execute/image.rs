@@ -353,7 +353,7 @@ fn image_changes() -> Vec<String> {
         "ENV DBT_SEND_ANONYMOUS_USAGE_STATS=false".into(),
         format!("USER {RUNNER_UID}"),
         "WORKDIR /work".into(),
-        r#"CMD ["sleep", "infinity"]"#.into(),
+        r#"CMD ["/opt/dbt/bin/python", "/opt/assay/runner.py", "idle", "86400"]"#.into(),
     ]
 }
 

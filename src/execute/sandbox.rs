@@ -1,6 +1,7 @@
 //! Sandboxed execution of a submission's dbt project.
 //!
-//! One container per submission, started idle with every limit of
+//! One container per submission, started idle (the runner as PID 1, reaping
+//! orphans) with every limit of
 //! [`SandboxLimits`]; the project is copied in (a tar on an exec's stdin that the
 //! in-container runner unpacks into tmpfs with its own checks, never a bind mount)
 //! and each phase runs as one `docker exec` under a wall-clock deadline. The
@@ -149,7 +150,9 @@ impl Sandbox {
         let body = docker::container_body(
             image,
             vec![
-                "sleep".into(),
+                PYTHON.into(),
+                RUNNER.into(),
+                "idle".into(),
                 limits.container_lifetime_secs.max(1).to_string(),
             ],
             USER,

@@ -3,6 +3,7 @@
 Runs inside the runner image as uid 10001 with a read-only root filesystem and
 tmpfs under /work. The host talks to it only through `docker exec`:
 
+  runner.py idle <seconds>    PID 1: reaps orphans, exits after the lifetime
   runner.py receive-project   stdin: tar with project/ and grader/   stdout: nothing
   runner.py phase <id>        stdin: tar with phase.json (+ raw/)     stdout: tar of outputs
 
@@ -114,19 +115,47 @@ def kill_everyone_else():
 
     A dbt Python model can fork a daemon that outlives dbt and tampers with
     later steps; nothing of the submission may survive into result reading.
+    Repeats until /proc shows no one else, since a fork can race the kill and
+    PID 1 needs a moment to reap the orphans.
     """
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    # Reap our own children so they do not linger as zombies.
+    me = os.getpid()
+    deadline = time.monotonic() + 10
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
-            time.sleep(0.05)
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+        if not others or time.monotonic() > deadline:
+            return
+        time.sleep(0.02)
+
+
+def cmd_idle(seconds):
+    """PID 1 of the sandbox: reap orphans (killed daemons must not linger as
+    zombies) and exit after the container's lifetime."""
+    deadline = time.monotonic() + float(seconds)
+    # Blocked, SIGCHLD stays pending, so no child death is missed between waits.
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+    while True:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        signal.sigtimedwait([signal.SIGCHLD], min(remaining, 60))
 
 
 def load_raw(conn, phase_dir, raw):
@@ -385,7 +414,9 @@ def main(argv):
     if len(argv) < 2:
         fail("usage: runner.py receive-project | phase <id>")
     cmd = argv[1]
-    if cmd == "receive-project":
+    if cmd == "idle" and len(argv) == 3:
+        cmd_idle(argv[2])
+    elif cmd == "receive-project":
         cmd_receive_project()
     elif cmd == "phase" and len(argv) == 3:
         cmd_phase(argv[2])
