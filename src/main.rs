@@ -1,1 +1,267 @@
-fn main() {}
+//! The command-line edge: argument parsing, exit codes, and anyhow for errors.
+//! Exit codes: 0 graded, 1 graded but below the `--fail-under` bar, 2 the grader
+//! could not grade.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use assay::config::Config;
+use assay::grade::{self, GradeRequest};
+use assay::report::Status;
+
+#[derive(Parser)]
+#[command(
+    name = "assay",
+    version,
+    about = "Grades data-engineering take-home exercises with executed evidence"
+)]
+struct Cli {
+    /// Settings file (TOML) overriding the default caps and limits.
+    #[arg(long, global = true, env = "ASSAY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum BatchCommand {
+    /// Join the outputs of `--shard` runs into one index.
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Grade one submission and write DIR/<submission>/report.json.
+    Grade {
+        /// A folder, a git repository, an https:// or file:// git URL, or a .zip/.tar.gz archive.
+        source: String,
+        /// Branch, tag or commit to grade (git sources only).
+        #[arg(long = "ref")]
+        rev: Option<String>,
+        #[arg(long, default_value = "marketplace-elt")]
+        exercise: String,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+        /// Exit 1 when the overall score is below this bar (0-100).
+        #[arg(long)]
+        fail_under: Option<f64>,
+        /// Skip running the submission in a container; grade from its code alone.
+        #[arg(long)]
+        no_exec: bool,
+    },
+    /// Grade many submissions listed in a manifest (TOML or CSV), resumably.
+    #[command(args_conflicts_with_subcommands = true)]
+    Batch {
+        #[command(subcommand)]
+        merge: Option<BatchCommand>,
+        /// The manifest: `[[submission]]` entries with id, source and optional ref.
+        manifest: Option<PathBuf>,
+        #[arg(long, default_value = "reports/batch")]
+        out: PathBuf,
+        /// Submissions run in containers at once (static analysis uses every core).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Grade only shard I of N (1-based), for a CI matrix.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Regrade submissions whose report is up to date.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        no_exec: bool,
+        #[arg(long, default_value = "marketplace-elt")]
+        exercise: String,
+        /// Wall-clock limit per submission, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// Grade every reference solution and compare its bands with expected.toml; exit 1 on drift.
+    Calibrate {
+        #[arg(long, default_value = "marketplace-elt")]
+        exercise: String,
+        #[arg(long)]
+        no_exec: bool,
+        /// Where the reference solutions' reports go.
+        #[arg(long, default_value = "reports/calibration")]
+        out: PathBuf,
+    },
+    /// List every check.
+    Checks,
+    /// Print a check's documentation.
+    Explain { check: String },
+    /// Print the JSON Schema of report.json.
+    Schema,
+    /// Internal: run one contained parser on stdin (see src/contained.rs).
+    #[command(name = "__contained", hide = true)]
+    Contained { kind: String },
+}
+
+fn main() -> ExitCode {
+    // A contained parser child must not set up logging or read configuration.
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 3 && args[1] == "__contained" {
+        return ExitCode::from(assay::contained::serve(&args[2]) as u8);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ASSAY_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("assay: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    match cli.command {
+        Command::Grade {
+            source,
+            rev,
+            exercise,
+            out,
+            fail_under,
+            no_exec,
+        } => {
+            if let Some(bar) = fail_under {
+                if !(0.0..=100.0).contains(&bar) {
+                    bail!("--fail-under takes a score from 0 to 100");
+                }
+            }
+            let req = GradeRequest {
+                source,
+                rev,
+                exercise,
+                out_dir: out,
+                config,
+                no_exec,
+                name: None,
+            };
+            let graded = grade::grade(&req).context("grading failed")?;
+            print!(
+                "{}",
+                assay::report::terminal_summary(
+                    &graded.report,
+                    &graded.report_path.display().to_string()
+                )
+            );
+            if graded.report.status == Status::Error {
+                return Ok(ExitCode::from(2));
+            }
+            if let (Some(bar), Some(score)) = (fail_under, graded.report.overall.score) {
+                if score < bar {
+                    println!("below the bar: {score:.1} < {bar:.1}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Batch {
+            merge,
+            manifest,
+            out,
+            jobs,
+            shard,
+            force,
+            no_exec,
+            exercise,
+            timeout,
+        } => {
+            let outcome = match (merge, manifest) {
+                (Some(BatchCommand::Merge { dirs, out }), _) => assay::batch::merge(&dirs, &out)?,
+                (None, Some(manifest)) => {
+                    let opts = assay::batch::BatchOptions {
+                        manifest,
+                        out,
+                        jobs,
+                        shard,
+                        force,
+                        no_exec,
+                        exercise,
+                        config,
+                        submission_timeout: std::time::Duration::from_secs(timeout),
+                    };
+                    tokio::runtime::Runtime::new()?.block_on(assay::batch::run(opts))?
+                }
+                (None, None) => bail!("give a manifest, or `assay batch merge DIR... --out DIR`"),
+            };
+            println!(
+                "{} graded, {} unchanged, {} could not be graded\nindex: {}",
+                outcome.graded,
+                outcome.skipped,
+                outcome.errors,
+                outcome.index.display()
+            );
+            Ok(if outcome.errors > 0 {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Calibrate {
+            exercise,
+            no_exec,
+            out,
+        } => {
+            let cal = assay::calibrate::calibrate(&exercise, &config, no_exec, &out)?;
+            print!("{}", assay::calibrate::table(&cal));
+            Ok(if cal.drift.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Checks => {
+            for check in assay::checks::all() {
+                let meta = check.meta();
+                let unused = assay::checks::UNUSED_BY_RUBRIC
+                    .iter()
+                    .any(|(id, _)| *id == meta.id);
+                println!(
+                    "{:<32} {:<10} {}{}",
+                    meta.id,
+                    meta.confidence.as_str(),
+                    meta.title,
+                    if unused { "  (not scored)" } else { "" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { check } => {
+            let Some(found) = assay::checks::find(&check) else {
+                bail!("no check `{check}`; `assay checks` lists them");
+            };
+            let meta = found.meta();
+            println!(
+                "# {} — {}\n\nconfidence: {}\n\n{}",
+                meta.id,
+                meta.title,
+                meta.confidence.as_str(),
+                meta.doc_markdown()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            print!("{}", assay::report::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Contained { kind } => Ok(ExitCode::from(assay::contained::serve(&kind) as u8)),
+    }
+}

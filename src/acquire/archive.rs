@@ -1,0 +1,120 @@
+//! Archives as interview platforms export them (.zip, .tar.gz). Entries are
+//! checked one by one: no absolute or `..` path, no link of any kind, and sizes
+//! capped on the bytes actually inflated, not the sizes the archive declares.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use flate2::read::GzDecoder;
+
+use super::{AcquireError, RefusalKind, Sink};
+
+pub(crate) fn unzip(path: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
+    let file = File::open(path)?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file))
+        .map_err(|e| AcquireError::Archive(e.to_string()))?;
+    for index in 0..zip.len() {
+        sink.check_deadline()?;
+        let entry = match zip.by_index(index) {
+            Ok(entry) => entry,
+            Err(e) => {
+                sink.refuse(
+                    RefusalKind::UnsafePath,
+                    None,
+                    format!("unreadable zip entry {index}: {e}"),
+                );
+                continue;
+            }
+        };
+        let name = entry
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| entry.name_raw().escape_ascii().to_string());
+        if entry.is_symlink() {
+            sink.refuse(
+                RefusalKind::Symlink,
+                Some(&name),
+                "symbolic link inside the archive; not written",
+            );
+            continue;
+        }
+        let Some(clean) = sink.admit_path(&name) else {
+            continue;
+        };
+        if entry.is_dir() {
+            sink.make_dir(&clean);
+            continue;
+        }
+        let declared = entry.size();
+        sink.write(&clean, declared, entry)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn untar(path: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
+    let file = File::open(path)?;
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    let reader: Box<dyn std::io::Read> = if lower.ends_with(".tar") {
+        Box::new(BufReader::new(file))
+    } else {
+        Box::new(GzDecoder::new(BufReader::new(file)))
+    };
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive
+        .entries()
+        .map_err(|e| AcquireError::Archive(e.to_string()))?;
+    for entry in entries {
+        sink.check_deadline()?;
+        let entry = entry.map_err(|e| AcquireError::Archive(e.to_string()))?;
+        let name = match entry.path() {
+            Ok(p) => p.to_string_lossy().to_string(),
+            Err(e) => {
+                sink.refuse(
+                    RefusalKind::UnsafePath,
+                    None,
+                    format!("unreadable tar path: {e}"),
+                );
+                continue;
+            }
+        };
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            let target = entry
+                .link_name()
+                .ok()
+                .flatten()
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            sink.refuse(
+                RefusalKind::Symlink,
+                Some(&name),
+                format!("link to {target} inside the archive; not written"),
+            );
+            continue;
+        }
+        if kind.is_pax_global_extensions()
+            || kind.is_pax_local_extensions()
+            || kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+        {
+            continue;
+        }
+        let Some(clean) = sink.admit_path(&name) else {
+            continue;
+        };
+        if kind.is_dir() {
+            sink.make_dir(&clean);
+        } else if kind.is_file() {
+            let declared = entry.header().size().unwrap_or(0);
+            sink.write(&clean, declared, entry)?;
+        } else {
+            sink.refuse(
+                RefusalKind::SpecialFile,
+                Some(&name),
+                "not a regular file (device, fifo or other)",
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! The only place that writes a submission's files to disk. Every write passes the
+//! path, size and count caps here, so the git, archive and folder readers cannot
+//! forget one.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
+
+use super::{Refusal, RefusalKind};
+use crate::config::AcquireLimits;
+
+/// Individual refusals kept in the report; past this only the counts grow.
+const MAX_LISTED_REFUSALS: usize = 50;
+
+pub(crate) struct Sink<'a> {
+    root: PathBuf,
+    limits: &'a AcquireLimits,
+    deadline: Instant,
+    pub files: u64,
+    pub bytes: u64,
+    pub refusals: Vec<Refusal>,
+    pub refusals_unlisted: u64,
+    full: bool,
+}
+
+/// Why writing stopped altogether.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    TimedOut(u64),
+    Io(io::Error),
+}
+
+impl<'a> Sink<'a> {
+    pub fn new(root: PathBuf, limits: &'a AcquireLimits) -> Sink<'a> {
+        Sink {
+            root,
+            deadline: Instant::now() + limits.timeout(),
+            limits,
+            files: 0,
+            bytes: 0,
+            refusals: Vec::new(),
+            refusals_unlisted: 0,
+            full: false,
+        }
+    }
+
+    pub fn refuse(&mut self, kind: RefusalKind, path: Option<&str>, detail: impl Into<String>) {
+        if self.refusals.len() < MAX_LISTED_REFUSALS {
+            self.refusals.push(Refusal {
+                kind,
+                path: path.map(str::to_string),
+                detail: detail.into(),
+            });
+        } else {
+            self.refusals_unlisted += 1;
+        }
+    }
+
+    pub fn check_deadline(&self) -> Result<(), Stop> {
+        if Instant::now() > self.deadline {
+            Err(Stop::TimedOut(self.limits.timeout_secs))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Turns a path from the submission into a safe relative path, or refuses it.
+    /// Version-control folders are skipped silently: they are not the candidate's
+    /// work and may hold hostile configuration.
+    pub fn admit_path(&mut self, raw: &str) -> Option<PathBuf> {
+        let display = raw.replace('\\', "/");
+        if raw.len() > self.limits.max_path_bytes {
+            self.refuse(
+                RefusalKind::PathTooLong,
+                Some(&display),
+                format!("path longer than {} bytes", self.limits.max_path_bytes),
+            );
+            return None;
+        }
+        if raw.contains('\0') || raw.contains('\\') {
+            self.refuse(
+                RefusalKind::UnsafePath,
+                Some(&display),
+                "path holds a NUL or a backslash",
+            );
+            return None;
+        }
+        let mut clean = PathBuf::new();
+        let mut depth = 0usize;
+        for component in Path::new(raw).components() {
+            match component {
+                Component::Normal(part) => {
+                    if part == ".git" {
+                        return None;
+                    }
+                    clean.push(part);
+                    depth += 1;
+                }
+                Component::CurDir => {}
+                Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                    self.refuse(
+                        RefusalKind::UnsafePath,
+                        Some(&display),
+                        "path leaves the submission's folder",
+                    );
+                    return None;
+                }
+            }
+        }
+        if depth == 0 {
+            return None;
+        }
+        if depth > self.limits.max_path_depth {
+            self.refuse(
+                RefusalKind::PathTooDeep,
+                Some(&display),
+                format!("deeper than {} folders", self.limits.max_path_depth),
+            );
+            return None;
+        }
+        Some(clean)
+    }
+
+    /// Whether a file of `size` bytes may still be written. Refuses and explains
+    /// when it may not.
+    pub fn admit_size(&mut self, rel: &Path, size: u64) -> bool {
+        let shown = rel.to_string_lossy().to_string();
+        if self.full {
+            self.refusals_unlisted += 1;
+            return false;
+        }
+        if self.files >= self.limits.max_files {
+            self.full = true;
+            self.refuse(
+                RefusalKind::TooManyFiles,
+                Some(&shown),
+                format!(
+                    "more than {} files; the rest were not written",
+                    self.limits.max_files
+                ),
+            );
+            return false;
+        }
+        if size > self.limits.max_file_bytes {
+            self.refuse(
+                RefusalKind::FileTooLarge,
+                Some(&shown),
+                format!(
+                    "{size} bytes, over the {}-byte cap per file",
+                    self.limits.max_file_bytes
+                ),
+            );
+            return false;
+        }
+        if self.bytes + size > self.limits.max_total_bytes {
+            self.full = true;
+            self.refuse(
+                RefusalKind::TotalBytesExceeded,
+                Some(&shown),
+                format!(
+                    "the submission passed {} bytes; the rest were not written",
+                    self.limits.max_total_bytes
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Writes one file, reading at most the per-file cap: a declared size can lie.
+    pub fn write(&mut self, rel: &Path, declared: u64, mut content: impl Read) -> Result<(), Stop> {
+        self.check_deadline()?;
+        if !self.admit_size(rel, declared) {
+            return Ok(());
+        }
+        let shown = rel.to_string_lossy().to_string();
+        let target = self.root.join(rel);
+        if let Some(parent) = target.parent() {
+            if let Err(e) = fs::create_dir_all(parent) {
+                self.refuse(
+                    RefusalKind::UnsafePath,
+                    Some(&shown),
+                    format!("cannot create its folder: {e}"),
+                );
+                return Ok(());
+            }
+        }
+        let mut file = match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.refuse(
+                    RefusalKind::DuplicatePath,
+                    Some(&shown),
+                    "the same path appears twice",
+                );
+                return Ok(());
+            }
+            Err(e) => {
+                self.refuse(
+                    RefusalKind::UnsafePath,
+                    Some(&shown),
+                    format!("cannot be written: {e}"),
+                );
+                return Ok(());
+            }
+        };
+        let cap = self
+            .limits
+            .max_file_bytes
+            .min(self.limits.max_total_bytes - self.bytes);
+        let mut limited = (&mut content).take(cap + 1);
+        let mut buf = Vec::new();
+        limited.read_to_end(&mut buf).map_err(Stop::Io)?;
+        if buf.len() as u64 > cap {
+            drop(file);
+            let _ = fs::remove_file(&target);
+            self.refuse(
+                RefusalKind::FileTooLarge,
+                Some(&shown),
+                format!("declared {declared} bytes but held more than {cap}"),
+            );
+            return Ok(());
+        }
+        file.write_all(&buf).map_err(Stop::Io)?;
+        self.files += 1;
+        self.bytes += buf.len() as u64;
+        Ok(())
+    }
+
+    pub fn make_dir(&mut self, rel: &Path) {
+        let _ = fs::create_dir_all(self.root.join(rel));
+    }
+}

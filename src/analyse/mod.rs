@@ -1,0 +1,3 @@
+//! Analysers turn a submission's files into facts that checks read: the Airflow
+//! DAG through tree-sitter-python, the dbt project through a YAML parser, a Jinja
+//! engine and sqlparser. Parsers that can abort run through [`crate::contained`].

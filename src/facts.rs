@@ -1,0 +1,32 @@
+//! Facts: everything the analysers learned about one submission. Checks read
+//! only this; they never open files or call Docker.
+
+use crate::acquire::SourceKind;
+use crate::history::History;
+use crate::inventory::Inventory;
+
+#[derive(Debug)]
+pub struct Facts {
+    pub submission: SubmissionFacts,
+    pub inventory: Inventory,
+    /// Commit history, when the submission came from git and has more than the
+    /// starter's own commit.
+    pub history: Option<History>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubmissionFacts {
+    pub name: String,
+    pub kind: SourceKind,
+    pub commit: Option<String>,
+    /// Whether files were compared with the exercise's starter, so that
+    /// `Inventory::is_candidate_work` means something.
+    pub starter_compared: bool,
+}
+
+impl Facts {
+    /// The commit history when it says anything about how the candidate worked.
+    pub fn usable_history(&self) -> Option<&History> {
+        self.history.as_ref().filter(|h| h.is_usable())
+    }
+}

@@ -1,0 +1,292 @@
+//! One submission, end to end: acquire → inventory → analyse → execute → checks →
+//! score → report. Each stage records what it did in the report; a stage that
+//! fails on the submission becomes an error in the report, not a crash.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use crate::acquire::{self, Acquired};
+use crate::checks::{self, CheckContext, CheckResult, Outcome, Params};
+use crate::config::Config;
+use crate::exercise::Exercise;
+use crate::facts::{Facts, SubmissionFacts};
+use crate::inventory::{Inventory, Origin};
+use crate::report::{
+    self, Acquisition, Grader, InventorySummary, Overall, Report, RubricRef, Stage, StageRecord,
+    StageStatus, Status, Submission,
+};
+use crate::rubric::{Rubric, RubricError};
+
+#[derive(Debug, Clone)]
+pub struct GradeRequest {
+    pub source: String,
+    pub rev: Option<String>,
+    pub exercise: String,
+    pub out_dir: PathBuf,
+    pub config: Config,
+    /// Skip the execution stage on purpose.
+    pub no_exec: bool,
+    /// The report folder's name; derived from SOURCE when absent.
+    pub name: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Graded {
+    pub report: Report,
+    pub report_path: PathBuf,
+}
+
+/// Failures of the grader itself, as opposed to problems with a submission.
+#[derive(Debug, thiserror::Error)]
+pub enum GradeError {
+    #[error(transparent)]
+    Exercise(#[from] crate::exercise::ExerciseError),
+    #[error(transparent)]
+    Rubric(#[from] RubricError),
+    #[error("cannot write the report to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Whether a check id names something the rubric may score.
+pub fn is_known_check(id: &str) -> bool {
+    checks::find(id).is_some()
+}
+
+pub fn load_rubric(exercise: &Exercise) -> Result<Rubric, RubricError> {
+    Rubric::load(&exercise.rubric_path, &is_known_check)
+}
+
+pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
+    let exercise = Exercise::locate(&req.exercise)?;
+    let rubric = load_rubric(&exercise)?;
+    let name = req
+        .name
+        .clone()
+        .unwrap_or_else(|| acquire::submission_name(&req.source));
+    let mut report = empty_report(req, &exercise, &rubric, &name);
+
+    tracing::info!(source = %report.submission.source, "acquiring the submission");
+    let acquired = match acquire::acquire(&req.source, req.rev.as_deref(), &req.config.acquire) {
+        Ok(a) => a,
+        Err(e) => {
+            report.status = Status::Error;
+            report.error = Some(format!("the submission could not be acquired: {e}"));
+            report
+                .stages
+                .push(stage(Stage::Acquire, StageStatus::Failed, e.to_string()));
+            return write(report, &req.out_dir, &name);
+        }
+    };
+    report.submission.kind = Some(acquired.kind.clone());
+    report.submission.commit = acquired.commit.clone();
+    report.acquisition = Some(Acquisition {
+        files: acquired.files,
+        bytes: acquired.bytes,
+        refusals: acquired.refusals.clone(),
+        refusals_unlisted: acquired.refusals_unlisted,
+    });
+    let refused = acquired.refusals.len() as u64 + acquired.refusals_unlisted;
+    report.stages.push(stage(
+        Stage::Acquire,
+        StageStatus::Ok,
+        format!(
+            "{} files, {} bytes written; {refused} item(s) refused",
+            acquired.files, acquired.bytes
+        ),
+    ));
+
+    let facts = match build_facts(&acquired, &exercise, &name) {
+        Ok(f) => f,
+        Err(e) => {
+            report.status = Status::Error;
+            report.error = Some(format!("the submission's files could not be listed: {e}"));
+            report
+                .stages
+                .push(stage(Stage::Inventory, StageStatus::Failed, e.to_string()));
+            return write(report, &req.out_dir, &name);
+        }
+    };
+    report.inventory = Some(inventory_summary(&facts));
+    report.stages.push(stage(
+        Stage::Inventory,
+        StageStatus::Ok,
+        format!(
+            "{} dbt project(s), {} DAG file(s), {} doc(s); starter {}",
+            facts.inventory.dbt_projects.len(),
+            facts.inventory.dags.len(),
+            facts.inventory.docs.len(),
+            if facts.submission.starter_compared {
+                "compared"
+            } else {
+                "not available"
+            }
+        ),
+    ));
+    report.stages.push(stage(
+        Stage::Execute,
+        StageStatus::Skipped,
+        if req.no_exec {
+            "skipped on request (--no-exec)".into()
+        } else {
+            "no execution stage in this build of assay".into()
+        },
+    ));
+
+    let results = run_checks(&rubric, &facts);
+    report.stages.push(stage(
+        Stage::Checks,
+        StageStatus::Ok,
+        format!("{} checks ran", results.len()),
+    ));
+    let titles = |id: &str| {
+        checks::find(id)
+            .map(|c| c.meta().title.to_string())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let (dimensions, overall) = crate::score::score(&rubric, &results, &titles);
+    report.dimensions = dimensions;
+    report.overall = overall;
+    report.checks = results.into_values().collect();
+    report.stages.push(stage(
+        Stage::Score,
+        StageStatus::Ok,
+        "scored against the rubric".into(),
+    ));
+    write(report, &req.out_dir, &name)
+}
+
+fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io::Result<Facts> {
+    let mut inventory = Inventory::build(&acquired.root)?;
+    let mut starter_compared = false;
+    if let Some(starter_dir) = exercise.starter_dir() {
+        let starter = Inventory::build(&starter_dir)?;
+        inventory.compare_with_starter(&starter);
+        starter_compared = true;
+    }
+    Ok(Facts {
+        submission: SubmissionFacts {
+            name: name.to_string(),
+            kind: acquired.kind.clone(),
+            commit: acquired.commit.clone(),
+            starter_compared,
+        },
+        inventory,
+        history: acquired.history.clone(),
+    })
+}
+
+/// Runs every registered check, each with the rubric's parameters for it. A check
+/// that panics is recorded as an error of the grader for that check alone.
+pub fn run_checks(rubric: &Rubric, facts: &Facts) -> BTreeMap<String, CheckResult> {
+    let params: BTreeMap<&str, &Params> = rubric
+        .dimensions
+        .iter()
+        .flat_map(|d| d.criteria.iter().map(|c| (c.check.as_str(), &c.params)))
+        .collect();
+    let empty = Params::default();
+    let mut results = BTreeMap::new();
+    for check in checks::all() {
+        let id = check.meta().id;
+        let cx = CheckContext {
+            facts,
+            params: params.get(id).copied().unwrap_or(&empty),
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| check.run(&cx))).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            CheckResult::new(
+                id,
+                Outcome::Error,
+                check.meta().confidence,
+                format!("the check crashed: {what}"),
+            )
+        });
+        results.insert(id.to_string(), result);
+    }
+    results
+}
+
+fn inventory_summary(facts: &Facts) -> InventorySummary {
+    let inv = &facts.inventory;
+    InventorySummary {
+        files: inv.files.len(),
+        candidate_files: inv
+            .files
+            .iter()
+            .filter(|f| f.origin != Origin::StarterUnchanged)
+            .count(),
+        dbt_projects: inv.dbt_projects.clone(),
+        dags: inv.dags.clone(),
+        docs: inv.docs.clone(),
+        commits: facts.history.as_ref().map(|h| h.commits.len()),
+    }
+}
+
+fn stage(stage: Stage, status: StageStatus, detail: String) -> StageRecord {
+    StageRecord {
+        stage,
+        status,
+        detail,
+    }
+}
+
+fn empty_report(req: &GradeRequest, exercise: &Exercise, rubric: &Rubric, name: &str) -> Report {
+    Report {
+        schema_version: report::SCHEMA_VERSION.to_string(),
+        grader: Grader {
+            name: "assay".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        exercise: exercise.id.clone(),
+        rubric: RubricRef {
+            path: rubric
+                .path
+                .strip_prefix(&exercise.home)
+                .unwrap_or(&rubric.path)
+                .display()
+                .to_string(),
+            sha256: rubric.sha256.clone(),
+        },
+        submission: Submission {
+            name: name.to_string(),
+            source: report::redact_source(&req.source),
+            kind: None,
+            requested_ref: req.rev.clone(),
+            commit: None,
+        },
+        graded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        status: Status::Graded,
+        error: None,
+        stages: Vec::new(),
+        acquisition: None,
+        inventory: None,
+        dimensions: Vec::new(),
+        overall: Overall {
+            score: None,
+            band: None,
+            band_label: None,
+        },
+        checks: Vec::new(),
+    }
+}
+
+fn write(report: Report, out_dir: &Path, name: &str) -> Result<Graded, GradeError> {
+    let report_path = out_dir.join(name).join("report.json");
+    report
+        .write_atomic(&report_path)
+        .map_err(|source| GradeError::Write {
+            path: report_path.clone(),
+            source,
+        })?;
+    Ok(Graded {
+        report,
+        report_path,
+    })
+}

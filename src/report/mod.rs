@@ -1,0 +1,231 @@
+//! report.json: the single source every other format renders from. Its shape is
+//! versioned and described by a JSON Schema committed at `docs/report.schema.json`.
+
+mod summary;
+
+use std::io::Write;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::acquire::{Refusal, SourceKind};
+use crate::checks::{CheckResult, Confidence, Evidence, Outcome};
+use crate::inventory::DbtProject;
+
+pub use summary::terminal_summary;
+
+/// Bumped on any change a reader of report.json could notice.
+pub const SCHEMA_VERSION: &str = "1.0.0";
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Report {
+    pub schema_version: String,
+    pub grader: Grader,
+    pub exercise: String,
+    pub rubric: RubricRef,
+    pub submission: Submission,
+    /// RFC 3339, UTC.
+    pub graded_at: String,
+    pub status: Status,
+    /// Why the submission could not be graded, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub stages: Vec<StageRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquisition: Option<Acquisition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<InventorySummary>,
+    pub dimensions: Vec<DimensionScore>,
+    pub overall: Overall,
+    /// Every check that ran, scored or not.
+    pub checks: Vec<CheckResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Grader {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RubricRef {
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Submission {
+    pub name: String,
+    /// Where it came from; any credentials in a URL are removed.
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SourceKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Graded,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Acquire,
+    Inventory,
+    Analyse,
+    Execute,
+    Checks,
+    Score,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StageStatus {
+    Ok,
+    Skipped,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StageRecord {
+    pub stage: Stage,
+    pub status: StageStatus,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Acquisition {
+    pub files: u64,
+    pub bytes: u64,
+    /// What the grader refused to write out, and why.
+    pub refusals: Vec<Refusal>,
+    pub refusals_unlisted: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct InventorySummary {
+    pub files: usize,
+    /// Files added or changed by the candidate (all files when no starter is known).
+    pub candidate_files: usize,
+    pub dbt_projects: Vec<DbtProject>,
+    pub dags: Vec<String>,
+    pub docs: Vec<String>,
+    pub commits: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DimensionScore {
+    pub id: String,
+    pub name: String,
+    pub weight: f64,
+    /// 0-100; absent when no criterion could be scored.
+    pub score: Option<f64>,
+    pub band: Option<u8>,
+    pub band_label: Option<String>,
+    pub descriptor: Option<String>,
+    /// True when a check errored: the score stands on fewer criteria than the rubric has.
+    pub incomplete: bool,
+    pub criteria: Vec<CriterionScore>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CriterionScore {
+    pub check: String,
+    pub title: String,
+    pub points: f64,
+    /// Points after the rubric's confidence weight.
+    pub weighted_points: f64,
+    /// Weighted points earned; absent when the criterion left the denominator.
+    pub earned: Option<f64>,
+    pub outcome: Outcome,
+    pub confidence: Confidence,
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Overall {
+    pub score: Option<f64>,
+    pub band: Option<u8>,
+    pub band_label: Option<String>,
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+
+    /// Writes atomically (a temporary file renamed into place), so a killed run
+    /// never leaves a truncated report behind.
+    pub fn write_atomic(&self, path: &Path) -> std::io::Result<()> {
+        write_atomic(path, self.to_json().as_bytes())
+    }
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The JSON Schema of report.json, as committed in docs/.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Report);
+    serde_json::to_string_pretty(&schema).expect("schema serialises") + "\n"
+}
+
+/// Removes `user:password@` from a URL so no credential reaches a report.
+pub fn redact_source(source: &str) -> String {
+    if let Some((scheme, rest)) = source.split_once("://") {
+        let (authority, path) = rest
+            .split_once('/')
+            .map(|(a, p)| (a, format!("/{p}")))
+            .unwrap_or((rest, String::new()));
+        if let Some((_, host)) = authority.rsplit_once('@') {
+            return format!("{scheme}://{host}{path}");
+        }
+    }
+    source.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_reach_a_report() {
+        assert_eq!(
+            redact_source("https://bob:tok@git.example/x/y.git"),
+            "https://git.example/x/y.git"
+        );
+        assert_eq!(
+            redact_source("https://git.example/x@y"),
+            "https://git.example/x@y"
+        );
+        assert_eq!(redact_source("/local/path"), "/local/path");
+    }
+
+    #[test]
+    fn committed_schema_matches_the_code() {
+        let committed = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/report.schema.json"
+        ))
+        .expect("docs/report.schema.json is committed");
+        assert!(
+            committed == json_schema(),
+            "docs/report.schema.json is out of date: run `assay schema > docs/report.schema.json` and bump SCHEMA_VERSION if readers would notice"
+        );
+    }
+}

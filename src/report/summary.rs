@@ -1,0 +1,135 @@
+//! The terminal summary an interviewer reads right after `assay grade`.
+
+use std::fmt::Write;
+
+use super::{Report, Status};
+use crate::checks::Outcome;
+
+/// Findings listed under "Top findings".
+const TOP_FINDINGS: usize = 6;
+
+pub fn terminal_summary(report: &Report, report_path: &str) -> String {
+    let mut out = String::new();
+    let sub = &report.submission;
+    let commit = sub
+        .commit
+        .as_deref()
+        .map(|c| format!(" @ {}", &c[..c.len().min(10)]))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "assay {} · {} · {}{}",
+        report.grader.version, report.exercise, sub.name, commit
+    );
+    if report.status == Status::Error {
+        let _ = writeln!(
+            out,
+            "  NOT GRADED: {}",
+            report.error.as_deref().unwrap_or("unknown error")
+        );
+        let _ = writeln!(out, "  report: {report_path}");
+        return out;
+    }
+    let _ = writeln!(out);
+    for dim in &report.dimensions {
+        let score = dim
+            .score
+            .map(|s| format!("{s:5.1}"))
+            .unwrap_or_else(|| "    –".into());
+        let band = dim
+            .band
+            .map(|b| format!("band {b}"))
+            .unwrap_or_else(|| "no band".into());
+        let label = dim.band_label.as_deref().unwrap_or("not scored");
+        let flag = if dim.incomplete {
+            "  (incomplete: a check errored)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  {:<16} {score}  {band:<7}  {label}{flag}", dim.name);
+    }
+    let overall = report
+        .overall
+        .score
+        .map(|s| format!("{s:5.1}"))
+        .unwrap_or_else(|| "    –".into());
+    let band = report
+        .overall
+        .band
+        .map(|b| format!("band {b}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  {:<16} {overall}  {band:<7}  {}",
+        "Overall",
+        report.overall.band_label.as_deref().unwrap_or("")
+    );
+
+    let mut misses: Vec<_> = report
+        .dimensions
+        .iter()
+        .flat_map(|d| d.criteria.iter())
+        .filter(|c| !matches!(c.outcome, Outcome::Pass | Outcome::NotApplicable))
+        .collect();
+    misses.sort_by(|a, b| {
+        let lost = |c: &crate::report::CriterionScore| c.weighted_points - c.earned.unwrap_or(0.0);
+        lost(b).total_cmp(&lost(a))
+    });
+    if !misses.is_empty() {
+        let _ = writeln!(out, "\nTop findings:");
+        for c in misses.iter().take(TOP_FINDINGS) {
+            let mark = match c.outcome {
+                Outcome::Error => "!",
+                Outcome::Partial { .. } => "~",
+                _ => "✗",
+            };
+            let place = c
+                .evidence
+                .iter()
+                .find_map(|e| {
+                    e.file.as_ref().map(|f| {
+                        e.lines
+                            .map(|l| format!(" ({f}:{})", l.start))
+                            .unwrap_or_else(|| format!(" ({f})"))
+                    })
+                })
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {mark} {:<28} {}{place}",
+                c.check,
+                one_line(&c.summary)
+            );
+        }
+    }
+    if let Some(acq) = &report.acquisition {
+        let refused = acq.refusals.len() as u64 + acq.refusals_unlisted;
+        if refused > 0 {
+            let _ = writeln!(out, "\nRefused {refused} item(s) of the submission:");
+            for r in acq.refusals.iter().take(5) {
+                let _ = writeln!(
+                    out,
+                    "  - {}: {}",
+                    r.path.as_deref().unwrap_or("?"),
+                    one_line(&r.detail)
+                );
+            }
+        }
+    }
+    for s in &report.stages {
+        if s.status != super::StageStatus::Ok {
+            let _ = writeln!(out, "\n{:?}: {}", s.stage, s.detail);
+        }
+    }
+    let _ = writeln!(out, "\nreport: {report_path}");
+    out
+}
+
+/// Candidate-controlled text on one line, with control characters removed so a
+/// crafted commit message cannot repaint the terminal.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(120)
+        .collect()
+}

@@ -1,0 +1,135 @@
+//! The command line as users meet it: listing and explaining checks, exit codes.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn every_listed_check_can_be_explained() {
+    let listed = assay().arg("checks").output().unwrap();
+    assert_eq!(listed.status.code(), Some(0));
+    let text = stdout(&listed);
+    let ids: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(ids.len() >= 4, "{text}");
+    for id in ids {
+        let out = assay().args(["explain", id]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "explain {id}");
+        let doc = stdout(&out);
+        for section in ["## What it checks", "## Why it matters", "## How to pass"] {
+            assert!(
+                doc.contains(section),
+                "explain {id} lacks {section}:\n{doc}"
+            );
+        }
+    }
+}
+
+#[test]
+fn explaining_an_unknown_check_fails_with_exit_2() {
+    let out = assay()
+        .args(["explain", "dbt.no_such_check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("assay checks"));
+}
+
+#[test]
+fn fail_under_turns_a_low_score_into_exit_1() {
+    let src = tempfile::tempdir().unwrap();
+    let sub = src.path().join("low");
+    write_tree(&sub, &small_project());
+    let out = tempfile::tempdir().unwrap();
+    let run = assay()
+        .args([
+            "grade",
+            sub.to_str().unwrap(),
+            "--no-exec",
+            "--fail-under",
+            "99",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", stdout(&run));
+    assert!(stdout(&run).contains("below the bar"));
+    let run = assay()
+        .args([
+            "grade",
+            sub.to_str().unwrap(),
+            "--no-exec",
+            "--fail-under",
+            "1",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stdout(&run));
+    let run = assay()
+        .args([
+            "grade",
+            sub.to_str().unwrap(),
+            "--no-exec",
+            "--fail-under",
+            "140",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+}
+
+#[test]
+fn a_broken_rubric_is_a_grader_error_naming_its_line() {
+    let home = tempfile::tempdir().unwrap();
+    let rubric = std::fs::read_to_string(repo_root().join("rubric/marketplace-elt.toml")).unwrap();
+    let broken = rubric.replacen(
+        "check = \"dbt.contract_models\"",
+        "check = \"dbt.contract_modelz\"",
+        1,
+    );
+    let line = broken
+        .lines()
+        .position(|l| l.contains("contract_modelz"))
+        .unwrap()
+        + 1;
+    write_tree(home.path(), &[("rubric/marketplace-elt.toml", &broken)]);
+    let src = tempfile::tempdir().unwrap();
+    write_tree(src.path(), &small_project());
+    let out = assay()
+        .env("ASSAY_HOME", home.path())
+        .args(["grade", src.path().to_str().unwrap(), "--no-exec", "--out"])
+        .arg(home.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "marketplace-elt.toml:{line}: unknown check `dbt.contract_modelz`"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_check_is_scored_by_the_rubric_or_listed_as_unused() {
+    let rubric = assay::grade::load_rubric(
+        &assay::exercise::Exercise::locate_in(&repo_root(), "marketplace-elt").unwrap(),
+    )
+    .unwrap();
+    let scored = rubric.check_ids();
+    for check in assay::checks::all() {
+        let id = check.meta().id;
+        let unused = assay::checks::UNUSED_BY_RUBRIC
+            .iter()
+            .any(|(u, _)| *u == id);
+        assert!(scored.contains(id) ^ unused, "{id} must be either scored by rubric/marketplace-elt.toml or listed in UNUSED_BY_RUBRIC, not both or neither");
+    }
+}

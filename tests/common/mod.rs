@@ -1,0 +1,129 @@
+//! Shared helpers for the end-to-end tests: run the real binary, build
+//! submissions of every kind, validate reports against the committed schema.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+pub fn assay() -> Command {
+    let mut cmd = Command::cargo_bin("assay").expect("the assay binary is built");
+    cmd.env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"));
+    cmd.env_remove("ASSAY_CONFIG");
+    cmd
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes `files` (path, content) under `root`.
+pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let target = root.join(path);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::write(target, content).unwrap();
+    }
+}
+
+/// A small candidate project: two contract models with tests.
+pub fn small_project() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("dbt_project.yml", "name: marketplace\nprofile: marketplace\nmodel-paths: [models]\n"),
+        ("models/staging/stg_payments.sql", "select * from {{ source('marketplace', 'payments') }}\n"),
+        ("models/marts/fct_orders.sql", "select order_id from {{ ref('stg_orders') }}\n"),
+        ("models/marts/_marts.yml", "version: 2\nmodels:\n  - name: fct_orders\n    columns:\n      - name: order_id\n        data_tests: [unique, not_null]\n"),
+        ("dags/marketplace_elt.py", "from airflow import DAG\n"),
+        ("README.md", "# My solution\n"),
+    ]
+}
+
+/// Creates a git repository at `dir` with one commit per step.
+pub fn git_repo(dir: &Path, steps: &[(&str, &[(&str, &str)])]) -> git2::Oid {
+    let repo = git2::Repository::init(dir).unwrap();
+    let sig = git2::Signature::new(
+        "Candidate",
+        "c@example.org",
+        &git2::Time::new(1_767_225_600, 0),
+    )
+    .unwrap();
+    let mut parent: Option<git2::Oid> = None;
+    for (i, (message, files)) in steps.iter().enumerate() {
+        write_tree(dir, files);
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let when = git2::Signature::new(
+            "Candidate",
+            "c@example.org",
+            &git2::Time::new(1_767_225_600 + 600 * i as i64, 0),
+        )
+        .unwrap();
+        let parents: Vec<git2::Commit> = parent
+            .iter()
+            .map(|p| repo.find_commit(*p).unwrap())
+            .collect();
+        let refs: Vec<&git2::Commit> = parents.iter().collect();
+        let oid = repo
+            .commit(Some("HEAD"), &when, &sig, message, &tree, &refs)
+            .unwrap();
+        parent = Some(oid);
+    }
+    parent.unwrap()
+}
+
+pub fn read_report(out: &Path, name: &str) -> Value {
+    let path = out.join(name).join("report.json");
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("no report at {}: {e}", path.display()));
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_valid(&report);
+    report
+}
+
+/// Every report must validate against the committed, versioned schema.
+pub fn assert_valid(report: &Value) {
+    let schema: Value = serde_json::from_str(
+        &fs::read_to_string(repo_root().join("docs/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the committed schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match docs/report.schema.json:\n{}",
+        errors.join("\n")
+    );
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn criterion<'a>(report: &'a Value, check: &str) -> &'a Value {
+    report["dimensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["criteria"].as_array().unwrap().iter())
+        .find(|c| c["check"] == check)
+        .unwrap_or_else(|| panic!("no criterion {check} in the report"))
+}
+
+pub fn refusal_kinds(report: &Value) -> Vec<String> {
+    report["acquisition"]["refusals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_string())
+        .collect()
+}

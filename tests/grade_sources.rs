@@ -1,0 +1,245 @@
+//! `assay grade` on every kind of SOURCE a user hands it: a folder, a local git
+//! repository, a file:// URL, and .zip / .tar.gz archives. Each must produce a
+//! schema-valid report.json and a terminal summary.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+
+use common::*;
+
+fn grade(source: &str, out: &std::path::Path) -> std::process::Output {
+    assay()
+        .args(["grade", source, "--no-exec", "--out"])
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn assert_summary(stdout: &str) {
+    for dim in [
+        "Data Quality",
+        "Pipeline Design",
+        "Code Quality",
+        "Problem-Solving",
+        "System Design",
+        "Overall",
+    ] {
+        assert!(stdout.contains(dim), "summary lacks {dim}:\n{stdout}");
+    }
+    assert!(stdout.contains("report.json"), "{stdout}");
+}
+
+#[test]
+fn a_folder_is_graded_without_history() {
+    let src = tempfile::tempdir().unwrap();
+    let sub = src.path().join("cand-folder");
+    write_tree(&sub, &small_project());
+    let out = tempfile::tempdir().unwrap();
+    let run = grade(sub.to_str().unwrap(), out.path());
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_summary(&stdout(&run));
+    let report = read_report(out.path(), "cand-folder");
+    assert_eq!(report["status"], "graded");
+    assert_eq!(report["submission"]["kind"], "folder");
+    // Two of the nine contract models exist.
+    let contract = criterion(&report, "dbt.contract_models");
+    assert_eq!(contract["outcome"]["kind"], "partial");
+    assert!((contract["outcome"]["fraction"].as_f64().unwrap() - 2.0 / 9.0).abs() < 1e-9);
+    // A folder has no commit history: history criteria leave the denominator.
+    assert_eq!(
+        criterion(&report, "history.commit_cadence")["outcome"]["kind"],
+        "not_applicable"
+    );
+}
+
+#[test]
+fn a_local_git_repository_and_its_file_url_grade_alike() {
+    let src = tempfile::tempdir().unwrap();
+    let repo_dir = src.path().join("cand-git");
+    fs::create_dir_all(&repo_dir).unwrap();
+    let project = small_project();
+    let head = git_repo(
+        &repo_dir,
+        &[
+            (
+                "starter",
+                &[(
+                    "dbt_project.yml",
+                    "name: marketplace\nprofile: marketplace\n",
+                )],
+            ),
+            ("staging payments", &[project[1]]),
+            ("dag", &[project[4]]),
+            ("fct_orders with tests", &[project[2], project[3]]),
+        ],
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let run = grade(repo_dir.to_str().unwrap(), out.path());
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_summary(&stdout(&run));
+    let local = read_report(out.path(), "cand-git");
+    assert_eq!(local["submission"]["kind"], "git_repository");
+    assert_eq!(local["submission"]["commit"], head.to_string());
+    assert_eq!(local["inventory"]["commits"], 4);
+    // Of two commits adding models, only the second brought tests within the window.
+    let tests = criterion(&local, "history.tests_with_models");
+    assert_eq!(tests["outcome"]["kind"], "partial", "{tests}");
+
+    let url = format!("file://{}", repo_dir.display());
+    let out2 = tempfile::tempdir().unwrap();
+    let run = grade(&url, out2.path());
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let remote = read_report(out2.path(), "cand-git");
+    assert_eq!(remote["submission"]["kind"], "git_url");
+    assert_eq!(remote["submission"]["commit"], head.to_string());
+    assert_eq!(remote["dimensions"], local["dimensions"]);
+}
+
+#[test]
+fn a_ref_selects_an_older_commit() {
+    let src = tempfile::tempdir().unwrap();
+    let repo_dir = src.path().join("cand-ref");
+    fs::create_dir_all(&repo_dir).unwrap();
+    let project = small_project();
+    git_repo(
+        &repo_dir,
+        &[
+            ("starter", &[project[0]]),
+            ("models", &[project[1], project[2]]),
+        ],
+    );
+    let repo = git2::Repository::open(&repo_dir).unwrap();
+    let first = repo
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .parent(0)
+        .unwrap()
+        .id()
+        .to_string();
+    let out = tempfile::tempdir().unwrap();
+    let run = assay()
+        .args([
+            "grade",
+            repo_dir.to_str().unwrap(),
+            "--no-exec",
+            "--ref",
+            &first,
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let report = read_report(out.path(), "cand-ref");
+    assert_eq!(report["submission"]["commit"], first);
+    assert_eq!(
+        criterion(&report, "dbt.contract_models")["outcome"]["kind"],
+        "not_attempted"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let run = assay()
+        .args([
+            "grade",
+            repo_dir.to_str().unwrap(),
+            "--no-exec",
+            "--ref",
+            "no-such-branch",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "an unknown ref cannot be graded"
+    );
+    let report = read_report(out.path(), "cand-ref");
+    assert_eq!(report["status"], "error");
+    assert!(report["error"].as_str().unwrap().contains("no-such-branch"));
+}
+
+#[test]
+fn zip_and_tar_gz_archives_are_unpacked_inside_their_top_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("cand-zip.zip");
+    {
+        let mut zip = zip::ZipWriter::new(fs::File::create(&zip_path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        for (path, content) in small_project() {
+            zip.start_file(format!("cand-main/{path}"), opts).unwrap();
+            zip.write_all(content.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    let tgz_path = dir.path().join("cand-tgz.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(
+            fs::File::create(&tgz_path).unwrap(),
+            flate2::Compression::default(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        for (path, content) in small_project() {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, format!("cand-main/{path}"), content.as_bytes())
+                .unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    for (archive, name, kind) in [
+        (&zip_path, "cand-zip", "zip_archive"),
+        (&tgz_path, "cand-tgz", "tar_archive"),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let run = grade(archive.to_str().unwrap(), out.path());
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_summary(&stdout(&run));
+        let report = read_report(out.path(), name);
+        assert_eq!(report["submission"]["kind"], kind);
+        // The wrapping folder is stripped: paths read as in the repository.
+        assert_eq!(report["inventory"]["dags"][0], "dags/marketplace_elt.py");
+        assert_eq!(
+            criterion(&report, "dbt.contract_models")["outcome"]["kind"],
+            "partial"
+        );
+    }
+}
+
+#[test]
+fn a_missing_source_is_an_error_report_with_exit_2() {
+    let out = tempfile::tempdir().unwrap();
+    let run = grade("/no/such/submission", out.path());
+    assert_eq!(run.status.code(), Some(2));
+    let report = read_report(out.path(), "submission");
+    assert_eq!(report["status"], "error");
+    assert!(stdout(&run).contains("NOT GRADED"));
+}
