@@ -13,6 +13,7 @@ pub mod calibrate;
 pub mod checks;
 pub mod config;
 pub mod contained;
+pub mod execute;
 pub mod exercise;
 pub mod facts;
 pub mod generate;
