@@ -12,7 +12,9 @@ mod time;
 mod truth;
 mod world;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -124,15 +126,69 @@ impl Writer<'_> {
     }
 }
 
-fn csv_writer() -> csv::Writer<Vec<u8>> {
+fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new())
+        .from_writer(w)
 }
 
 fn csv_bytes(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, GenerateError> {
     w.into_inner()
         .map_err(|e| GenerateError::Csv(csv::Error::from(e.into_error())))
+}
+
+/// A file sink that digests what passes through, so large tables stream to disk
+/// without being held in memory to be hashed.
+struct HashingFile {
+    inner: BufWriter<File>,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Writer<'_> {
+    fn create(&self, rel: &str) -> Result<HashingFile, GenerateError> {
+        let path = self.root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| GenerateError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let file = File::create(&path).map_err(|source| GenerateError::Io { path, source })?;
+        Ok(HashingFile {
+            inner: BufWriter::with_capacity(1 << 16, file),
+            hasher: Sha256::new(),
+            bytes: 0,
+        })
+    }
+
+    fn finish(&mut self, rel: &str, w: csv::Writer<HashingFile>) -> Result<(), GenerateError> {
+        let mut f = w
+            .into_inner()
+            .map_err(|e| GenerateError::Csv(csv::Error::from(e.into_error())))?;
+        f.inner.flush().map_err(|source| GenerateError::Io {
+            path: self.root.join(rel),
+            source,
+        })?;
+        self.files.push(GeneratedFile {
+            path: rel.to_string(),
+            sha256: hex::encode(f.hasher.finalize()),
+            bytes: f.bytes,
+        });
+        Ok(())
+    }
 }
 
 /// Generates both snapshots, their truth files, the exchange-rate seed and a
@@ -150,39 +206,40 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, GenerateError
         files: Vec::new(),
     };
     let mut snapshots = Vec::new();
-    let mut previous: Option<BTreeMap<&'static str, BTreeMap<String, String>>> = None;
+    // Digests of the rows each table landed at the previous sync. A digest covers
+    // key and content, so finding one means the row is unchanged.
+    let mut previous: BTreeMap<&'static str, HashSet<[u8; 16]>> = BTreeMap::new();
     for (name, at) in [("S1", world::sync1()), ("S2", world::sync2())] {
-        let tables = snapshot::tables_at(&world, at);
         let mut rows_per_table = BTreeMap::new();
-        let mut landed_ids: BTreeMap<&'static str, BTreeMap<String, String>> = BTreeMap::new();
-        for table in &tables {
-            let mut w = csv_writer();
+        let mut landed: BTreeMap<&'static str, HashSet<[u8; 16]>> = BTreeMap::new();
+        for table in snapshot::tables_at(&world, at) {
+            let rel = format!("{name}/{}.csv", table.name);
+            let mut w = csv_writer(out.create(&rel)?);
             let mut header: Vec<&str> = table.columns.to_vec();
             header.extend(["_airbyte_raw_id", "_airbyte_extracted_at"]);
             w.write_record(&header)?;
-            let ids = landed_ids.entry(table.name).or_default();
-            for row in &table.rows {
-                let raw_id = snapshot::raw_id(opts.seed, table.name, row);
+            let before = previous.get(table.name);
+            let ids = landed.entry(table.name).or_default();
+            let mut count = 0u64;
+            for row in table.rows {
+                let digest = snapshot::raw_digest(opts.seed, table.name, &row);
                 // A row the previous sync landed unchanged keeps that sync's extract time.
-                let unchanged = previous
-                    .as_ref()
-                    .and_then(|p| p.get(table.name))
-                    .and_then(|p| p.get(&row.key))
-                    .is_some_and(|id| *id == raw_id);
-                let extracted = if unchanged { world::sync1() } else { at };
+                let unchanged = before.is_some_and(|b| b.contains(&digest));
+                let extracted = time::fmt_utc(if unchanged { world::sync1() } else { at });
+                let raw_id = snapshot::fmt_raw_id(&digest);
                 let mut record: Vec<&str> = row
                     .cells
                     .iter()
                     .map(|c| c.as_deref().unwrap_or(""))
                     .collect();
-                let extracted = time::fmt_utc(extracted);
                 record.push(&raw_id);
                 record.push(&extracted);
                 w.write_record(&record)?;
-                ids.insert(row.key.clone(), raw_id.clone());
+                ids.insert(digest);
+                count += 1;
             }
-            out.write(&format!("{name}/{}.csv", table.name), &csv_bytes(w)?)?;
-            rows_per_table.insert(table.name.to_string(), table.rows.len() as u64);
+            out.finish(&rel, w)?;
+            rows_per_table.insert(table.name.to_string(), count);
         }
         let truth = truth::compute(
             &world,
@@ -203,10 +260,10 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, GenerateError
             sync_at: time::fmt_utc(at),
             rows: rows_per_table,
         });
-        previous = Some(landed_ids);
+        previous = landed;
     }
 
-    let mut w = csv_writer();
+    let mut w = csv_writer(Vec::new());
     w.write_record(["currency", "month", "rate_to_usd"])?;
     for row in rates::exchange_rates_csv_rows() {
         w.write_record(&row)?;

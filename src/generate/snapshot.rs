@@ -13,17 +13,18 @@ pub(crate) struct Row {
     pub cells: Vec<Option<String>>,
 }
 
-pub(crate) struct Table {
+/// Rows are produced lazily so that a large table never sits in memory whole.
+pub(crate) struct Table<'a> {
     pub name: &'static str,
     pub columns: &'static [&'static str],
-    pub rows: Vec<Row>,
+    pub rows: Box<dyn Iterator<Item = Row> + 'a>,
 }
 
 fn s<T: ToString>(v: T) -> Option<String> {
     Some(v.to_string())
 }
 
-pub(crate) fn tables_at(w: &World, at: i64) -> Vec<Table> {
+pub(crate) fn tables_at(w: &World, at: i64) -> Vec<Table<'_>> {
     vec![
         users(w, at),
         categories(w),
@@ -37,12 +38,12 @@ pub(crate) fn tables_at(w: &World, at: i64) -> Vec<Table> {
     ]
 }
 
-fn users(w: &World, at: i64) -> Table {
+fn users(w: &World, at: i64) -> Table<'_> {
     let rows = w
         .users
         .iter()
-        .filter(|u| u.visible(at))
-        .map(|u| Row {
+        .filter(move |u| u.visible(at))
+        .map(move |u| Row {
             key: u.id.to_string(),
             cells: vec![
                 s(u.id),
@@ -54,8 +55,7 @@ fn users(w: &World, at: i64) -> Table {
                 s(fmt_utc(u.updated_at(at))),
                 u.deleted_at(at).map(fmt_utc),
             ],
-        })
-        .collect();
+        });
     Table {
         name: "users",
         columns: &[
@@ -68,32 +68,28 @@ fn users(w: &World, at: i64) -> Table {
             "updated_at",
             "deleted_at",
         ],
-        rows,
+        rows: Box::new(rows),
     }
 }
 
-fn categories(w: &World) -> Table {
-    let rows = w
-        .categories
-        .iter()
-        .map(|c| Row {
-            key: c.id.to_string(),
-            cells: vec![s(c.id), s(&c.name), c.parent.map(|p| p.to_string())],
-        })
-        .collect();
+fn categories(w: &World) -> Table<'_> {
+    let rows = w.categories.iter().map(move |c| Row {
+        key: c.id.to_string(),
+        cells: vec![s(c.id), s(&c.name), c.parent.map(move |p| p.to_string())],
+    });
     Table {
         name: "categories",
         columns: &["category_id", "name", "parent_category_id"],
-        rows,
+        rows: Box::new(rows),
     }
 }
 
-fn products(w: &World, at: i64) -> Table {
+fn products(w: &World, at: i64) -> Table<'_> {
     let rows = w
         .products
         .iter()
-        .filter(|p| p.created_at <= at)
-        .map(|p| {
+        .filter(move |p| p.created_at <= at)
+        .map(move |p| {
             let v = p.version_at(at);
             Row {
                 key: p.id.to_string(),
@@ -109,8 +105,7 @@ fn products(w: &World, at: i64) -> Table {
                     s(fmt_utc(v.at + p.skew.unwrap_or(0))),
                 ],
             }
-        })
-        .collect();
+        });
     Table {
         name: "products",
         columns: &[
@@ -124,16 +119,16 @@ fn products(w: &World, at: i64) -> Table {
             "created_at",
             "updated_at",
         ],
-        rows,
+        rows: Box::new(rows),
     }
 }
 
-fn orders(w: &World, at: i64) -> Table {
+fn orders(w: &World, at: i64) -> Table<'_> {
     let rows = w
         .orders
         .iter()
-        .filter(|o| o.visible(at))
-        .map(|o| {
+        .filter(move |o| o.visible(at))
+        .map(move |o| {
             let (status, updated) = o.status_at(at);
             Row {
                 key: o.id.to_string(),
@@ -145,12 +140,11 @@ fn orders(w: &World, at: i64) -> Table {
                     s(fmt_cents(o.total_cents)),
                     s(fmt_utc(o.created_at)),
                     o.confirmed_at(at)
-                        .map(|c| fmt_naive(utc_to_new_york_wall(c))),
+                        .map(move |c| fmt_naive(utc_to_new_york_wall(c))),
                     s(fmt_utc(updated)),
                 ],
             }
-        })
-        .collect();
+        });
     Table {
         name: "orders",
         columns: &[
@@ -163,15 +157,17 @@ fn orders(w: &World, at: i64) -> Table {
             "confirmed_at",
             "updated_at",
         ],
-        rows,
+        rows: Box::new(rows),
     }
 }
 
-fn order_items(w: &World, at: i64) -> Table {
-    let mut rows = Vec::new();
-    for o in w.orders.iter().filter(|o| o.visible(at)) {
-        for it in &w.items[o.items.clone()] {
-            rows.push(Row {
+fn order_items(w: &World, at: i64) -> Table<'_> {
+    let rows = w
+        .orders
+        .iter()
+        .filter(move |o| o.visible(at))
+        .flat_map(move |o| {
+            w.items[o.items.clone()].iter().map(move |it| Row {
                 key: it.id.to_string(),
                 cells: vec![
                     s(it.id),
@@ -181,9 +177,8 @@ fn order_items(w: &World, at: i64) -> Table {
                     s(fmt_cents(it.unit_price_cents)),
                     s(o.currency.code()),
                 ],
-            });
-        }
-    }
+            })
+        });
     Table {
         name: "order_items",
         columns: &[
@@ -194,11 +189,11 @@ fn order_items(w: &World, at: i64) -> Table {
             "unit_price",
             "currency",
         ],
-        rows,
+        rows: Box::new(rows),
     }
 }
 
-fn payments(w: &World, at: i64) -> Table {
+fn payments(w: &World, at: i64) -> Table<'_> {
     let mut landed: Vec<(i64, usize, usize)> = Vec::new();
     for (i, p) in w.payments.iter().enumerate() {
         for (k, r) in p.deliveries.iter().enumerate() {
@@ -211,25 +206,22 @@ fn payments(w: &World, at: i64) -> Table {
     landed.sort_by(|a, b| {
         (a.0, &w.payments[a.1].event_id, a.2).cmp(&(b.0, &w.payments[b.1].event_id, b.2))
     });
-    let rows = landed
-        .into_iter()
-        .map(|(received, i, k)| {
-            let p = &w.payments[i];
-            Row {
-                key: format!("{}#{k}", p.event_id),
-                cells: vec![
-                    s(&p.event_id),
-                    s(p.order_id),
-                    s(p.etype.code()),
-                    s(fmt_cents(p.amount_cents)),
-                    s(p.currency.code()),
-                    s(p.method.code()),
-                    s(fmt_utc(p.event_at)),
-                    s(fmt_utc(received)),
-                ],
-            }
-        })
-        .collect();
+    let rows = landed.into_iter().map(move |(received, i, k)| {
+        let p = &w.payments[i];
+        Row {
+            key: format!("{}#{k}", p.event_id),
+            cells: vec![
+                s(&p.event_id),
+                s(p.order_id),
+                s(p.etype.code()),
+                s(fmt_cents(p.amount_cents)),
+                s(p.currency.code()),
+                s(p.method.code()),
+                s(fmt_utc(p.event_at)),
+                s(fmt_utc(received)),
+            ],
+        }
+    });
     Table {
         name: "payments",
         columns: &[
@@ -242,28 +234,27 @@ fn payments(w: &World, at: i64) -> Table {
             "event_at",
             "received_at",
         ],
-        rows,
+        rows: Box::new(rows),
     }
 }
 
-fn reviews(w: &World, at: i64) -> Table {
+fn reviews(w: &World, at: i64) -> Table<'_> {
     let rows = w
         .reviews
         .iter()
-        .filter(|r| r.created_at <= at)
-        .map(|r| Row {
+        .filter(move |r| r.created_at <= at)
+        .map(move |r| Row {
             key: r.id.to_string(),
             cells: vec![
                 s(r.id),
                 s(r.product_id),
-                r.orphan_order_id.or(r.order_id).map(|o| o.to_string()),
+                r.orphan_order_id.or(r.order_id).map(move |o| o.to_string()),
                 s(r.reviewer_id),
                 s(r.rating),
                 r.body.clone(),
                 s(fmt_utc(r.created_at)),
             ],
-        })
-        .collect();
+        });
     Table {
         name: "reviews",
         columns: &[
@@ -275,38 +266,37 @@ fn reviews(w: &World, at: i64) -> Table {
             "body",
             "created_at",
         ],
-        rows,
+        rows: Box::new(rows),
     }
 }
 
-fn tiers(w: &World, at: i64) -> Table {
+fn tiers(w: &World, at: i64) -> Table<'_> {
     let rows = w
         .tiers
         .iter()
-        .filter(|t| t.valid_from <= at)
-        .map(|t| Row {
+        .filter(move |t| t.valid_from <= at)
+        .map(move |t| Row {
             key: format!("{}@{}", t.seller_id, t.valid_from),
             cells: vec![
                 s(t.seller_id),
                 s(t.tier),
                 s(fmt_utc(t.valid_from)),
-                t.valid_to.filter(|v| *v <= at).map(fmt_utc),
+                t.valid_to.filter(move |v| *v <= at).map(fmt_utc),
             ],
-        })
-        .collect();
+        });
     Table {
         name: "seller_tier_history",
         columns: &["seller_id", "tier", "valid_from", "valid_to"],
-        rows,
+        rows: Box::new(rows),
     }
 }
 
-fn event_log(w: &World, at: i64) -> Table {
+fn event_log(w: &World, at: i64) -> Table<'_> {
     let rows = w
         .log
         .iter()
-        .filter(|r| r.recorded_at <= at)
-        .map(|r| Row {
+        .filter(move |r| r.recorded_at <= at)
+        .map(move |r| Row {
             key: r.log_id.to_string(),
             cells: vec![
                 s(r.log_id),
@@ -318,8 +308,7 @@ fn event_log(w: &World, at: i64) -> Table {
                 s(fmt_utc(r.occurred_at)),
                 s(fmt_utc(r.recorded_at)),
             ],
-        })
-        .collect();
+        });
     Table {
         name: "event_log",
         columns: &[
@@ -332,13 +321,13 @@ fn event_log(w: &World, at: i64) -> Table {
             "occurred_at",
             "recorded_at",
         ],
-        rows,
+        rows: Box::new(rows),
     }
 }
 
-/// Loader id of a landed row: a UUID-shaped digest of the row's identity and
-/// content, so an unchanged row keeps its id from one sync to the next.
-pub(crate) fn raw_id(seed: u64, table: &str, row: &Row) -> String {
+/// Identity of a landed row: a digest of the table, the row's key and content,
+/// so an unchanged row keeps its loader id from one sync to the next.
+pub(crate) fn raw_digest(seed: u64, table: &str, row: &Row) -> [u8; 16] {
     let mut h = Sha256::new();
     h.update(seed.to_le_bytes());
     h.update(table.as_bytes());
@@ -355,7 +344,14 @@ pub(crate) fn raw_id(seed: u64, table: &str, row: &Row) -> String {
         }
     }
     let d = h.finalize();
-    let x = hex::encode(&d[..16]);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&d[..16]);
+    out
+}
+
+/// UUID-shaped text of a row digest, as the loader's `_airbyte_raw_id`.
+pub(crate) fn fmt_raw_id(d: &[u8; 16]) -> String {
+    let x = hex::encode(d);
     format!(
         "{}-{}-4{}-a{}-{}",
         &x[0..8],
