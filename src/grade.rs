@@ -162,7 +162,9 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
         inventory.compare_with_starter(&starter);
         starter_compared = true;
     }
+    let docs = crate::analyse::docs::analyse(&inventory);
     Ok(Facts {
+        docs,
         submission: SubmissionFacts {
             name: name.to_string(),
             kind: acquired.kind.clone(),
