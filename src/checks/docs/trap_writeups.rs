@@ -86,6 +86,8 @@ struct Coverage<'a> {
     blocks: Vec<(&'a Document, &'a Block)>,
     /// Lines of the headings that name the trap, so evidence quotes them too.
     headings: Vec<(&'a Document, u32)>,
+    /// Blocks under a heading that names the trap.
+    owned: Vec<&'a Block>,
 }
 
 impl Check for TrapWriteups {
@@ -135,7 +137,9 @@ impl Check for TrapWriteups {
                 }
                 for block in &section.blocks {
                     if let Some(trap) = owner {
-                        coverage.entry(trap).or_default().blocks.push((doc, block));
+                        let cov = coverage.entry(trap).or_default();
+                        cov.blocks.push((doc, block));
+                        cov.owned.push(block);
                         continue;
                     }
                     if matches!(block.kind, BlockKind::Code | BlockKind::Table) {
@@ -197,13 +201,26 @@ impl Check for TrapWriteups {
                 mark(tested)
             );
             // Evidence points at the first document holding the write-up.
-            let first_doc = cov.blocks[0].0;
-            let blocks: Vec<&Block> = cov
+            let first_doc = cov
+                .owned
+                .first()
+                .and_then(|o| cov.blocks.iter().find(|(_, b)| std::ptr::eq(*b, *o)))
+                .unwrap_or(&cov.blocks[0])
+                .0;
+            // A section devoted to the trap is the write-up to quote; stray
+            // single-trap blocks elsewhere only add to the facets.
+            let in_first: Vec<&Block> = cov
                 .blocks
                 .iter()
                 .filter(|(d, _)| std::ptr::eq(*d, first_doc))
                 .map(|(_, b)| *b)
                 .collect();
+            let owned: Vec<&Block> = in_first
+                .iter()
+                .copied()
+                .filter(|b| cov.owned.iter().any(|o| std::ptr::eq(*o, *b)))
+                .collect();
+            let blocks = if owned.is_empty() { in_first } else { owned };
             let heading = cov
                 .headings
                 .iter()
