@@ -120,6 +120,8 @@ pub fn calibrate(
             config: config.clone(),
             no_exec,
             name: Some(name.clone()),
+            formats: vec![crate::report::Format::Json, crate::report::Format::Html],
+            overrides: None,
         };
         let graded = grade::grade(&req)?;
         solutions.push(SolutionResult {

@@ -2,6 +2,7 @@
 //! only this; they never open files or call Docker.
 
 use crate::acquire::SourceKind;
+use crate::analyse::docs::DocsFacts;
 use crate::history::History;
 use crate::inventory::Inventory;
 
@@ -12,6 +13,8 @@ pub struct Facts {
     /// Commit history, when the submission came from git and has more than the
     /// starter's own commit.
     pub history: Option<History>,
+    /// The candidate's Markdown, as sections and blocks.
+    pub docs: DocsFacts,
 }
 
 #[derive(Debug, Clone)]

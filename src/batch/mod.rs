@@ -171,6 +171,8 @@ async fn grade_one(
         config,
         no_exec,
         name: Some(entry.id.clone()),
+        formats: vec![report::Format::Json, report::Format::Html],
+        overrides: None,
     };
     let job =
         tokio::task::spawn_blocking(move || catch_unwind(AssertUnwindSafe(|| grade::grade(&req))));
@@ -246,6 +248,13 @@ fn error_report(entry: &Entry, why: &str) -> Report {
             band_label: None,
         },
         checks: Vec::new(),
+        overrides: Vec::new(),
+        followups: Vec::new(),
+        traps: Vec::new(),
+        execution: None,
+        strengths: Vec::new(),
+        gaps: Vec::new(),
+        notices: Vec::new(),
     }
 }
 

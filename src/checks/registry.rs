@@ -1,12 +1,18 @@
 //! The static list of every check assay knows. The rubric refers to these ids;
 //! the invariant tests below keep the list, the docs and the rubric in step.
 
-use super::{dbt, history, Check};
+use super::{dbt, docs, history, Check};
 
 static CHECKS: &[&dyn Check] = &[
     &dbt::ContractModels,
     &dbt::ProjectParses,
+    &docs::Monitoring,
+    &docs::Scaling,
+    &docs::SchemaEvolution,
+    &docs::ToolChoices,
+    &docs::TrapWriteups,
     &history::CommitCadence,
+    &history::ExplorationFirst,
     &history::TestsWithModels,
 ];
 

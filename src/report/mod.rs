@@ -1,6 +1,11 @@
 //! report.json: the single source every other format renders from. Its shape is
 //! versioned and described by a JSON Schema committed at `docs/report.schema.json`.
 
+mod enrich;
+pub mod html;
+pub mod junit;
+pub mod markdown;
+pub mod overrides;
 mod summary;
 
 use std::io::Write;
@@ -13,10 +18,11 @@ use crate::acquire::{Refusal, SourceKind};
 use crate::checks::{CheckResult, Confidence, Evidence, Outcome};
 use crate::inventory::DbtProject;
 
+pub use enrich::{enrich, ExercisePackData, PackError};
 pub use summary::terminal_summary;
 
 /// Bumped on any change a reader of report.json could notice.
-pub const SCHEMA_VERSION: &str = "1.0.0";
+pub const SCHEMA_VERSION: &str = "1.1.0";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
@@ -40,6 +46,135 @@ pub struct Report {
     pub overall: Overall,
     /// Every check that ran, scored or not.
     pub checks: Vec<CheckResult>,
+    /// Interviewer overrides, shown beside the automatic bands, never replacing them.
+    #[serde(default)]
+    pub overrides: Vec<Override>,
+    /// Questions for the debrief, chosen from the gaps.
+    #[serde(default)]
+    pub followups: Vec<FollowUp>,
+    /// The exercise's data traps: found, handled, tested.
+    #[serde(default)]
+    pub traps: Vec<TrapRow>,
+    /// What happened when the submission ran; absent when it did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionSummary>,
+    /// What the candidate did well, in plain words.
+    #[serde(default)]
+    pub strengths: Vec<String>,
+    /// What is missing or wrong, in plain words, largest first.
+    #[serde(default)]
+    pub gaps: Vec<String>,
+    /// Things the reader must know to read the scores right (e.g. criteria that did
+    /// not apply to this submission).
+    #[serde(default)]
+    pub notices: Vec<String>,
+}
+
+/// An interviewer's judgement on one dimension, kept beside the automatic one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Override {
+    pub dimension: String,
+    /// The band the interviewer gives, 1-4.
+    pub band: u8,
+    pub band_label: String,
+    pub reason: String,
+    pub who: String,
+    /// The automatic band and score at the time of the override.
+    pub automatic_band: Option<u8>,
+    pub automatic_score: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FollowUp {
+    pub question: String,
+    /// The check whose outcome prompted the question.
+    pub check: String,
+    /// What the grader found, so the interviewer knows why it is asked.
+    pub because: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TrapState {
+    Yes,
+    Partly,
+    No,
+    /// No check that looks at this ran or could decide.
+    Unknown,
+}
+
+impl TrapState {
+    pub fn label(self) -> &'static str {
+        match self {
+            TrapState::Yes => "yes",
+            TrapState::Partly => "partly",
+            TrapState::No => "no",
+            TrapState::Unknown => "not judged",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TrapRow {
+    /// T1-T8.
+    pub id: String,
+    pub title: String,
+    pub found: TrapState,
+    pub handled: TrapState,
+    pub tested: TrapState,
+    /// The checks the row was derived from.
+    pub checks: Vec<String>,
+}
+
+/// Filled by the execution stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExecutionSummary {
+    pub phases: Vec<PhaseSummary>,
+    pub hidden_checks: Vec<HiddenCheckRun>,
+    /// The candidate's own dbt tests, as dbt reported them in the first phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_tests: Option<TestTally>,
+    /// The last lines of dbt's log (candidate-controlled text).
+    #[serde(default)]
+    pub dbt_log_tail: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PhaseSummary {
+    pub phase: u8,
+    pub name: String,
+    /// completed, dbt_timed_out, timed_out, runner_failed, skipped.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<TestTally>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TestTally {
+    pub total: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub errored: u64,
+    pub warned: u64,
+    pub skipped: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HiddenCheckRun {
+    pub check: String,
+    pub title: String,
+    pub phase: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trap: Option<String>,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -177,6 +312,92 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Output formats. report.json is always written: every other format renders from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    Json,
+    Html,
+    Markdown,
+    Junit,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [Format::Json, Format::Html, Format::Markdown, Format::Junit];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Html => "html",
+            Format::Markdown => "markdown",
+            Format::Junit => "junit",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Format> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == name.trim().to_ascii_lowercase())
+            .or(match name.trim() {
+                "md" => Some(Format::Markdown),
+                "xml" => Some(Format::Junit),
+                _ => None,
+            })
+    }
+
+    /// The file written beside report.json.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::Json => "report.json",
+            Format::Html => "report.html",
+            Format::Markdown => "report.md",
+            Format::Junit => "report.junit.xml",
+        }
+    }
+
+    pub fn render(self, report: &Report) -> Result<String, html::RenderError> {
+        Ok(match self {
+            Format::Json => report.to_json(),
+            Format::Html => html::render(report)?,
+            Format::Markdown => markdown::render(report),
+            Format::Junit => junit::render(report),
+        })
+    }
+}
+
+/// Writes report.json and the other requested formats into `dir`, each
+/// atomically. Returns the paths written.
+pub fn write_formats(
+    report: &Report,
+    dir: &Path,
+    formats: &[Format],
+) -> Result<Vec<std::path::PathBuf>, WriteError> {
+    let mut written = Vec::new();
+    let mut wanted: Vec<Format> = vec![Format::Json];
+    wanted.extend(formats.iter().copied().filter(|f| *f != Format::Json));
+    wanted.dedup();
+    for format in wanted {
+        let path = dir.join(format.file_name());
+        let text = format.render(report)?;
+        write_atomic(&path, text.as_bytes()).map_err(|source| WriteError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Render(#[from] html::RenderError),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The JSON Schema of report.json, as committed in docs/.

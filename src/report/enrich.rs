@@ -1,0 +1,411 @@
+//! What the report adds to the scores for a reader: the traps table, follow-up
+//! questions, strengths and gaps in plain words, and notices. Everything here is
+//! derived from check results and the exercise pack's data (`traps.toml`,
+//! `followups.toml`), never from the submission directly.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{CriterionScore, FollowUp, Report, StageStatus, TrapRow, TrapState};
+use crate::checks::{CheckResult, Outcome};
+
+/// Plain-words entries in each list: a reader has 15 minutes.
+const MAX_STRENGTHS: usize = 5;
+const MAX_GAPS: usize = 6;
+
+/// The exercise pack's data the report needs.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExercisePackData {
+    pub traps: Vec<TrapDef>,
+    pub followups: FollowupsFile,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrapDef {
+    pub id: String,
+    pub title: String,
+    /// Checks whose outcome (or per-trap evidence) says the trap was noticed.
+    #[serde(default)]
+    pub found: Vec<String>,
+    #[serde(default)]
+    pub handled: Vec<String>,
+    #[serde(default)]
+    pub tested: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrapsFile {
+    version: u32,
+    #[serde(default)]
+    trap: Vec<TrapDef>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowupsFile {
+    pub version: u32,
+    /// Questions listed at most.
+    pub max_questions: usize,
+    #[serde(default)]
+    pub followup: Vec<FollowupDef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowupDef {
+    pub check: String,
+    /// Outcomes that prompt the question: pass, partial, fail, not_attempted,
+    /// not_applicable, error.
+    pub outcomes: Vec<String>,
+    pub question: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl ExercisePackData {
+    /// Reads `traps.toml` and `followups.toml` from the pack; a pack without them
+    /// gives an empty traps table and no questions.
+    pub fn load(pack_dir: &Path) -> Result<ExercisePackData, PackError> {
+        let read = |name: &str| -> Result<Option<(String, String)>, PackError> {
+            let path = pack_dir.join(name);
+            if !path.is_file() {
+                return Ok(None);
+            }
+            std::fs::read_to_string(&path)
+                .map(|t| Some((path.display().to_string(), t)))
+                .map_err(|source| PackError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })
+        };
+        let mut data = ExercisePackData::default();
+        if let Some((path, text)) = read("traps.toml")? {
+            let file: TrapsFile = toml::from_str(&text).map_err(|e| PackError::Invalid {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            if file.version != 1 {
+                return Err(PackError::Invalid {
+                    path,
+                    message: format!("unsupported version {}", file.version),
+                });
+            }
+            data.traps = file.trap;
+        }
+        if let Some((path, text)) = read("followups.toml")? {
+            let file: FollowupsFile = toml::from_str(&text).map_err(|e| PackError::Invalid {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            if file.version != 1 {
+                return Err(PackError::Invalid {
+                    path,
+                    message: format!("unsupported version {}", file.version),
+                });
+            }
+            for f in &file.followup {
+                if let Some(bad) = f.outcomes.iter().find(|o| !OUTCOMES.contains(&o.as_str())) {
+                    return Err(PackError::Invalid {
+                        path,
+                        message: format!(
+                            "follow-up for {}: unknown outcome `{bad}` (one of {})",
+                            f.check,
+                            OUTCOMES.join(", ")
+                        ),
+                    });
+                }
+            }
+            data.followups = file;
+        }
+        Ok(data)
+    }
+}
+
+const OUTCOMES: [&str; 6] = [
+    "pass",
+    "partial",
+    "fail",
+    "not_attempted",
+    "not_applicable",
+    "error",
+];
+
+pub(crate) fn outcome_key(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "pass",
+        Outcome::Partial { .. } => "partial",
+        Outcome::Fail => "fail",
+        Outcome::NotAttempted => "not_attempted",
+        Outcome::NotApplicable => "not_applicable",
+        Outcome::Error => "error",
+    }
+}
+
+/// Fills the reader-facing parts of a scored report.
+pub fn enrich(report: &mut Report, pack: &ExercisePackData) {
+    report.traps = pack
+        .traps
+        .iter()
+        .map(|t| trap_row(t, &report.checks))
+        .collect();
+    report.followups = followups(report, &pack.followups);
+    let (strengths, gaps) = strengths_and_gaps(report);
+    report.strengths = strengths;
+    report.gaps = gaps;
+    report.notices = notices(report);
+}
+
+fn trap_row(def: &TrapDef, checks: &[CheckResult]) -> TrapRow {
+    let handled = column(&def.id, "handled", &def.handled, checks);
+    let tested = column(&def.id, "tested", &def.tested, checks);
+    let mut found = column(&def.id, "found", &def.found, checks);
+    // Handling a trap is proof it was found, whatever the write-up says.
+    found = match (found, handled) {
+        (_, TrapState::Yes) => TrapState::Yes,
+        (TrapState::No | TrapState::Unknown, TrapState::Partly) => TrapState::Partly,
+        (f, _) => f,
+    };
+    let mut ids: Vec<String> = Vec::new();
+    for id in def.found.iter().chain(&def.handled).chain(&def.tested) {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    TrapRow {
+        id: def.id.clone(),
+        title: def.title.clone(),
+        found,
+        handled,
+        tested,
+        checks: ids,
+    }
+}
+
+/// One cell: per-trap evidence (`measured = {"trap": id, "<column>": bool}`) when
+/// a check gives it, else the check's outcome. Checks that could not decide are
+/// left out; mixed verdicts read "partly".
+fn column(trap: &str, key: &str, ids: &[String], checks: &[CheckResult]) -> TrapState {
+    let mut states = Vec::new();
+    for id in ids {
+        let Some(result) = checks.iter().find(|c| &c.check == id) else {
+            continue;
+        };
+        let per_trap = result.evidence.iter().find_map(|e| {
+            let m = e.measured.as_ref()?;
+            (m.get("trap")?.as_str()? == trap).then(|| m.get(key)?.as_bool())?
+        });
+        let state = match per_trap {
+            Some(true) => Some(TrapState::Yes),
+            Some(false) => Some(TrapState::No),
+            None => match result.outcome {
+                Outcome::Pass => Some(TrapState::Yes),
+                Outcome::Partial { .. } => Some(TrapState::Partly),
+                Outcome::Fail | Outcome::NotAttempted => Some(TrapState::No),
+                Outcome::NotApplicable | Outcome::Error => None,
+            },
+        };
+        states.extend(state);
+    }
+    if states.is_empty() {
+        TrapState::Unknown
+    } else if states.iter().all(|s| *s == TrapState::Yes) {
+        TrapState::Yes
+    } else if states.iter().all(|s| *s == TrapState::No) {
+        TrapState::No
+    } else {
+        TrapState::Partly
+    }
+}
+
+fn lost(c: &CriterionScore) -> f64 {
+    match c.earned {
+        Some(e) => c.weighted_points - e,
+        None => 0.0,
+    }
+}
+
+fn scored_criteria(report: &Report) -> Vec<&CriterionScore> {
+    report
+        .dimensions
+        .iter()
+        .flat_map(|d| d.criteria.iter())
+        .collect()
+}
+
+fn followups(report: &Report, file: &FollowupsFile) -> Vec<FollowUp> {
+    // Scored criteria first, largest loss first; then checks outside the rubric.
+    let mut ordered: Vec<(&str, Outcome, &str, f64)> = scored_criteria(report)
+        .into_iter()
+        .map(|c| (c.check.as_str(), c.outcome, c.summary.as_str(), lost(c)))
+        .collect();
+    ordered.sort_by(|a, b| b.3.total_cmp(&a.3));
+    let scored: BTreeSet<&str> = ordered.iter().map(|o| o.0).collect();
+    for r in &report.checks {
+        if !scored.contains(r.check.as_str()) {
+            ordered.push((r.check.as_str(), r.outcome, r.summary.as_str(), 0.0));
+        }
+    }
+    let mut out: Vec<FollowUp> = Vec::new();
+    for (check, outcome, summary, _) in ordered {
+        for def in file.followup.iter().filter(|f| f.check == check) {
+            if out.len() >= file.max_questions {
+                return out;
+            }
+            if def.outcomes.iter().any(|o| o == outcome_key(outcome))
+                && !out.iter().any(|f| f.question == def.question)
+            {
+                out.push(FollowUp {
+                    question: def.question.clone(),
+                    check: check.to_string(),
+                    because: summary.to_string(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn strengths_and_gaps(report: &Report) -> (Vec<String>, Vec<String>) {
+    let criteria = scored_criteria(report);
+    let mut passed: Vec<&&CriterionScore> = criteria
+        .iter()
+        .filter(|c| c.outcome == Outcome::Pass)
+        .collect();
+    // Executed and static evidence speaks louder than prose.
+    passed.sort_by(|a, b| {
+        (a.confidence == crate::checks::Confidence::Heuristic)
+            .cmp(&(b.confidence == crate::checks::Confidence::Heuristic))
+            .then(b.weighted_points.total_cmp(&a.weighted_points))
+    });
+    let strengths = passed
+        .iter()
+        .take(MAX_STRENGTHS)
+        .map(|c| format!("{}: {}", c.title, c.summary))
+        .collect();
+    let mut missed: Vec<&&CriterionScore> = criteria
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.outcome,
+                Outcome::Fail | Outcome::NotAttempted | Outcome::Partial { .. }
+            )
+        })
+        .collect();
+    missed.sort_by(|a, b| lost(b).total_cmp(&lost(a)));
+    let gaps = missed
+        .iter()
+        .take(MAX_GAPS)
+        .map(|c| {
+            let what = match c.outcome {
+                Outcome::NotAttempted => "not attempted",
+                Outcome::Partial { .. } => "partly",
+                _ => "missing",
+            };
+            format!("{} ({what}): {}", c.title, c.summary)
+        })
+        .collect();
+    (strengths, gaps)
+}
+
+fn notices(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    for dim in &report.dimensions {
+        let na: Vec<&str> = dim
+            .criteria
+            .iter()
+            .filter(|c| c.outcome == Outcome::NotApplicable)
+            .map(|c| c.check.as_str())
+            .collect();
+        if !na.is_empty() {
+            let history = na.iter().any(|c| c.starts_with("history."));
+            out.push(format!(
+                "{}: {} criterion(s) did not apply and left the denominator ({}){}.",
+                dim.name,
+                na.len(),
+                na.join(", "),
+                if history {
+                    "; the submission has no usable commit history (an archive, a folder or one squashed commit)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if dim.incomplete {
+            out.push(format!(
+                "{}: a check could not decide (an error of the grader); the score stands on fewer criteria.",
+                dim.name
+            ));
+        }
+    }
+    for stage in &report.stages {
+        if stage.stage == super::Stage::Execute && stage.status != StageStatus::Ok {
+            out.push(format!(
+                "The submission was not run ({}): no executed evidence in this report.",
+                stage.detail
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pack_files_load_and_name_known_checks() {
+        let pack = ExercisePackData::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/marketplace-elt"),
+        )
+        .expect("the pack's traps.toml and followups.toml load");
+        let ids: Vec<&str> = pack.traps.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8"]);
+        assert!(pack.followups.max_questions > 0);
+        assert!(!pack.followups.followup.is_empty());
+        // Ids of families this build registers must exist; hidden checks must be in
+        // the pack's hidden-checks.toml when the pack ships it.
+        let hidden = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/marketplace-elt/hidden-checks.toml"),
+        )
+        .ok();
+        let registered: BTreeSet<&str> = crate::checks::all()
+            .iter()
+            .map(|c| c.meta().family())
+            .collect();
+        let all_ids = pack
+            .traps
+            .iter()
+            .flat_map(|t| t.found.iter().chain(&t.handled).chain(&t.tested))
+            .chain(pack.followups.followup.iter().map(|f| &f.check));
+        for id in all_ids {
+            let family = id.split('.').next().unwrap();
+            if family == "hidden" {
+                if let Some(h) = &hidden {
+                    assert!(
+                        h.contains(&format!("\"{id}\"")),
+                        "{id} is not a hidden check of the pack"
+                    );
+                }
+            } else if registered.contains(family) && family != "dbt" && family != "dag" {
+                assert!(
+                    crate::checks::find(id).is_some(),
+                    "{id} is not a registered check"
+                );
+            }
+        }
+    }
+}

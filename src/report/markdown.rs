@@ -1,0 +1,135 @@
+//! A short Markdown summary for a pull-request comment: the dimensions with band
+//! and score, interviewer overrides, the largest gaps and the follow-up questions.
+//! Forges render HTML inside Markdown, so every candidate-controlled string is
+//! escaped for both.
+
+use std::fmt::Write;
+
+use super::{Report, Status};
+
+/// Gaps listed in the comment; the full list is in report.html.
+const MAX_GAPS: usize = 5;
+
+/// Escapes text for a Markdown table cell or list item: HTML metacharacters
+/// become entities, Markdown punctuation is backslash-escaped, line breaks fold.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '|' | '!' | '~' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let sub = &report.submission;
+    let commit = sub
+        .commit
+        .as_deref()
+        .map(|c| {
+            format!(
+                " @ `{}`",
+                c.chars()
+                    .take(10)
+                    .filter(char::is_ascii_hexdigit)
+                    .collect::<String>()
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "### assay: {}{commit}\n\nExercise `{}` · {} {} · {}\n",
+        escape(&sub.name),
+        escape(&report.exercise),
+        report.grader.name,
+        report.grader.version,
+        escape(&report.graded_at)
+    );
+    if report.status == Status::Error {
+        let _ = writeln!(
+            out,
+            "**Not graded:** {}",
+            escape(report.error.as_deref().unwrap_or("unknown error"))
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "| Dimension | Score | Band | Interviewer |\n|---|---:|---|---|"
+    );
+    for d in &report.dimensions {
+        let score = d
+            .score
+            .map(|s| format!("{s:.1}"))
+            .unwrap_or_else(|| "–".into());
+        let band = match (d.band, &d.band_label) {
+            (Some(b), Some(l)) => format!("{b} · {}", escape(l)),
+            _ => "not scored".into(),
+        };
+        let over = report
+            .overrides
+            .iter()
+            .find(|o| o.dimension == d.id)
+            .map(|o| {
+                format!(
+                    "**{}** · {} ({})",
+                    o.band,
+                    escape(&o.reason),
+                    escape(&o.who)
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(out, "| {} | {score} | {band} | {over} |", escape(&d.name));
+    }
+    let overall = report
+        .overall
+        .score
+        .map(|s| format!("{s:.1}"))
+        .unwrap_or_else(|| "–".into());
+    let _ = writeln!(
+        out,
+        "| **Overall** | **{overall}** | {} | |\n",
+        report
+            .overall
+            .band
+            .map(|b| format!(
+                "{b} · {}",
+                escape(report.overall.band_label.as_deref().unwrap_or(""))
+            ))
+            .unwrap_or_default()
+    );
+    if !report.gaps.is_empty() {
+        let _ = writeln!(out, "**Largest gaps**\n");
+        for g in report.gaps.iter().take(MAX_GAPS) {
+            let _ = writeln!(out, "- {}", escape(g));
+        }
+        let _ = writeln!(out);
+    }
+    if !report.followups.is_empty() {
+        let _ = writeln!(out, "**Ask in the debrief**\n");
+        for f in &report.followups {
+            let _ = writeln!(out, "1. {}", escape(&f.question));
+        }
+        let _ = writeln!(out);
+    }
+    for n in &report.notices {
+        let _ = writeln!(out, "> {}", escape(n));
+    }
+    if !report.notices.is_empty() {
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "Full evidence: `report.html` beside `report.json`.");
+    out
+}
