@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 
 from airflow import DAG
 from airflow.datasets import Dataset
-from airflow.models import Variable
 from airflow.operators.bash import BashOperator
 from airflow.operators.empty import EmptyOperator
 from airflow.providers.airbyte.operators.airbyte import AirbyteTriggerSyncOperator
@@ -32,12 +31,12 @@ from airflow.utils.task_group import TaskGroup
 
 log = logging.getLogger(__name__)
 
-DBT_PROJECT_DIR = Variable.get("marketplace_dbt_project_dir", default_var="/opt/airflow/dbt")
-DBT_TARGET = Variable.get("marketplace_dbt_target", default_var="prod")
-DBT = f"cd {DBT_PROJECT_DIR} && dbt --no-use-colors"
+# Variables are read through templates at run time, not at parse time: the
+# scheduler parses this file every few seconds and must not hit the database.
+DBT = "cd {{ var.value.get('marketplace_dbt_project_dir', '/opt/airflow/dbt') }} && dbt --no-use-colors"
 # Artifacts per run date, so a retry or a backfill never overwrites another
 # run's evidence.
-DBT_ARGS = f"--target {DBT_TARGET} --target-path target/{{{{ ds }}}}"
+DBT_ARGS = "--target {{ var.value.get('marketplace_dbt_target', 'prod') }} --target-path target/{{ ds }}"
 
 MARTS_DATASET = Dataset("duckdb://analytics/marts")
 
