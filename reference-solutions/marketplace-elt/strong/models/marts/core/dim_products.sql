@@ -13,7 +13,10 @@
 
 with products as (
 
-    select * from {{ ref('stg_products') }}
+    select
+        product_id, seller_id, category_id, title, price, currency, is_active,
+        created_at_utc, updated_at_utc, updated_at_raw_utc, has_future_updated_at
+    from {{ ref('stg_products') }}
 
     {% if is_incremental() %}
     where updated_at_utc >= (

@@ -3,7 +3,8 @@
 
 with sellers as (
 
-    select * from {{ ref('dim_users') }}
+    select user_id, full_name, country_code, is_deleted, created_at_utc
+    from {{ ref('dim_users') }}
     where is_seller
 
 ),

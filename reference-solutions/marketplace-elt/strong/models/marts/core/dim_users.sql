@@ -4,7 +4,10 @@
 
 with users as (
 
-    select * from {{ ref('stg_users') }}
+    select
+        user_id, email, full_name, user_type, is_buyer, is_seller, country_code,
+        is_deleted, created_at_utc, updated_at_utc, deleted_at_utc
+    from {{ ref('stg_users') }}
 
 )
 

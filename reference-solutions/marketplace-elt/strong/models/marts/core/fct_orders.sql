@@ -15,7 +15,11 @@
 
 with orders as (
 
-    select * from {{ ref('int_orders_enriched') }}
+    select
+        order_id, buyer_id, status, is_gmv_order, currency, order_total,
+        rate_to_usd, order_total_usd, created_at_utc, order_date, order_month,
+        confirmed_at_utc, updated_at_utc, _airbyte_extracted_at
+    from {{ ref('int_orders_enriched') }}
 
     {% if is_incremental() %}
     where _airbyte_extracted_at >= (

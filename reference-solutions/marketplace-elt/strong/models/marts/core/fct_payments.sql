@@ -14,7 +14,10 @@
 
 with payments as (
 
-    select * from {{ ref('stg_payments') }}
+    select
+        event_id, order_id, event_type, payment_method, amount, currency,
+        event_at, _airbyte_extracted_at
+    from {{ ref('stg_payments') }}
 
     {% if is_incremental() %}
     where _airbyte_extracted_at >= (
@@ -34,7 +37,8 @@ orders as (
 
 rates as (
 
-    select * from {{ ref('int_exchange_rates') }}
+    select currency, rate_month, rate_to_usd
+    from {{ ref('int_exchange_rates') }}
 
 )
 
