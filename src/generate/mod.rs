@@ -169,11 +169,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, GenerateError
                     .and_then(|p| p.get(table.name))
                     .and_then(|p| p.get(&row.key))
                     .is_some_and(|id| *id == raw_id);
-                let extracted = if unchanged {
-                    world::sync1()
-                } else {
-                    at
-                };
+                let extracted = if unchanged { world::sync1() } else { at };
                 let mut record: Vec<&str> = row
                     .cells
                     .iter()
@@ -264,22 +260,34 @@ fn self_check(t: &Truth) -> Result<(), GenerateError> {
         (t.reconciliation.matched > 0, "no matched order"),
         (t.reconciliation.unmatched > 0, "no unmatched order"),
         (
-            t.payments.events_by_type.get("refunded").is_some_and(|n| *n > 0),
+            t.payments
+                .events_by_type
+                .get("refunded")
+                .is_some_and(|n| *n > 0),
             "no refund",
         ),
         (
-            t.payments.events_by_type.get("failed").is_some_and(|n| *n > 0),
+            t.payments
+                .events_by_type
+                .get("failed")
+                .is_some_and(|n| *n > 0),
             "no failed payment",
         ),
         (
-            t.traps.get("T4").and_then(|x| x.extra.get("deleted_with_orders")).is_some_and(|n| *n > 0),
+            t.traps
+                .get("T4")
+                .and_then(|x| x.extra.get("deleted_with_orders"))
+                .is_some_and(|n| *n > 0),
             "no soft-deleted user with orders",
         ),
         (
             (t.sellers.gmv_usd_total - t.gmv.total_usd).abs() < 0.005,
             "sellers' GMV does not add up to total GMV",
         ),
-        (t.sellers.with_gmv < t.sellers.count, "no seller with zero GMV"),
+        (
+            t.sellers.with_gmv < t.sellers.count,
+            "no seller with zero GMV",
+        ),
     ];
     for (ok, what) in checks {
         if !ok {

@@ -7,7 +7,6 @@ use super::rates::fmt_cents;
 use super::time::{fmt_naive, fmt_utc, utc_to_new_york_wall};
 use super::world::World;
 
-
 pub(crate) struct Row {
     /// Identity of the landed row (primary key; one delivery for payments).
     pub key: String,

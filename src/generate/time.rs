@@ -115,9 +115,15 @@ mod tests {
     fn wall_clock_formatting() {
         // 2026-01-15T15:30:00Z is 10:30 EST; 2026-07-01T15:30:00Z is 11:30 EDT.
         let winter = ymd(2026, 1, 15) + 15 * HOUR + 30 * MINUTE;
-        assert_eq!(fmt_naive(utc_to_new_york_wall(winter)), "2026-01-15 10:30:00");
+        assert_eq!(
+            fmt_naive(utc_to_new_york_wall(winter)),
+            "2026-01-15 10:30:00"
+        );
         let summer = ymd(2026, 7, 1) + 15 * HOUR + 30 * MINUTE;
-        assert_eq!(fmt_naive(utc_to_new_york_wall(summer)), "2026-07-01 11:30:00");
+        assert_eq!(
+            fmt_naive(utc_to_new_york_wall(summer)),
+            "2026-07-01 11:30:00"
+        );
         assert_eq!(fmt_utc(summer), "2026-07-01T15:30:00Z");
         assert_eq!(fmt_month(summer), "2026-07-01");
         assert_eq!(fmt_date(summer), "2026-07-01");

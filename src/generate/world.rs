@@ -164,7 +164,10 @@ impl Status {
         }
     }
     pub(crate) fn is_gmv(self) -> bool {
-        matches!(self, Status::Confirmed | Status::Shipped | Status::Delivered)
+        matches!(
+            self,
+            Status::Confirmed | Status::Shipped | Status::Delivered
+        )
     }
     pub(crate) const ALL: [Status; 6] = [
         Status::Pending,
@@ -363,9 +366,9 @@ impl World {
 }
 
 const FIRST_NAMES: [&str; 24] = [
-    "Alice", "Bruno", "Chloe", "Daniel", "Emma", "Farid", "Greta", "Hugo", "Ines", "Jonas",
-    "Kira", "Liam", "Maya", "Noah", "Olga", "Pablo", "Quinn", "Rosa", "Sven", "Tara", "Umar",
-    "Vera", "Will", "Yara",
+    "Alice", "Bruno", "Chloe", "Daniel", "Emma", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kira",
+    "Liam", "Maya", "Noah", "Olga", "Pablo", "Quinn", "Rosa", "Sven", "Tara", "Umar", "Vera",
+    "Will", "Yara",
 ];
 const LAST_NAMES: [&str; 20] = [
     "Smith", "Muller", "Dubois", "Rossi", "Garcia", "Jansen", "Murphy", "Brown", "Keller",
@@ -473,9 +476,11 @@ fn stratified_pick(
     first_candidates
 }
 
+/// A second-level category with its third-level children.
+type Subtree = (&'static str, &'static [&'static str]);
+
 fn build_categories() -> Vec<Category> {
-    // (name, children (name, grandchildren))
-    let tree: [(&str, &[(&str, &[&str])]); 6] = [
+    let tree: [(&str, &[Subtree]); 6] = [
         (
             "Electronics",
             &[
@@ -665,10 +670,8 @@ pub(crate) fn build(seed: u64, scale: u32) -> World {
             between(&mut rng, lo, s2)
         };
         let currency = currency_of_country(seller.country).unwrap_or(Currency::Usd);
-        let price_cents = ((rng.random_range(4.0f64.ln()..450.0f64.ln()).exp().round() as i64)
-            .max(1))
-            * 100
-            - 1;
+        let price_cents =
+            ((rng.random_range(4.0f64.ln()..450.0f64.ln()).exp().round() as i64).max(1)) * 100 - 1;
         let category_id = leaves[rng.random_range(0..leaves.len())];
         let cat_name = &categories[(category_id - 1) as usize].name;
         let title = format!(
@@ -773,7 +776,11 @@ pub(crate) fn build(seed: u64, scale: u32) -> World {
         weights.push((start, w, span_days));
     }
     let target = 5_000.0 * scale as f64 * ((s2 - w0) as f64 / (s1 - w0) as f64);
-    let base = if exposure > 0.0 { target / exposure } else { 0.0 };
+    let base = if exposure > 0.0 {
+        target / exposure
+    } else {
+        0.0
+    };
     let mut drafts: Vec<(i64, i64)> = Vec::new(); // (created_at, buyer_id)
     for (k, &b) in buyers.iter().enumerate() {
         let (start, w, span_days) = weights[k];
@@ -797,7 +804,11 @@ pub(crate) fn build(seed: u64, scale: u32) -> World {
             Some(c) if rng.random::<f64>() >= 0.10 => c,
             _ => *weighted(
                 &mut rng,
-                &[(Currency::Usd, 70), (Currency::Eur, 20), (Currency::Gbp, 10)],
+                &[
+                    (Currency::Usd, 70),
+                    (Currency::Eur, 20),
+                    (Currency::Gbp, 10),
+                ],
             ),
         };
         let method = *weighted(
@@ -846,7 +857,11 @@ pub(crate) fn build(seed: u64, scale: u32) -> World {
         let mut events: Vec<(EventType, i64, i64)> = Vec::new(); // (type, at, amount)
         let path: f64 = rng.random();
         if rng.random::<f64>() < 0.05 {
-            events.push((EventType::Failed, created_at + rng.random_range(2..60), total));
+            events.push((
+                EventType::Failed,
+                created_at + rng.random_range(2..60),
+                total,
+            ));
         }
         if path < 0.04 {
             // Abandoned: never confirmed, cancelled after a few days.
@@ -854,9 +869,17 @@ pub(crate) fn build(seed: u64, scale: u32) -> World {
             transitions.push((cancel, Status::Cancelled));
             let p: f64 = rng.random();
             if p < 0.5 {
-                events.push((EventType::Failed, created_at + rng.random_range(60..3600), total));
+                events.push((
+                    EventType::Failed,
+                    created_at + rng.random_range(60..3600),
+                    total,
+                ));
             } else if p < 0.75 {
-                events.push((EventType::Authorized, created_at + rng.random_range(60..600), total));
+                events.push((
+                    EventType::Authorized,
+                    created_at + rng.random_range(60..600),
+                    total,
+                ));
             }
         } else {
             let conf = created_at + rng.random_range(5 * MINUTE..=180 * MINUTE);
@@ -886,7 +909,11 @@ pub(crate) fn build(seed: u64, scale: u32) -> World {
             if fate < 0.025 {
                 let cancel = conf + rng.random_range(2 * HOUR..2 * DAY);
                 transitions.push((cancel, Status::Cancelled));
-                events.push((EventType::Refunded, cancel + rng.random_range(60..3600), total));
+                events.push((
+                    EventType::Refunded,
+                    cancel + rng.random_range(60..3600),
+                    total,
+                ));
             } else {
                 let shipped = conf + rng.random_range(DAY..4 * DAY);
                 let delivered = shipped + rng.random_range(2 * DAY..8 * DAY);
@@ -896,7 +923,11 @@ pub(crate) fn build(seed: u64, scale: u32) -> World {
                 if after < 0.04 {
                     let refund = delivered + rng.random_range(3 * DAY..20 * DAY);
                     transitions.push((refund, Status::Refunded));
-                    events.push((EventType::Refunded, refund + rng.random_range(60..3600), total));
+                    events.push((
+                        EventType::Refunded,
+                        refund + rng.random_range(60..3600),
+                        total,
+                    ));
                 } else if after < 0.07 {
                     // Partial refund on a kept order: the sale stands, refunds are not netted.
                     let refund = delivered + rng.random_range(2 * DAY..15 * DAY);
@@ -950,7 +981,10 @@ pub(crate) fn build(seed: u64, scale: u32) -> World {
         .collect();
     let deleted_s1 = stratified_pick(&mut rng, plan.t4, n1_users, s1_candidates, 0, Vec::new());
     for &i in &deleted_s1 {
-        let from = last_order[i].unwrap_or(users[i].created_at).max(users[i].created_at) + DAY;
+        let from = last_order[i]
+            .unwrap_or(users[i].created_at)
+            .max(users[i].created_at)
+            + DAY;
         users[i].deleted_at = Some(between(&mut rng, from, s1 - HOUR));
     }
     let mut s2_candidates: Vec<usize> = (0..users.len())
@@ -992,7 +1026,13 @@ pub(crate) fn build(seed: u64, scale: u32) -> World {
             if at >= s2 || buyer.deleted_at.is_some_and(|d| d <= at) {
                 continue;
             }
-            drafts.push(review_draft(&mut rng, it.product_id, Some(o.id), buyer.id, at));
+            drafts.push(review_draft(
+                &mut rng,
+                it.product_id,
+                Some(o.id),
+                buyer.id,
+                at,
+            ));
         }
     }
     let n_unverified = drafts.len() * 7 / 100;
@@ -1140,11 +1180,20 @@ fn apply_duplicates(rng: &mut ChaCha8Rng, payments: &mut [PayEvent], rate: f64, 
     // A third of the extra duplicates in S2 are old events replayed in the week.
     let replay_old = (k2 / 3).min(rest.len());
     for &i in &rest[..replay_old] {
-        payments[i].deliveries.push(between(rng, s1 + MINUTE, s2 - MINUTE));
+        payments[i]
+            .deliveries
+            .push(between(rng, s1 + MINUTE, s2 - MINUTE));
     }
     // Some S1 duplicates get one more copy in the week (rate unchanged).
-    for &i in dup_s1.iter().take(k1 / 10) {
-        payments[i].deliveries.push(between(rng, s1 + MINUTE, s2 - MINUTE));
+    for &i in dup_s1
+        .iter()
+        .filter(|&&i| payments[i].deliveries.len() == 2)
+        .take(k1 / 10)
+        .collect::<Vec<_>>()
+    {
+        payments[i]
+            .deliveries
+            .push(between(rng, s1 + MINUTE, s2 - MINUTE));
     }
     let mut week: Vec<usize> = (0..payments.len())
         .filter(|&i| payments[i].deliveries[0] > s1 && payments[i].deliveries[0] <= s2 - HOUR)
@@ -1161,24 +1210,25 @@ fn apply_duplicates(rng: &mut ChaCha8Rng, payments: &mut [PayEvent], rate: f64, 
 fn build_log(rng: &mut ChaCha8Rng, w: &World, rate: f64, s1: i64, s2: i64) -> Vec<LogRow> {
     use serde_json::json;
     let mut rows: Vec<LogRow> = Vec::new();
-    let mut push = |entity: Entity, id: i64, changes: Vec<(i64, &'static str, serde_json::Value)>| {
-        for (k, (at, op, payload)) in changes.into_iter().enumerate() {
-            if at >= s2 {
-                break;
+    let mut push =
+        |entity: Entity, id: i64, changes: Vec<(i64, &'static str, serde_json::Value)>| {
+            for (k, (at, op, payload)) in changes.into_iter().enumerate() {
+                if at >= s2 {
+                    break;
+                }
+                rows.push(LogRow {
+                    log_id: 0,
+                    entity,
+                    entity_id: id,
+                    operation: op,
+                    payload: payload.to_string(),
+                    seq: k as i64 + 1,
+                    occurred_at: at,
+                    recorded_at: 0,
+                    out_of_order: false,
+                });
             }
-            rows.push(LogRow {
-                log_id: 0,
-                entity,
-                entity_id: id,
-                operation: op,
-                payload: payload.to_string(),
-                seq: k as i64 + 1,
-                occurred_at: at,
-                recorded_at: 0,
-                out_of_order: false,
-            });
-        }
-    };
+        };
     for u in &w.users {
         let mut ch = vec![(
             u.created_at,
@@ -1187,10 +1237,18 @@ fn build_log(rng: &mut ChaCha8Rng, w: &World, rate: f64, s1: i64, s2: i64) -> Ve
                    "country_code": u.country}),
         )];
         for t in &u.updates {
-            ch.push((*t, "update", json!({"user_id": u.id, "updated_at": super::time::fmt_utc(*t)})));
+            ch.push((
+                *t,
+                "update",
+                json!({"user_id": u.id, "updated_at": super::time::fmt_utc(*t)}),
+            ));
         }
         if let Some(d) = u.deleted_at {
-            ch.push((d, "delete", json!({"user_id": u.id, "deleted_at": super::time::fmt_utc(d)})));
+            ch.push((
+                d,
+                "delete",
+                json!({"user_id": u.id, "deleted_at": super::time::fmt_utc(d)}),
+            ));
         }
         push(Entity::User, u.id, ch);
     }

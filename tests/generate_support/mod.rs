@@ -17,10 +17,8 @@ pub const S2_SYNC: &str = "2026-07-08T00:00:00Z";
 pub fn default_pack() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "generate-default-{}",
-            std::process::id()
-        ));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("generate-default-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         generate(&GenerateOptions::new(&dir)).expect("generation succeeds");
         dir
@@ -107,7 +105,9 @@ pub fn cents(s: &str) -> i64 {
 
 /// SPEC section 1 exchange rates, keyed by (currency, "YYYY-MM").
 pub fn rate(currency: &str, month: &str) -> f64 {
-    let months = ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06", "2026-07"];
+    let months = [
+        "2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06", "2026-07",
+    ];
     let eur = [1.08, 1.07, 1.09, 1.10, 1.12, 1.11, 1.13];
     let gbp = [1.27, 1.26, 1.28, 1.29, 1.30, 1.31, 1.30];
     let i = months
@@ -130,7 +130,9 @@ pub fn month_of(ts_utc: i64) -> String {
 }
 
 pub fn date_of(ts_utc: i64) -> NaiveDate {
-    DateTime::from_timestamp(ts_utc, 0).expect("instant").date_naive()
+    DateTime::from_timestamp(ts_utc, 0)
+        .expect("instant")
+        .date_naive()
 }
 
 pub fn count_by<'a>(values: impl Iterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {
@@ -141,7 +143,13 @@ pub fn count_by<'a>(values: impl Iterator<Item = &'a str>) -> BTreeMap<&'a str, 
     m
 }
 
-pub fn assert_rate(name: &str, snapshot: &str, affected: usize, population: usize, range: (f64, f64)) {
+pub fn assert_rate(
+    name: &str,
+    snapshot: &str,
+    affected: usize,
+    population: usize,
+    range: (f64, f64),
+) {
     assert!(population > 0, "{snapshot} {name}: empty population");
     let rate = affected as f64 / population as f64;
     assert!(
