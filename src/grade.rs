@@ -162,7 +162,10 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
         inventory.compare_with_starter(&starter);
         starter_compared = true;
     }
+    // A DAG file the parser cannot survive becomes an error fact for that file.
+    let dag = crate::analyse::dag::analyse(&inventory, &crate::analyse::dag::DagLimits::default());
     Ok(Facts {
+        dag,
         submission: SubmissionFacts {
             name: name.to_string(),
             kind: acquired.kind.clone(),
