@@ -55,6 +55,9 @@ pub(crate) enum V {
     },
 }
 
+/// Keyword arguments or dict entries: (name, value, line).
+type Kwargs = Vec<(String, V, u32)>;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Text {
     pub s: String,
@@ -1126,7 +1129,7 @@ impl<'m> Interp<'m> {
             return V::Object(path.to_string());
         }
         if last == "Dataset" || last == "Asset" {
-            return V::Object(format!("{last}"));
+            return V::Object(last.to_string());
         }
         V::Import(format!("{path}()"))
     }
@@ -1751,7 +1754,7 @@ impl<'m> Interp<'m> {
                 },
             );
         }
-        let mut layers: Vec<(Origin, Vec<(String, V, u32)>)> =
+        let mut layers: Vec<(Origin, Kwargs)> =
             vec![(Origin::DefaultArgs, dag_defaults.to_vec())];
         let mut chain_groups = Vec::new();
         let mut cur = b.group;

@@ -42,7 +42,10 @@ impl Check for DbtBuildThenTest {
                 let cmds: Vec<&str> = t.dbt.iter().map(|i| i.command.as_str()).collect();
                 if t.dbt.iter().any(|i| i.full_refresh) {
                     full_refresh = true;
-                    bad.push(task_evidence(t, "runs dbt with --full-refresh on every scheduled run"));
+                    bad.push(task_evidence(
+                        t,
+                        "runs dbt with --full-refresh on every scheduled run",
+                    ));
                 }
                 let builds = cmds.iter().position(|c| *c == "build");
                 let runs = cmds.iter().position(|c| *c == "run");
@@ -52,19 +55,28 @@ impl Check for DbtBuildThenTest {
                 builders += 1;
                 if builds.is_some() {
                     covered += 1.0;
-                    good.push(task_evidence(t, "dbt build runs each model's tests after it"));
+                    good.push(task_evidence(
+                        t,
+                        "dbt build runs each model's tests after it",
+                    ));
                     continue;
                 }
                 let run_at = runs.unwrap_or(0);
                 if cmds[run_at..].contains(&"test") {
                     covered += 1.0;
-                    good.push(task_evidence(t, "dbt test follows dbt run in the same command"));
+                    good.push(task_evidence(
+                        t,
+                        "dbt test follows dbt run in the same command",
+                    ));
                     continue;
                 }
                 let later = d.descendants(&t.task_id);
                 let tested_after = later.iter().any(|id| {
-                    d.task(id)
-                        .is_some_and(|u| u.dbt.iter().any(|i| i.command == "test" || i.command == "build"))
+                    d.task(id).is_some_and(|u| {
+                        u.dbt
+                            .iter()
+                            .any(|i| i.command == "test" || i.command == "build")
+                    })
                 });
                 if tested_after {
                     covered += 1.0;
@@ -76,7 +88,10 @@ impl Check for DbtBuildThenTest {
                 {
                     covered += 0.5;
                     half = true;
-                    bad.push(task_evidence(t, "dbt test exists but does not run after this dbt run"));
+                    bad.push(task_evidence(
+                        t,
+                        "dbt test exists but does not run after this dbt run",
+                    ));
                 } else {
                     bad.push(task_evidence(t, "dbt run is never followed by dbt test"));
                 }
@@ -97,8 +112,16 @@ impl Check for DbtBuildThenTest {
         }
         let summary = format!(
             "{covered} of {builders} dbt build/run task(s) are tested afterwards{}{}",
-            if half { "; some tests run in parallel" } else { "" },
-            if full_refresh { "; --full-refresh on the schedule" } else { "" }
+            if half {
+                "; some tests run in parallel"
+            } else {
+                ""
+            },
+            if full_refresh {
+                "; --full-refresh on the schedule"
+            } else {
+                ""
+            }
         );
         result(&Self::META, fraction, summary, capped(bad, good), cx)
     }

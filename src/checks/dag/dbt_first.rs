@@ -38,13 +38,15 @@ impl Check for DbtFirst {
         let tasks: Vec<_> = dags.iter().flat_map(|d| d.tasks.iter()).collect();
         let heavy: Vec<_> = tasks
             .iter()
-            .filter(|t| t.callable.as_ref().is_some_and(|c| !c.heavy_transform.is_empty()))
+            .filter(|t| {
+                t.callable
+                    .as_ref()
+                    .is_some_and(|c| !c.heavy_transform.is_empty())
+            })
             .collect();
         let dbt: Vec<_> = tasks
             .iter()
-            .filter(|t| {
-                !t.dbt.is_empty() || t.operator.to_ascii_lowercase().contains("dbt")
-            })
+            .filter(|t| !t.dbt.is_empty() || t.operator.to_ascii_lowercase().contains("dbt"))
             .collect();
         if heavy.is_empty() && dbt.is_empty() {
             return CheckResult::new(

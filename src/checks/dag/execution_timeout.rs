@@ -83,10 +83,14 @@ impl Check for ExecutionTimeout {
         }
         for d in &dags {
             if d.setting("dagrun_timeout").value.is_set() {
-                good.push(dag_evidence(d, "dagrun_timeout", format!(
-                    "dagrun_timeout = {}",
-                    d.setting("dagrun_timeout").value.describe()
-                )));
+                good.push(dag_evidence(
+                    d,
+                    "dagrun_timeout",
+                    format!(
+                        "dagrun_timeout = {}",
+                        d.setting("dagrun_timeout").value.describe()
+                    ),
+                ));
             }
         }
         result(

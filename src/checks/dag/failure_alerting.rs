@@ -63,13 +63,17 @@ impl Check for FailureAlerting {
             let dag_cb = &d.setting("on_failure_callback").value;
             let dag_level = !dag_cb.working_callbacks().is_empty();
             if dag_level {
-                good.push(dag_evidence(d, "on_failure_callback", format!(
-                    "DAG-level on_failure_callback {}", dag_cb.describe()
-                )));
+                good.push(dag_evidence(
+                    d,
+                    "on_failure_callback",
+                    format!("DAG-level on_failure_callback {}", dag_cb.describe()),
+                ));
             } else if let Known::Callable(c) = dag_cb {
-                bad.push(dag_evidence(d, "on_failure_callback", format!(
-                    "DAG-level callback `{}` does nothing", c.name
-                )));
+                bad.push(dag_evidence(
+                    d,
+                    "on_failure_callback",
+                    format!("DAG-level callback `{}` does nothing", c.name),
+                ));
             }
             for t in work_tasks(&[*d]) {
                 n += 1;

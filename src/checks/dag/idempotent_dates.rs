@@ -54,7 +54,10 @@ impl Check for IdempotentDates {
         }
         let fraction = if pitfalls.is_empty() { 1.0 } else { 0.0 };
         let summary = if pitfalls.is_empty() {
-            format!("{} task argument(s) take the run date from templates", templates.len())
+            format!(
+                "{} task argument(s) take the run date from templates",
+                templates.len()
+            )
         } else {
             format!("{} place(s) compute or mangle the run date", pitfalls.len())
         };

@@ -51,14 +51,25 @@ impl Check for MaxActiveRuns {
                 },
             };
             credit += c;
-            let ev = dag_evidence(d, "max_active_runs", format!("max_active_runs = {}", v.describe()))
-                .with_expected(json!(max));
-            if c >= 1.0 { good.push(ev) } else { bad.push(ev) }
+            let ev = dag_evidence(
+                d,
+                "max_active_runs",
+                format!("max_active_runs = {}", v.describe()),
+            )
+            .with_expected(json!(max));
+            if c >= 1.0 {
+                good.push(ev)
+            } else {
+                bad.push(ev)
+            }
         }
         result(
             &Self::META,
             credit / dags.len() as f64,
-            format!("{credit} of {} DAG(s) keep runs from overlapping", dags.len()),
+            format!(
+                "{credit} of {} DAG(s) keep runs from overlapping",
+                dags.len()
+            ),
             capped(bad, good),
             cx,
         )

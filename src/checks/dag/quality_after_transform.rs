@@ -41,9 +41,10 @@ impl Check for QualityAfterTransform {
             for t in d.tasks.iter().filter(|t| t.has_stage(Stage::Transform)) {
                 n += 1;
                 let later = d.descendants(&t.task_id);
-                let gate = later.iter().filter_map(|id| d.task(id)).find(|u| {
-                    u.has_stage(Stage::Test) && !u.has_stage(Stage::Transform)
-                });
+                let gate = later
+                    .iter()
+                    .filter_map(|id| d.task(id))
+                    .find(|u| u.has_stage(Stage::Test) && !u.has_stage(Stage::Transform));
                 match gate {
                     Some(g) => {
                         credit += 1.0;

@@ -82,12 +82,22 @@ impl Check for RetryDelay {
             }
             credit += part + back;
             if part + back >= 1.0 {
-                good.push(setting_evidence(t, "retry_delay", delay, "with exponential backoff"));
+                good.push(setting_evidence(
+                    t,
+                    "retry_delay",
+                    delay,
+                    "with exponential backoff",
+                ));
             } else {
                 if part < 0.5 {
                     bad.push(
-                        setting_evidence(t, "retry_delay", delay, "no chosen delay at or above the bar")
-                            .with_expected(json!(min)),
+                        setting_evidence(
+                            t,
+                            "retry_delay",
+                            delay,
+                            "no chosen delay at or above the bar",
+                        )
+                        .with_expected(json!(min)),
                     );
                 }
                 if back < 0.5 {

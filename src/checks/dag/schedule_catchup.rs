@@ -44,21 +44,40 @@ impl Check for ScheduleCatchup {
                 _ => 0.5,
             };
             let ev = dag_evidence(d, "schedule", format!("schedule = {}", schedule.describe()));
-            if s >= 0.5 { good.push(ev) } else { bad.push(ev) }
+            if s >= 0.5 {
+                good.push(ev)
+            } else {
+                bad.push(ev)
+            }
             let catchup = &d.setting("catchup").value;
             let c = if catchup.is_set() { 0.5 } else { 0.0 };
-            let ev = dag_evidence(d, "catchup", format!(
-                "catchup = {}{}",
-                catchup.describe(),
-                if c > 0.0 { "" } else { ": left to the Airflow version's default" }
-            ));
-            if c > 0.0 { good.push(ev) } else { bad.push(ev) }
+            let ev = dag_evidence(
+                d,
+                "catchup",
+                format!(
+                    "catchup = {}{}",
+                    catchup.describe(),
+                    if c > 0.0 {
+                        ""
+                    } else {
+                        ": left to the Airflow version's default"
+                    }
+                ),
+            );
+            if c > 0.0 {
+                good.push(ev)
+            } else {
+                bad.push(ev)
+            }
             credit += s + c;
         }
         result(
             &Self::META,
             credit / dags.len() as f64,
-            format!("schedule and catchup stated in {:.0} % of the DAG settings", 100.0 * credit / dags.len() as f64),
+            format!(
+                "schedule and catchup stated in {:.0} % of the DAG settings",
+                100.0 * credit / dags.len() as f64
+            ),
             capped(bad, good),
             cx,
         )

@@ -122,8 +122,8 @@ fn judge(d: &Dag, required: &[Stage]) -> (f64, Vec<Evidence>, Vec<Evidence>) {
             }
         }
     }
-    let fraction = present.len() as f64 / required.len() as f64
-        - 0.25 * violations.len().min(4) as f64;
+    let fraction =
+        present.len() as f64 / required.len() as f64 - 0.25 * violations.len().min(4) as f64;
     (fraction.max(0.0), bad, good)
 }
 

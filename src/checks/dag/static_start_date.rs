@@ -37,15 +37,27 @@ impl Check for StaticStartDate {
         for d in &dags {
             let v = &d.setting("start_date").value;
             let (c, note) = match v {
-                Known::DateTime { is_static: true, text } => (1.0, format!("start_date = {text}: static")),
-                Known::DateTime { text, .. } => (0.0, format!("start_date = {text}: moves with the clock")),
+                Known::DateTime {
+                    is_static: true,
+                    text,
+                } => (1.0, format!("start_date = {text}: static")),
+                Known::DateTime { text, .. } => {
+                    (0.0, format!("start_date = {text}: moves with the clock"))
+                }
                 Known::Unknown(why) => (0.5, format!("start_date decided at run time ({why})")),
                 Known::Missing => (0.0, "no start_date".into()),
-                other => (0.0, format!("start_date = {}: not a date", other.describe())),
+                other => (
+                    0.0,
+                    format!("start_date = {}: not a date", other.describe()),
+                ),
             };
             credit += c;
             let ev = dag_evidence(d, "start_date", note);
-            if c >= 1.0 { good.push(ev) } else { bad.push(ev) }
+            if c >= 1.0 {
+                good.push(ev)
+            } else {
+                bad.push(ev)
+            }
         }
         result(
             &Self::META,

@@ -122,10 +122,16 @@ fn projection(f: &Facts) -> serde_json::Value {
         .iter()
         .map(|e| (e.from.clone(), e.to.clone()))
         .collect();
-    let settings: BTreeMap<String, String> = ["schedule", "catchup", "max_active_runs", "dagrun_timeout", "tags"]
-        .iter()
-        .map(|k| (k.to_string(), d.setting(k).value.describe()))
-        .collect();
+    let settings: BTreeMap<String, String> = [
+        "schedule",
+        "catchup",
+        "max_active_runs",
+        "dagrun_timeout",
+        "tags",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), d.setting(k).value.describe()))
+    .collect();
     serde_json::json!({
         "dag_id": d.dag_id,
         "tasks": tasks,
@@ -179,7 +185,7 @@ fn strong_lands_at_least_one_band_above_weak() {
     let (k, kb) = pipeline_band(&stuffed);
     eprintln!("pipeline design: strong {s}/{s3}, weak {w}, stuffed {k}");
     assert!(sb >= 3 && sb3 >= 3, "strong {s} ({sb}), {s3} ({sb3})");
-    assert!(sb >= wb + 1, "strong {s} ({sb}) vs weak {w} ({wb})");
+    assert!(sb > wb, "strong {s} ({sb}) vs weak {w} ({wb})");
     assert!(wb <= 2, "weak {w} ({wb})");
     assert!(kb <= wb, "stuffed {k} ({kb}) vs weak {w} ({wb})");
 }
@@ -206,10 +212,16 @@ fn keyword_stuffing_earns_nothing_for_the_stuffed_criteria() {
     assert!(d.edges.is_empty());
     // the trivial callback is named as doing nothing
     let r = run("dag.failure_alerting", &f);
-    assert!(r.evidence.iter().any(|e| e.note.contains("does nothing")), "{r:#?}");
+    assert!(
+        r.evidence.iter().any(|e| e.note.contains("does nothing")),
+        "{r:#?}"
+    );
     // the f-string pitfall is pointed at
     let r = run("dag.idempotent_dates", &f);
-    assert!(r.evidence.iter().any(|e| e.note.contains("f-string")), "{r:#?}");
+    assert!(
+        r.evidence.iter().any(|e| e.note.contains("f-string")),
+        "{r:#?}"
+    );
 }
 
 #[test]
@@ -266,7 +278,10 @@ fn a_crashed_file_is_an_error_and_the_rest_is_graded() {
     });
     let r = run("dag.retries", &f);
     assert_eq!(r.outcome, Outcome::Pass);
-    assert!(r.evidence.iter().any(|e| e.file.as_deref() == Some("dags/evil.py")));
+    assert!(r
+        .evidence
+        .iter()
+        .any(|e| e.file.as_deref() == Some("dags/evil.py")));
     assert_eq!(run("dag.files_parse", &f).outcome, Outcome::Error);
     // with only the crashed file, nothing can be judged: error, never fail
     f.dag.files.remove(0);
@@ -325,7 +340,10 @@ fn hardcoded_credentials_fail_and_are_redacted() {
     assert_eq!(r.outcome, Outcome::Fail);
     assert_eq!(r.evidence.len(), 2, "{r:#?}");
     for e in &r.evidence {
-        assert!(!e.snippet.as_deref().unwrap_or("").contains("hunter2"), "{e:?}");
+        assert!(
+            !e.snippet.as_deref().unwrap_or("").contains("hunter2"),
+            "{e:?}"
+        );
     }
     let f = snippet(
         "with DAG('d', start_date=datetime(2026,1,1)):\n    BashOperator(task_id='a', bash_command='dbt build', env={'DBT_PASSWORD': '{{ conn.warehouse.password }}'})\n",
@@ -360,12 +378,18 @@ fn dbt_run_without_a_following_test() {
         "with DAG('d', start_date=datetime(2026,1,1)):\n    r = BashOperator(task_id='run', bash_command='dbt run')\n    t = BashOperator(task_id='test', bash_command='dbt test')\n",
     );
     assert_eq!(credit(&run("dag.dbt_build_then_test", &f)), 0.5);
-    assert_eq!(run("dag.quality_after_transform", &f).outcome, Outcome::Fail);
+    assert_eq!(
+        run("dag.quality_after_transform", &f).outcome,
+        Outcome::Fail
+    );
     let f = snippet(
         "with DAG('d', start_date=datetime(2026,1,1)):\n    r = BashOperator(task_id='run', bash_command='dbt run --full-refresh')\n    t = BashOperator(task_id='test', bash_command='dbt test')\n    [r] >> t\n",
     );
     assert_eq!(credit(&run("dag.dbt_build_then_test", &f)), 0.5);
-    assert_eq!(run("dag.quality_after_transform", &f).outcome, Outcome::Pass);
+    assert_eq!(
+        run("dag.quality_after_transform", &f).outcome,
+        Outcome::Pass
+    );
 }
 
 #[test]

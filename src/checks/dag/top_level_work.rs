@@ -48,7 +48,10 @@ impl Check for TopLevelWork {
             if sites.is_empty() {
                 "the DAG files do no heavy work at parse time".to_string()
             } else {
-                format!("{} call(s) run every time the scheduler parses the file", sites.len())
+                format!(
+                    "{} call(s) run every time the scheduler parses the file",
+                    sites.len()
+                )
             },
             capped(sites.iter().map(|s| site_evidence(s)).collect(), Vec::new()),
             cx,

@@ -63,7 +63,10 @@ impl Check for XcomSize {
         result(
             &Self::META,
             if offenders == 0 { 1.0 } else { 0.0 },
-            format!("{offenders} of {} Python task(s) pass data through XCom", python.len()),
+            format!(
+                "{offenders} of {} Python task(s) pass data through XCom",
+                python.len()
+            ),
             capped(bad, good),
             cx,
         )
