@@ -1754,8 +1754,7 @@ impl<'m> Interp<'m> {
                 },
             );
         }
-        let mut layers: Vec<(Origin, Kwargs)> =
-            vec![(Origin::DefaultArgs, dag_defaults.to_vec())];
+        let mut layers: Vec<(Origin, Kwargs)> = vec![(Origin::DefaultArgs, dag_defaults.to_vec())];
         let mut chain_groups = Vec::new();
         let mut cur = b.group;
         while let Some(g) = cur {

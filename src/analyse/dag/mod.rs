@@ -42,6 +42,9 @@ mod model;
 mod scan;
 pub mod syntax;
 
+#[cfg(test)]
+mod tests;
+
 use std::time::Duration;
 
 pub use model::*;
