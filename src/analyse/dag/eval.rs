@@ -17,6 +17,21 @@ const MAX_STEPS: usize = 200_000;
 const MAX_CALL_DEPTH: usize = 12;
 /// Items of a literal list a `for` loop is unrolled over.
 const MAX_LOOP_ITEMS: usize = 200;
+/// Longest string and list the analyser builds: code that doubles a string in a
+/// loop must not exhaust the grader's memory.
+const MAX_TEXT_BYTES: usize = 64 * 1024;
+const MAX_LIST_ITEMS: usize = 10_000;
+
+fn cap_text(mut s: String) -> String {
+    if s.len() > MAX_TEXT_BYTES {
+        let mut cut = MAX_TEXT_BYTES;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
 
 #[derive(Debug, Clone)]
 pub(crate) enum V {
@@ -556,6 +571,7 @@ impl<'m> Interp<'m> {
                         other => out.push(self.eval(other)),
                     }
                 }
+                out.truncate(MAX_LIST_ITEMS);
                 V::List(out)
             }
             Expr::Dict { items, .. } => {
@@ -687,7 +703,7 @@ impl<'m> Interp<'m> {
             }
         }
         V::Str(Text {
-            s,
+            s: cap_text(s),
             pitfall,
             wallclock,
         })
@@ -699,7 +715,7 @@ impl<'m> Interp<'m> {
             "<<" => self.shift(l, r, line, false),
             "+" => match (l, r) {
                 (V::Str(a), V::Str(b)) => V::Str(Text {
-                    s: a.s + &b.s,
+                    s: cap_text(a.s + &b.s),
                     pitfall: a.pitfall.or(b.pitfall),
                     wallclock: a.wallclock.or(b.wallclock),
                 }),
@@ -711,6 +727,7 @@ impl<'m> Interp<'m> {
                 }
                 (V::List(mut a), V::List(b)) => {
                     a.extend(b);
+                    a.truncate(MAX_LIST_ITEMS);
                     V::List(a)
                 }
                 _ => V::Unknown("expression".into()),

@@ -125,9 +125,23 @@ pub fn analyse_with(
         };
         match parse(source.as_bytes()) {
             Ok(module) => {
-                let (file, dags) = analyse_parsed(path, &source, &module, candidate_work);
-                facts.files.push(file);
-                facts.dags.extend(dags);
+                // a bug in the analyser costs this file, never the grade
+                let analysed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    analyse_parsed(path, &source, &module, candidate_work)
+                }));
+                match analysed {
+                    Ok((file, dags)) => {
+                        facts.files.push(file);
+                        facts.dags.extend(dags);
+                    }
+                    Err(_) => facts.files.push(empty_file(
+                        path,
+                        candidate_work,
+                        FileStatus::Error {
+                            reason: "the DAG analyser failed on this file".into(),
+                        },
+                    )),
+                }
             }
             Err(e) => facts.files.push(empty_file(
                 path,

@@ -124,3 +124,11 @@ fn stage_of_a_name_is_not_taken_from_a_command_that_does_nothing() {
         vec![Stage::Publish]
     );
 }
+
+#[test]
+fn hostile_growth_and_recursion_stay_bounded() {
+    let d = dag(
+        "s = 'x'\nl = [1]\nfor i in [0] * 1:\n    pass\nfor i in [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40]:\n    s = s + s\n    l = l + l\ndef f(n):\n    f(n)\n    f(n)\nf(1)\nwith DAG('d') as dag:\n    E(task_id='a', doc=s)\n",
+    );
+    assert_eq!(d.tasks.len(), 1);
+}

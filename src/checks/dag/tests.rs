@@ -401,3 +401,33 @@ fn cycles_and_list_shifts_are_import_failures() {
     assert_eq!(run("dag.files_parse", &f).outcome, Outcome::Fail);
     assert_eq!(run("dag.stage_order", &f).outcome, Outcome::Fail);
 }
+
+#[test]
+fn keyword_stuffed_findings_as_users_see_them() {
+    let f = facts(&[("dags/marketplace_elt.py", &fixture("keyword_stuffed.py"))]);
+    let out: Vec<serde_json::Value> = DAG_CHECKS
+        .iter()
+        .map(|id| {
+            let r = run(id, &f);
+            let evidence: Vec<String> = r
+                .evidence
+                .iter()
+                .map(|e| {
+                    let at = match (&e.file, e.lines) {
+                        (Some(file), Some(l)) => format!("{file}:{} ", l.start),
+                        (Some(file), None) => format!("{file} "),
+                        _ => String::new(),
+                    };
+                    format!("{at}{}", e.note)
+                })
+                .collect();
+            serde_json::json!({
+                "check": id,
+                "outcome": r.outcome.label(),
+                "summary": r.summary,
+                "evidence": evidence,
+            })
+        })
+        .collect();
+    insta::assert_json_snapshot!(out);
+}
