@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use super::eval::{snippet_of, V};
 use super::model::{Callable, DbtInvocation, Known, Site, Span, Stage};
-use super::syntax::{Arg, DictItem, Expr, Stmt, StrPart};
+use super::syntax::{Arg, DictItem, Expr, Param, Stmt, StrPart};
 
 /// Settings a task inherits from default_args and that checks read.
 pub const TASK_SETTINGS: &[&str] = &[
@@ -374,6 +374,16 @@ fn has_raise(body: &[Stmt]) -> bool {
     })
 }
 
+/// Run-date names a task function receives from Airflow's context.
+const CONTEXT_DATES: &[&str] = &[
+    "ds",
+    "ds_nodash",
+    "logical_date",
+    "execution_date",
+    "data_interval_start",
+    "data_interval_end",
+];
+
 const WAREHOUSE_READS: &[&str] = &[
     "read_sql",
     "read_sql_query",
@@ -414,6 +424,7 @@ pub fn read_callable(
     lines: &[&str],
     name: &str,
     span: Span,
+    params: &[Param],
     body: &[Stmt],
 ) -> Callable {
     let mut reads = Vec::new();
@@ -422,12 +433,32 @@ pub fn read_callable(
     let mut notifies = false;
     let mut extracts = false;
     let mut calls = 0usize;
+    let mut wallclock = Vec::new();
+    let mut context_date = params
+        .iter()
+        .any(|p| CONTEXT_DATES.contains(&p.name.as_str()));
     walk(body, &mut |e, line| {
+        if let Expr::Subscript { index, .. } = e {
+            if let Expr::Str { parts, .. } = index.as_ref() {
+                if let [StrPart::Lit { text }] = parts.as_slice() {
+                    context_date |= CONTEXT_DATES.contains(&text.as_str());
+                }
+            }
+        }
         if let Expr::Call { func, .. } = e {
             calls += 1;
             let d = dotted(func);
             let last = d.rsplit('.').next().unwrap_or(&d).trim_end_matches("()");
             let lower = d.to_ascii_lowercase();
+            if last == "get_current_context" {
+                context_date = true;
+            }
+            if ["now", "utcnow", "today", "days_ago"].contains(&last) {
+                wallclock.push((
+                    line,
+                    format!("`{name}` uses the wall-clock date (`{last}()`), so a rerun or backfill processes the wrong day"),
+                ));
+            }
             if WAREHOUSE_READS.contains(&last) || FILE_READS.contains(&last) {
                 reads.push((line, format!("reads a table into memory with `{last}`")));
             }
@@ -491,6 +522,8 @@ pub fn read_callable(
             .into_iter()
             .map(|(l, w)| site(l, w))
             .collect(),
+        wallclock: wallclock.into_iter().map(|(l, w)| site(l, w)).collect(),
+        run_date_from_context: context_date,
     }
 }
 

@@ -1838,7 +1838,14 @@ impl<'m> Interp<'m> {
             .unwrap_or_default();
         let callable = b.func.map(|f| {
             let def = &self.fns[f];
-            classify::read_callable(&self.path, &self.lines, &def.name, def.span, def.body)
+            classify::read_callable(
+                &self.path,
+                &self.lines,
+                &def.name,
+                def.span,
+                def.params,
+                def.body,
+            )
         });
         let has_outlets = b.kwargs.contains_key("outlets");
         let (stages, stage_reason, is_check) = classify::stages(

@@ -187,6 +187,27 @@ fn analyse_parsed(
             }
             acc
         });
+    let mut date_pitfalls = ev.date_pitfalls;
+    let mut date_templates = ev.date_templates;
+    for t in ev.dags.iter().flat_map(|d| d.tasks.iter()) {
+        let Some(c) = &t.callable else { continue };
+        for s in &c.wallclock {
+            if !date_pitfalls.contains(s) {
+                date_pitfalls.push(s.clone());
+            }
+        }
+        if c.run_date_from_context {
+            date_templates.push(Site {
+                file: t.file.clone(),
+                span: c.span,
+                snippet: t.snippet.lines().next().unwrap_or("").to_string(),
+                what: format!(
+                    "task `{}` takes its run date from Airflow's context",
+                    t.task_id
+                ),
+            });
+        }
+    }
     let file = DagFile {
         path: path.to_string(),
         candidate_work,
@@ -194,8 +215,8 @@ fn analyse_parsed(
         syntax_error_line: module.syntax_error_line,
         top_level_work: ev.top_level_work,
         credentials,
-        date_pitfalls: ev.date_pitfalls,
-        date_templates: ev.date_templates,
+        date_pitfalls,
+        date_templates,
         large_xcom,
         problems: ev.problems,
     };

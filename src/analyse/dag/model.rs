@@ -343,4 +343,9 @@ pub struct Callable {
     pub extracts: bool,
     /// Returns or pushes of row sets and DataFrames into XCom.
     pub large_xcom: Vec<Site>,
+    /// Dates taken from the wall clock inside the function.
+    pub wallclock: Vec<Site>,
+    /// The function takes its run date from Airflow's context (`ds`,
+    /// `data_interval_start`, `get_current_context()`).
+    pub run_date_from_context: bool,
 }

@@ -431,3 +431,16 @@ fn keyword_stuffed_findings_as_users_see_them() {
         .collect();
     insta::assert_json_snapshot!(out);
 }
+
+#[test]
+fn python_tasks_date_handling() {
+    let f = snippet(
+        "def load():\n    day = datetime.now().date()\n    run(day)\nwith DAG('d', start_date=datetime(2026,1,1)):\n    PythonOperator(task_id='load', python_callable=load)\n",
+    );
+    let r = run("dag.idempotent_dates", &f);
+    assert_eq!(r.outcome, Outcome::Fail, "{r:#?}");
+    let f = snippet(
+        "def load(ds=None):\n    run(ds)\nwith DAG('d', start_date=datetime(2026,1,1)):\n    PythonOperator(task_id='load', python_callable=load)\n",
+    );
+    assert_eq!(run("dag.idempotent_dates", &f).outcome, Outcome::Pass);
+}
