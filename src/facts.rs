@@ -2,6 +2,7 @@
 //! only this; they never open files or call Docker.
 
 use crate::acquire::SourceKind;
+use crate::analyse::dag::DagFacts;
 use crate::analyse::docs::DocsFacts;
 use crate::history::History;
 use crate::inventory::Inventory;
@@ -15,6 +16,8 @@ pub struct Facts {
     pub history: Option<History>,
     /// The candidate's Markdown, as sections and blocks.
     pub docs: DocsFacts,
+    /// The Airflow DAGs, read from the DAG files' code.
+    pub dag: DagFacts,
 }
 
 #[derive(Debug, Clone)]

@@ -184,8 +184,11 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
         starter_compared = true;
     }
     let docs = crate::analyse::docs::analyse(&inventory);
+    // A DAG file the parser cannot survive becomes an error fact for that file.
+    let dag = crate::analyse::dag::analyse(&inventory, &crate::analyse::dag::DagLimits::default());
     Ok(Facts {
         docs,
+        dag,
         submission: SubmissionFacts {
             name: name.to_string(),
             kind: acquired.kind.clone(),

@@ -2,4 +2,5 @@
 //! DAG through tree-sitter-python, the dbt project through a YAML parser, a Jinja
 //! engine and sqlparser. Parsers that can abort run through [`crate::contained`].
 
+pub mod dag;
 pub mod docs;

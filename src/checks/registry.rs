@@ -1,9 +1,25 @@
 //! The static list of every check assay knows. The rubric refers to these ids;
 //! the invariant tests below keep the list, the docs and the rubric in step.
 
-use super::{dbt, docs, history, Check};
+use super::{dag, dbt, docs, history, Check};
 
 static CHECKS: &[&dyn Check] = &[
+    &dag::Retries,
+    &dag::RetryDelay,
+    &dag::ExecutionTimeout,
+    &dag::FailureAlerting,
+    &dag::ScheduleCatchup,
+    &dag::StaticStartDate,
+    &dag::MaxActiveRuns,
+    &dag::StageOrder,
+    &dag::DbtBuildThenTest,
+    &dag::QualityAfterTransform,
+    &dag::IdempotentDates,
+    &dag::XcomSize,
+    &dag::TopLevelWork,
+    &dag::HardcodedCredentials,
+    &dag::DbtFirst,
+    &dag::FilesParse,
     &dbt::ContractModels,
     &dbt::ProjectParses,
     &docs::Monitoring,
@@ -18,10 +34,16 @@ static CHECKS: &[&dyn Check] = &[
 
 /// Checks that no rubric scores, each with the reason. Everything else must be
 /// referenced by every exercise's rubric.
-pub static UNUSED_BY_RUBRIC: &[(&str, &str)] = &[(
-    "dbt.project_parses",
-    "a gate: the starter already parses, so passing earns nothing; a broken project is shown in the report",
-)];
+pub static UNUSED_BY_RUBRIC: &[(&str, &str)] = &[
+    (
+        "dbt.project_parses",
+        "a gate: the starter already parses, so passing earns nothing; a broken project is shown in the report",
+    ),
+    (
+        "dag.files_parse",
+        "a gate: an import error or a parser crash is shown in the report; the design checks score what the DAG does",
+    ),
+];
 
 pub fn all() -> &'static [&'static dyn Check] {
     CHECKS
