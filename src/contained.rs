@@ -17,7 +17,11 @@ use wait_timeout::ChildExt;
 pub type ParserFn = fn(&[u8]) -> Result<Vec<u8>, String>;
 
 /// Every parser that runs contained, by kind. Analysers register theirs here.
-pub static PARSERS: &[(&str, ParserFn)] = &[("echo", echo)];
+pub static PARSERS: &[(&str, ParserFn)] = &[
+    ("echo", echo),
+    ("sql", crate::analyse::dbt::sql::contained_entry),
+    ("dbt_model", crate::analyse::dbt::model_contained_entry),
+];
 
 #[derive(Debug, Clone)]
 pub struct ContainedLimits {

@@ -2,6 +2,7 @@
 //! only this; they never open files or call Docker.
 
 use crate::acquire::SourceKind;
+use crate::analyse::dbt::DbtFacts;
 use crate::history::History;
 use crate::inventory::Inventory;
 
@@ -12,6 +13,8 @@ pub struct Facts {
     /// Commit history, when the submission came from git and has more than the
     /// starter's own commit.
     pub history: Option<History>,
+    /// The dbt project as dbt would read it: models, lineage, tests, SQL facts.
+    pub dbt: DbtFacts,
 }
 
 #[derive(Debug, Clone)]

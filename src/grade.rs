@@ -162,6 +162,12 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
         inventory.compare_with_starter(&starter);
         starter_compared = true;
     }
+    // The analyser contains its own failures (per model); a panic costs the dbt
+    // facts, never the grade.
+    let dbt = catch_unwind(AssertUnwindSafe(|| {
+        crate::analyse::dbt::analyse(&inventory)
+    }))
+    .unwrap_or_default();
     Ok(Facts {
         submission: SubmissionFacts {
             name: name.to_string(),
@@ -171,6 +177,7 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
         },
         inventory,
         history: acquired.history.clone(),
+        dbt,
     })
 }
 
