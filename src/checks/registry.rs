@@ -6,16 +6,43 @@ use super::{dbt, history, Check};
 static CHECKS: &[&dyn Check] = &[
     &dbt::ContractModels,
     &dbt::ProjectParses,
+    &dbt::ModelsAnalysed,
+    &dbt::PaymentsDedup,
+    &dbt::FutureTimestamps,
+    &dbt::ConfirmedAtTimezone,
+    &dbt::SoftDeletes,
+    &dbt::NullCountryCode,
+    &dbt::CurrencyByMonth,
+    &dbt::EventLogOrder,
+    &dbt::OrphanReviews,
+    &dbt::PrimaryKeyTests,
+    &dbt::RelationshipTests,
+    &dbt::AcceptedValues,
+    &dbt::SingularTests,
+    &dbt::SourceFreshness,
+    &dbt::StagingPerSource,
+    &dbt::LayerBoundaries,
+    &dbt::LayerNaming,
+    &dbt::NoSelectStarInMarts,
+    &dbt::NoHardcodedRelations,
+    &dbt::MartDescriptions,
+    &dbt::IncrementalModels,
     &history::CommitCadence,
     &history::TestsWithModels,
 ];
 
 /// Checks that no rubric scores, each with the reason. Everything else must be
 /// referenced by every exercise's rubric.
-pub static UNUSED_BY_RUBRIC: &[(&str, &str)] = &[(
-    "dbt.project_parses",
-    "a gate: the starter already parses, so passing earns nothing; a broken project is shown in the report",
-)];
+pub static UNUSED_BY_RUBRIC: &[(&str, &str)] = &[
+    (
+        "dbt.project_parses",
+        "a gate: the starter already parses, so passing earns nothing; a broken project is shown in the report",
+    ),
+    (
+        "dbt.models_analysed",
+        "a report of what assay could not read; the checks that needed those files say so themselves",
+    ),
+];
 
 pub fn all() -> &'static [&'static dyn Check] {
     CHECKS
