@@ -55,6 +55,8 @@ pub struct SourceTable {
     pub line: Option<u32>,
     /// `freshness:` with `warn_after` or `error_after`, on the table or inherited.
     pub freshness: bool,
+    /// `freshness: null` on the table: static data opted out on purpose.
+    pub freshness_opted_out: bool,
     pub loaded_at_field: Option<String>,
     pub description: Option<String>,
     pub columns: Vec<ColumnSpec>,
@@ -322,6 +324,7 @@ pub fn read_properties(
                 file: file.to_string(),
                 line,
                 freshness,
+                freshness_opted_out: matches!(explicit, Some(Value::Null)),
                 loaded_at_field: t
                     .get("loaded_at_field")
                     .or_else(|| tconfig.and_then(|c| c.get("loaded_at_field")))

@@ -6,9 +6,9 @@ crate::declare_check! {
     /// ## What it checks
     /// The candidate's models respect their layers: a staging model (staging/,
     /// bronze/, `stg_`) reads only sources and seeds, never other models; a mart
-    /// (marts/, gold/, `fct_`, `dim_`, `mart_`) never reads a source directly. The
-    /// share of models that keep to this is compared with the rubric's
-    /// `min_share`.
+    /// (marts/, gold/, `fct_`, `dim_`, `mart_`) never reads a source directly. Each model
+    /// that crosses a boundary costs the rubric's `penalty_per_violation` (a share
+    /// of the criterion).
     ///
     /// ## Why it matters
     /// A mart that reads a raw table bypasses the dedup, the time-zone fix and the
@@ -36,13 +36,13 @@ impl Check for LayerBoundaries {
             Ok(p) => p,
             Err(r) => return r,
         };
-        let min_share = match cx.params.float("min_share") {
+        let penalty = match cx.params.float("penalty_per_violation") {
             Ok(v) if v > 0.0 => v,
             Ok(_) => {
                 return s::result(
                     meta,
                     Outcome::Error,
-                    "the rubric's `min_share` must be positive",
+                    "the rubric's `penalty_per_violation` must be positive",
                     vec![],
                 )
             }
@@ -86,7 +86,7 @@ impl Check for LayerBoundaries {
                 evidence.push(s::test_evidence(&m.path, line, note));
             }
         }
-        let share = (models.len() - bad) as f64 / models.len() as f64;
+        let share = (1.0 - penalty * bad as f64).max(0.0);
         if bad == 0 {
             evidence.push(Evidence::note(format!(
                 "{} staging and mart models keep to their layer",
@@ -95,7 +95,7 @@ impl Check for LayerBoundaries {
         }
         s::result(
             meta,
-            Outcome::from_fraction(share / min_share),
+            Outcome::from_fraction(share),
             format!("{bad} of {} models cross a layer boundary", models.len()),
             evidence,
         )

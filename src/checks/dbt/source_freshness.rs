@@ -46,7 +46,11 @@ impl Check for SourceFreshness {
             }
             Err(e) => return s::param_error(meta, e),
         };
-        let tables: Vec<_> = p.sources.iter().filter(|t| t.candidate).collect();
+        let tables: Vec<_> = p
+            .sources
+            .iter()
+            .filter(|t| t.candidate && !t.freshness_opted_out)
+            .collect();
         if tables.is_empty() {
             return s::result(
                 meta,
