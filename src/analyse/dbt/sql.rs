@@ -775,13 +775,13 @@ fn is_now(expr: &Expr) -> bool {
                     found = true;
                 }
             }
-            Expr::CompoundIdentifier(parts) => {
+            Expr::CompoundIdentifier(parts)
                 if parts.last().is_some_and(|i| {
                     let v = norm(&i.value);
                     v.starts_with("_airbyte_extracted") || v.starts_with("_loaded_at")
-                }) {
-                    found = true;
-                }
+                }) =>
+            {
+                found = true;
             }
             _ => {}
         }

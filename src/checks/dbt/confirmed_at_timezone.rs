@@ -68,7 +68,7 @@ impl Check for ConfirmedAtTimezone {
             scope
                 .tz_conversions
                 .iter()
-                .find(|t| any_col(&t.columns, &column) && t.zones.iter().any(|z| *z == zone))
+                .find(|t| any_col(&t.columns, &column) && t.zones.contains(&zone))
                 .map(|t| {
                     (
                         format!("converts {column} from {zone}: `{}`", t.text),

@@ -79,9 +79,7 @@ impl Check for CurrencyByMonth {
                                 .iter()
                                 .chain(j.left.iter())
                                 .any(|r| s::rel_reaches(sql, r, &is_rates, 0));
-                            rates_side
-                                && j.keys.iter().any(|k| *k == currency)
-                                && j.by_month == by_month
+                            rates_side && j.keys.contains(&currency) && j.by_month == by_month
                         })
                         .map(|j| {
                             let how = if by_month {
