@@ -139,17 +139,20 @@ where
     (live, dead)
 }
 
+/// Evidence for facts found only in dead scopes, each place once.
 pub fn dead_evidence(dead: &[Hit]) -> Vec<Evidence> {
-    dead.iter()
-        .map(|h| {
-            let mut e = h.evidence();
-            e.note = format!(
-                "{} — but nothing selects from this CTE, so it has no effect",
-                e.note
-            );
-            e
-        })
-        .collect()
+    let mut out: Vec<Evidence> = Vec::new();
+    for h in dead {
+        let mut e = h.evidence();
+        e.note = format!(
+            "{} — but nothing selects from this CTE, so it has no effect",
+            e.note
+        );
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    out
 }
 
 /// Candidate models whose SQL could not be analysed because the grader's parser

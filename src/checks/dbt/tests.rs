@@ -172,6 +172,16 @@ fn layer_boundaries_and_staging_per_source() {
         Outcome::Partial { .. }
     ));
     assert_eq!(run(&StagingPerSource, &[MODEL]), Outcome::NotAttempted);
+    let named = run(&StagingPerSource, &[stg]).credit().unwrap();
+    let star = (
+        "models/staging/stg_orders.sql",
+        "select * from {{ source('marketplace', 'orders') }}\n",
+    );
+    let passthrough = run(&StagingPerSource, &[star]).credit().unwrap();
+    assert!(
+        passthrough > 0.0 && passthrough < named,
+        "{passthrough} vs {named}"
+    );
 }
 
 #[test]
