@@ -376,3 +376,19 @@ fn jinja_lineage_matches_dbt_and_compiled_sql_gives_the_same_findings() {
     }
     assert_eq!(results["dbt.no_hardcoded_relations"].outcome, Outcome::Pass);
 }
+
+/// The keyword-stuffer's findings as an interviewer reads them.
+#[test]
+fn stuffer_findings_as_users_see_them() {
+    let g = grade(&fixture("stuffer"), None);
+    let shown: Vec<&CheckResult> = [
+        "dbt.payments_dedup",
+        "dbt.soft_deletes",
+        "dbt.currency_by_month",
+        "dbt.singular_tests",
+    ]
+    .iter()
+    .map(|id| &g.results[*id])
+    .collect();
+    insta::assert_json_snapshot!(shown);
+}

@@ -770,6 +770,8 @@ impl ModelFacts {
             .lines()
             .enumerate()
             .skip(from.saturating_sub(1) as usize)
+            // Comments say what the code should do; evidence points at code.
+            .filter(|(_, l)| !l.trim_start().starts_with("--"))
             .find(|(_, l)| l.to_ascii_lowercase().contains(&needle))
             .map(|(i, _)| i as u32 + 1)
     }

@@ -1,5 +1,22 @@
 //! Checks over the dbt project's facts: the traps of the data (T1-T8), the tests
 //! that guard them, and the structure a dbt team expects.
+//!
+//! Which checks look for each trap of the exercise (SPEC section 2):
+//!
+//! | trap | handling read from the code | guarded by |
+//! |---|---|---|
+//! | T1 duplicate payment events | `dbt.payments_dedup` | `dbt.primary_key_tests` (event_id unique), `dbt.singular_tests` |
+//! | T2 future updated_at | `dbt.future_timestamps` | `dbt.incremental_models` |
+//! | T3 naive confirmed_at | `dbt.confirmed_at_timezone` | `dbt.singular_tests` (confirmed before created) |
+//! | T4 soft deletes | `dbt.soft_deletes` | `dbt.primary_key_tests` (dim_users) |
+//! | T5 NULL country_code | `dbt.null_country_code` | |
+//! | T6 multi-currency | `dbt.currency_by_month` | `dbt.accepted_values` |
+//! | T7 out-of-order events | `dbt.event_log_order` | |
+//! | T8 orphan reviews | `dbt.orphan_reviews` | `dbt.relationship_tests` |
+//!
+//! Every trap check follows lineage: the handling counts only in a CTE the final
+//! select reaches, in a model on the path from the trap's source table to the
+//! contract models, and only in files the candidate wrote.
 
 mod accepted_values;
 mod confirmed_at_timezone;

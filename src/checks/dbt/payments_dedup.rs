@@ -155,7 +155,7 @@ impl Check for PaymentsDedup {
             )
         };
         s::result(meta, Outcome::from_fraction(fraction), summary, evidence).with_evidence(
-            Evidence::note("targets")
+            Evidence::note("payment models reached by a dedup")
                 .with_measured(json!(credited))
                 .with_expected(json!(goals.len())),
         )

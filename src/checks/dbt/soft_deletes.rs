@@ -90,7 +90,10 @@ pub fn constant_or_handled(
             .iter()
             .find(|c| c.name.as_deref() == Some(target_column) && c.constant)
         {
-            let line = m.line_of(target_column, 1);
+            let line = m
+                .line_of(&format!("{} as {target_column}", c.text), 1)
+                .or_else(|| m.line_of(&format!("as {target_column}"), 1))
+                .or_else(|| m.line_of(target_column, 1));
             evidence.push(
                 s::test_evidence(
                     &m.path,
