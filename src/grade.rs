@@ -27,6 +27,8 @@ pub struct GradeRequest {
     pub config: Config,
     /// Skip the execution stage on purpose.
     pub no_exec: bool,
+    /// The report folder's name; derived from SOURCE when absent.
+    pub name: Option<String>,
 }
 
 #[derive(Debug)]
@@ -61,7 +63,10 @@ pub fn load_rubric(exercise: &Exercise) -> Result<Rubric, RubricError> {
 pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
     let exercise = Exercise::locate(&req.exercise)?;
     let rubric = load_rubric(&exercise)?;
-    let name = acquire::submission_name(&req.source);
+    let name = req
+        .name
+        .clone()
+        .unwrap_or_else(|| acquire::submission_name(&req.source));
     let mut report = empty_report(req, &exercise, &rubric, &name);
 
     tracing::info!(source = %report.submission.source, "acquiring the submission");

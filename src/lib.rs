@@ -8,11 +8,15 @@
 
 pub mod acquire;
 pub mod analyse;
+pub mod batch;
+pub mod calibrate;
 pub mod checks;
 pub mod config;
 pub mod contained;
+pub mod execute;
 pub mod exercise;
 pub mod facts;
+pub mod generate;
 pub mod grade;
 pub mod history;
 pub mod inventory;

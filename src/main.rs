@@ -27,6 +27,33 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum BatchCommand {
+    /// Join the outputs of `--shard` runs into one index.
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum FixturesCommand {
+    /// Write the exercise's seeded raw snapshots (S1, S2) and their truth.json.
+    Generate {
+        #[arg(long, default_value = "marketplace-elt")]
+        exercise: String,
+        /// 1 gives thousands of orders; 10 and 100 are for benchmarks.
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+        #[arg(long, default_value_t = assay::generate::DEFAULT_SEED)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Grade one submission and write DIR/<submission>/report.json.
     Grade {
@@ -45,6 +72,47 @@ enum Command {
         /// Skip running the submission in a container; grade from its code alone.
         #[arg(long)]
         no_exec: bool,
+    },
+    /// Grade many submissions listed in a manifest (TOML or CSV), resumably.
+    #[command(args_conflicts_with_subcommands = true)]
+    Batch {
+        #[command(subcommand)]
+        merge: Option<BatchCommand>,
+        /// The manifest: `[[submission]]` entries with id, source and optional ref.
+        manifest: Option<PathBuf>,
+        #[arg(long, default_value = "reports/batch")]
+        out: PathBuf,
+        /// Submissions run in containers at once (static analysis uses every core).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Grade only shard I of N (1-based), for a CI matrix.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Regrade submissions whose report is up to date.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        no_exec: bool,
+        #[arg(long, default_value = "marketplace-elt")]
+        exercise: String,
+        /// Wall-clock limit per submission, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// Grade every reference solution and compare its bands with expected.toml; exit 1 on drift.
+    Calibrate {
+        #[arg(long, default_value = "marketplace-elt")]
+        exercise: String,
+        #[arg(long)]
+        no_exec: bool,
+        /// Where the reference solutions' reports go.
+        #[arg(long, default_value = "reports/calibration")]
+        out: PathBuf,
+    },
+    /// Exercise data: seeded snapshots with known right answers.
+    Fixtures {
+        #[command(subcommand)]
+        command: FixturesCommand,
     },
     /// List every check.
     Checks,
@@ -105,6 +173,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 out_dir: out,
                 config,
                 no_exec,
+                name: None,
             };
             let graded = grade::grade(&req).context("grading failed")?;
             print!(
@@ -123,6 +192,87 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Batch {
+            merge,
+            manifest,
+            out,
+            jobs,
+            shard,
+            force,
+            no_exec,
+            exercise,
+            timeout,
+        } => {
+            let outcome = match (merge, manifest) {
+                (Some(BatchCommand::Merge { dirs, out }), _) => assay::batch::merge(&dirs, &out)?,
+                (None, Some(manifest)) => {
+                    let opts = assay::batch::BatchOptions {
+                        manifest,
+                        out,
+                        jobs,
+                        shard,
+                        force,
+                        no_exec,
+                        exercise,
+                        config,
+                        submission_timeout: std::time::Duration::from_secs(timeout),
+                    };
+                    tokio::runtime::Runtime::new()?.block_on(assay::batch::run(opts))?
+                }
+                (None, None) => bail!("give a manifest, or `assay batch merge DIR... --out DIR`"),
+            };
+            println!(
+                "{} graded, {} unchanged, {} could not be graded\nindex: {}",
+                outcome.graded,
+                outcome.skipped,
+                outcome.errors,
+                outcome.index.display()
+            );
+            Ok(if outcome.errors > 0 {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Calibrate {
+            exercise,
+            no_exec,
+            out,
+        } => {
+            let cal = assay::calibrate::calibrate(&exercise, &config, no_exec, &out)?;
+            print!("{}", assay::calibrate::table(&cal));
+            Ok(if cal.drift.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Fixtures {
+            command:
+                FixturesCommand::Generate {
+                    exercise,
+                    scale,
+                    seed,
+                    out,
+                },
+        } => {
+            let opts = assay::generate::GenerateOptions {
+                exercise,
+                scale,
+                seed,
+                out_dir: out,
+            };
+            let summary = assay::generate::generate(&opts)?;
+            println!(
+                "wrote {} files for {} (seed {}, scale {}) to {}",
+                summary.files.len(),
+                summary.exercise,
+                summary.seed,
+                summary.scale,
+                summary.out_dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Checks => {

@@ -1,0 +1,65 @@
+//! Progress for people and for logs: bars on a terminal, plain lines when the
+//! output is not a terminal or CI is set. NO_COLOR turns colour off.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::One;
+use crate::report::Status;
+
+#[derive(Clone)]
+pub(crate) struct Progress {
+    bar: Option<Arc<ProgressBar>>,
+    total: u64,
+    done: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Progress {
+    pub fn new(total: u64) -> Progress {
+        let interactive = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let bar = interactive.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            let colour = std::env::var_os("NO_COLOR").is_none();
+            let template = if colour {
+                "{spinner:.green} [{bar:30.cyan/blue}] {pos}/{len} {msg}"
+            } else {
+                "{spinner} [{bar:30}] {pos}/{len} {msg}"
+            };
+            bar.set_style(
+                ProgressStyle::with_template(template)
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            Arc::new(bar)
+        });
+        Progress {
+            bar,
+            total,
+            done: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+
+    pub fn done(&self, id: &str, outcome: &One) {
+        let n = self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let what = match outcome {
+            One::Skipped => "unchanged, skipped",
+            One::Graded(Status::Graded) => "graded",
+            One::Graded(Status::Error) => "could not be graded",
+        };
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(format!("{id}: {what}"));
+                bar.inc(1);
+            }
+            None => eprintln!("[{n}/{}] {id}: {what}", self.total),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

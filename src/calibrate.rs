@@ -1,0 +1,256 @@
+//! Calibration: grade every reference solution of an exercise and compare each
+//! dimension's band with the band range its `expected.toml` allows. A rubric or
+//! check change that moves a reference solution out of its range is drift.
+//!
+//! ```toml
+//! # reference-solutions/<exercise>/<name>/expected.toml
+//! [bands]                         # dimension -> [lowest, highest] allowed band
+//! data_quality = [3, 4]
+//! [hidden]                        # phase -> hidden checks that must pass (execution stage)
+//! phase1 = ["hidden.gmv_total"]
+//! [order]                         # optional: overall score relations to siblings
+//! above = ["adequate"]
+//! at_least = ["keyword-stuffer"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::exercise::Exercise;
+use crate::grade::{self, GradeRequest};
+use crate::report::{Report, Status};
+use crate::rubric::DIMENSIONS;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    pub bands: BTreeMap<String, [u8; 2]>,
+    #[serde(default)]
+    pub hidden: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub order: Order,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Order {
+    #[serde(default)]
+    pub above: Vec<String>,
+    #[serde(default)]
+    pub at_least: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Calibration {
+    pub solutions: Vec<SolutionResult>,
+    pub drift: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct SolutionResult {
+    pub name: String,
+    pub expected: Expected,
+    pub report: Report,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrateError {
+    #[error(transparent)]
+    Exercise(#[from] crate::exercise::ExerciseError),
+    #[error("no reference solutions under {0}")]
+    NoSolutions(PathBuf),
+    #[error("{0}: {1}")]
+    Expected(PathBuf, String),
+    #[error(transparent)]
+    Grade(#[from] grade::GradeError),
+}
+
+pub fn calibrate(
+    exercise_id: &str,
+    config: &Config,
+    no_exec: bool,
+    out: &Path,
+) -> Result<Calibration, CalibrateError> {
+    let exercise = Exercise::locate(exercise_id)?;
+    let root = exercise.reference_solutions_dir();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map_err(|_| CalibrateError::NoSolutions(root.clone()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("expected.toml").is_file())
+        .collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        return Err(CalibrateError::NoSolutions(root));
+    }
+    let mut solutions = Vec::new();
+    for dir in dirs {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let path = dir.join("expected.toml");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| CalibrateError::Expected(path.clone(), e.to_string()))?;
+        let expected: Expected = toml::from_str(&text)
+            .map_err(|e| CalibrateError::Expected(path.clone(), e.to_string()))?;
+        for (dim, [lo, hi]) in &expected.bands {
+            if !DIMENSIONS.contains(&dim.as_str())
+                || !(1..=4).contains(lo)
+                || !(1..=4).contains(hi)
+                || lo > hi
+            {
+                return Err(CalibrateError::Expected(
+                    path.clone(),
+                    format!(
+                        "`{dim} = [{lo}, {hi}]` must name a dimension and a band range within 1..4"
+                    ),
+                ));
+            }
+        }
+        let req = GradeRequest {
+            source: dir.display().to_string(),
+            rev: None,
+            exercise: exercise_id.to_string(),
+            out_dir: out.to_path_buf(),
+            config: config.clone(),
+            no_exec,
+            name: Some(name.clone()),
+        };
+        let graded = grade::grade(&req)?;
+        solutions.push(SolutionResult {
+            name,
+            expected,
+            report: graded.report,
+        });
+    }
+    let drift = find_drift(&solutions);
+    Ok(Calibration { solutions, drift })
+}
+
+fn find_drift(solutions: &[SolutionResult]) -> Vec<String> {
+    let mut drift = Vec::new();
+    let overall: BTreeMap<&str, Option<f64>> = solutions
+        .iter()
+        .map(|s| (s.name.as_str(), s.report.overall.score))
+        .collect();
+    for s in solutions {
+        if s.report.status == Status::Error {
+            drift.push(format!(
+                "{}: not graded: {}",
+                s.name,
+                s.report.error.as_deref().unwrap_or("?")
+            ));
+            continue;
+        }
+        for (dim, [lo, hi]) in &s.expected.bands {
+            let got = s
+                .report
+                .dimensions
+                .iter()
+                .find(|d| &d.id == dim)
+                .and_then(|d| d.band);
+            match got {
+                Some(b) if (*lo..=*hi).contains(&b) => {}
+                Some(b) => drift.push(format!(
+                    "{}: {dim} landed in band {b}, expected {lo}-{hi}",
+                    s.name
+                )),
+                None => drift.push(format!(
+                    "{}: {dim} was not scored, expected band {lo}-{hi}",
+                    s.name
+                )),
+            }
+        }
+        let mine = overall.get(s.name.as_str()).copied().flatten();
+        for (others, strict) in [
+            (&s.expected.order.above, true),
+            (&s.expected.order.at_least, false),
+        ] {
+            for other in others {
+                let theirs = overall.get(other.as_str()).copied().flatten();
+                match (mine, theirs) {
+                    (Some(a), Some(b)) if (strict && a > b) || (!strict && a >= b) => {}
+                    (Some(a), Some(b)) => drift.push(format!(
+                        "{}: overall {a:.1} should be {} {other}'s {b:.1}",
+                        s.name,
+                        if strict { "above" } else { "at least" }
+                    )),
+                    _ => drift.push(format!(
+                        "{}: cannot compare its overall score with {other}'s",
+                        s.name
+                    )),
+                }
+            }
+        }
+    }
+    drift
+}
+
+/// Dimension × solution: expected band range, actual band and score.
+pub fn table(cal: &Calibration) -> String {
+    let mut out = String::new();
+    let width = 20;
+    let _ = write!(out, "{:<18}", "dimension");
+    for s in &cal.solutions {
+        let _ = write!(out, "{:<width$}", s.name);
+    }
+    out.push('\n');
+    let mut dims: Vec<(String, String)> = DIMENSIONS
+        .iter()
+        .map(|d| (d.to_string(), d.to_string()))
+        .collect();
+    if let Some(first) = cal.solutions.first() {
+        dims = first
+            .report
+            .dimensions
+            .iter()
+            .map(|d| (d.id.clone(), d.name.clone()))
+            .collect();
+    }
+    for (id, name) in &dims {
+        let _ = write!(out, "{name:<18}");
+        for s in &cal.solutions {
+            let got = s.report.dimensions.iter().find(|d| &d.id == id);
+            let cell = match (
+                s.expected.bands.get(id),
+                got.and_then(|d| d.band),
+                got.and_then(|d| d.score),
+            ) {
+                (Some([lo, hi]), Some(b), Some(score)) => {
+                    let ok = (*lo..=*hi).contains(&b);
+                    format!("{}{lo}-{hi}→{b} {score:.0}", if ok { " " } else { "✗" })
+                }
+                (Some([lo, hi]), _, _) => format!("✗{lo}-{hi}→–"),
+                (None, Some(b), Some(score)) => format!(" any→{b} {score:.0}"),
+                _ => " –".to_string(),
+            };
+            let _ = write!(out, "{cell:<width$}");
+        }
+        out.push('\n');
+    }
+    let _ = write!(out, "{:<18}", "Overall");
+    for s in &cal.solutions {
+        let cell = s
+            .report
+            .overall
+            .score
+            .map(|v| format!(" {v:.1}"))
+            .unwrap_or_else(|| " –".into());
+        let _ = write!(out, "{cell:<width$}");
+    }
+    out.push('\n');
+    if cal.drift.is_empty() {
+        out.push_str("\nno drift: every reference solution lands in its expected bands\n");
+    } else {
+        out.push_str("\nDRIFT:\n");
+        for d in &cal.drift {
+            let _ = writeln!(out, "  - {d}");
+        }
+    }
+    out
+}

@@ -1,0 +1,394 @@
+//! The only module that talks to the Docker engine.
+//!
+//! Containers created here are tracked in a process-wide registry and removed by
+//! their [`ContainerGuard`] on drop (including unwinding from a panic) and by the
+//! Ctrl-C handler from [`install_interrupt_cleanup`].
+
+use super::ExecuteError;
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::{Stream, StreamExt};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// Label put on every container assay creates, so leftovers can be found.
+pub const CONTAINER_LABEL: &str = "dev.assay.sandbox";
+
+fn live() -> &'static Mutex<HashSet<String>> {
+    static LIVE: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    LIVE.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+fn live_ids() -> Vec<String> {
+    live()
+        .lock()
+        .map(|s| s.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Connects to the local engine (DOCKER_HOST or the default socket) and agrees on
+/// an API version the engine speaks.
+pub async fn connect() -> Result<Docker, ExecuteError> {
+    let docker = Docker::connect_with_local_defaults()?;
+    let docker = docker.negotiate_version().await?;
+    docker.ping().await?;
+    Ok(docker)
+}
+
+pub async fn image_exists(docker: &Docker, tag: &str) -> Result<bool, ExecuteError> {
+    match docker.inspect_image(tag).await {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Imports a root filesystem tarball as an image (`docker import`, not `docker
+/// load`), applying Dockerfile-style `changes` such as `USER` and `CMD`.
+pub async fn import_rootfs<S>(
+    docker: &Docker,
+    repo: &str,
+    tag: &str,
+    changes: Vec<String>,
+    tar_stream: S,
+) -> Result<(), ExecuteError>
+where
+    S: Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+{
+    let options = CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(repo)
+        .tag(tag)
+        .changes(changes)
+        .build();
+    let body = bollard::body_try_stream(tar_stream);
+    let mut progress = docker.create_image(Some(options), Some(body), None);
+    while let Some(item) = progress.next().await {
+        item?;
+    }
+    if !image_exists(docker, &format!("{repo}:{tag}")).await? {
+        return Err(ExecuteError::ImageBuild {
+            step: "import".into(),
+            detail: "the engine accepted the archive but the image is missing".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A created container. Dropping it removes the container (force), so a panic or
+/// an early return never leaves one behind.
+pub struct ContainerGuard {
+    docker: Docker,
+    id: String,
+    removed: bool,
+}
+
+impl ContainerGuard {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Removes the container now and waits for the engine to confirm.
+    pub async fn remove(mut self) -> Result<(), ExecuteError> {
+        self.removed = true;
+        let res = remove_container(&self.docker, &self.id).await;
+        forget(&self.id);
+        res
+    }
+
+    pub async fn kill(&self) -> Result<(), ExecuteError> {
+        let opts = KillContainerOptionsBuilder::default()
+            .signal("SIGKILL")
+            .build();
+        match self.docker.kill_container(&self.id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            // Not running any more (or already auto-removed): nothing to kill.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        let docker = self.docker.clone();
+        let id = self.id.clone();
+        // Drop cannot await, and the caller's runtime may be shutting down; a
+        // short-lived thread with its own runtime finishes the removal either way.
+        let handle = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                let _ = rt.block_on(remove_container(&docker, &id));
+            }
+            forget(&id);
+        });
+        let _ = handle.join();
+    }
+}
+
+fn forget(id: &str) {
+    if let Ok(mut set) = live().lock() {
+        set.remove(id);
+    }
+}
+
+async fn remove_container(docker: &Docker, id: &str) -> Result<(), ExecuteError> {
+    let opts = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(id, Some(opts)).await {
+        Ok(()) => Ok(()),
+        // Already gone, or auto-removal is in progress.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates a container and registers it for cleanup before anything else can fail.
+pub async fn create_container(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+) -> Result<ContainerGuard, ExecuteError> {
+    let opts = CreateContainerOptionsBuilder::default().name(name).build();
+    let created = docker.create_container(Some(opts), body).await?;
+    if let Ok(mut set) = live().lock() {
+        set.insert(created.id.clone());
+    }
+    Ok(ContainerGuard {
+        docker: docker.clone(),
+        id: created.id,
+        removed: false,
+    })
+}
+
+pub async fn start_container(docker: &Docker, guard: &ContainerGuard) -> Result<(), ExecuteError> {
+    docker.start_container(guard.id(), None).await?;
+    Ok(())
+}
+
+/// Labels used for every sandbox container.
+pub fn sandbox_labels() -> HashMap<String, String> {
+    HashMap::from([(CONTAINER_LABEL.to_string(), "1".to_string())])
+}
+
+/// Builds a create body from an image, command, user and host config.
+pub fn container_body(
+    image: &str,
+    cmd: Vec<String>,
+    user: &str,
+    env: Vec<String>,
+    host_config: HostConfig,
+) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(cmd),
+        user: Some(user.to_string()),
+        env: Some(env),
+        labels: Some(sandbox_labels()),
+        network_disabled: Some(true),
+        attach_stdin: Some(false),
+        attach_stdout: Some(false),
+        attach_stderr: Some(false),
+        tty: Some(false),
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+/// What an exec produced. Output beyond the caps is dropped and flagged.
+#[derive(Debug, Default)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub stdout_truncated: bool,
+    pub exit_code: Option<i64>,
+}
+
+/// Why an exec did not complete.
+#[derive(Debug)]
+pub enum ExecFailure {
+    TimedOut,
+    Engine(ExecuteError),
+}
+
+/// One command to run in a running container.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    pub cmd: Vec<String>,
+    pub user: String,
+    pub env: Vec<String>,
+    pub stdin: Vec<u8>,
+    pub max_stdout: usize,
+    pub max_stderr: usize,
+    pub timeout: Duration,
+}
+
+/// Runs a command in a running container, feeds `stdin` and collects output with
+/// size caps, all under one wall-clock deadline.
+pub async fn exec(
+    docker: &Docker,
+    guard: &ContainerGuard,
+    req: ExecRequest,
+) -> Result<ExecOutput, ExecFailure> {
+    let ExecRequest {
+        cmd,
+        user,
+        env,
+        stdin,
+        max_stdout,
+        max_stderr,
+        timeout,
+    } = req;
+    let work = async {
+        let created = docker
+            .create_exec(
+                guard.id(),
+                CreateExecOptions {
+                    cmd: Some(cmd),
+                    user: Some(user),
+                    env: Some(env),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(false),
+                    privileged: Some(false),
+                    working_dir: Some("/work".to_string()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let started = docker.start_exec(&created.id, None).await?;
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        else {
+            return Err(ExecuteError::Other("exec started detached".into()));
+        };
+        // Feed stdin concurrently: a child that writes before reading everything
+        // would otherwise deadlock against a full pipe.
+        let feeder = async move {
+            let res = async {
+                input.write_all(&stdin).await?;
+                input.flush().await?;
+                input.shutdown().await
+            }
+            .await;
+            drop(input);
+            res
+        };
+        let reader = async {
+            let mut out = ExecOutput::default();
+            while let Some(item) = output.next().await {
+                match item? {
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        append_capped(
+                            &mut out.stdout,
+                            &message,
+                            max_stdout,
+                            &mut out.stdout_truncated,
+                        );
+                    }
+                    LogOutput::StdErr { message } => {
+                        let mut ignored = false;
+                        append_capped(&mut out.stderr, &message, max_stderr, &mut ignored);
+                    }
+                    LogOutput::StdIn { .. } => {}
+                }
+            }
+            Ok::<_, ExecuteError>(out)
+        };
+        let (fed, read) = tokio::join!(feeder, reader);
+        let mut out = read?;
+        if let Err(e) = fed {
+            // The process may exit without reading all its input (a refused
+            // upload); its stderr says why, so this is not fatal by itself.
+            tracing::debug!("exec stdin closed early: {e}");
+        }
+        let inspected = docker.inspect_exec(&created.id).await?;
+        out.exit_code = inspected.exit_code;
+        Ok(out)
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(e)) => Err(ExecFailure::Engine(e)),
+        Err(_) => Err(ExecFailure::TimedOut),
+    }
+}
+
+fn append_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize, truncated: &mut bool) {
+    let room = cap.saturating_sub(buf.len());
+    if data.len() > room {
+        *truncated = true;
+    }
+    buf.extend_from_slice(&data[..data.len().min(room)]);
+}
+
+/// Whether a container still exists (running or not).
+pub async fn container_exists(docker: &Docker, id: &str) -> Result<bool, ExecuteError> {
+    match docker.inspect_container(id, None).await {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Ids of every container (any state) that carries the assay sandbox label.
+pub async fn list_sandbox_containers(docker: &Docker) -> Result<Vec<String>, ExecuteError> {
+    let opts = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&HashMap::from([(
+            "label",
+            vec![format!("{CONTAINER_LABEL}=1")],
+        )]))
+        .build();
+    let list = docker.list_containers(Some(opts)).await?;
+    Ok(list.into_iter().filter_map(|c| c.id).collect())
+}
+
+/// Removes every container this process still has alive.
+pub async fn remove_all_live(docker: &Docker) {
+    for id in live_ids() {
+        if let Err(e) = remove_container(docker, &id).await {
+            tracing::warn!("could not remove container {id}: {e}");
+        }
+        forget(&id);
+    }
+}
+
+/// On Ctrl-C, removes every live sandbox container, then exits with status 130.
+/// Call once from the CLI after the runtime starts.
+pub fn install_interrupt_cleanup(docker: Docker) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!("interrupted: removing sandbox containers");
+            remove_all_live(&docker).await;
+            std::process::exit(130);
+        }
+    });
+}

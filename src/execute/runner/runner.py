@@ -1,0 +1,430 @@
+"""assay's in-container runner.
+
+Runs inside the runner image as uid 10001 with a read-only root filesystem and
+tmpfs under /work. The host talks to it only through `docker exec`:
+
+  runner.py idle <seconds>    PID 1: reaps orphans, exits after the lifetime
+  runner.py receive-project   stdin: tar with project/ and grader/   stdout: nothing
+  runner.py phase <id>        stdin: tar with phase.json (+ raw/)     stdout: tar of outputs
+
+Everything the submission controls (its files, its dbt process, the warehouse
+content) is treated as hostile here as well: archives are unpacked with path,
+type and size checks, dbt runs in a child process with its own deadline, and
+every process it leaves behind is killed before results are read.
+"""
+
+import io
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+import time
+
+WORK = "/work"
+PROJECT = WORK + "/project"
+GRADER = WORK + "/grader"
+WAREHOUSE = WORK + "/warehouse/grader.duckdb"
+PHASES = WORK + "/phases"
+PYTHON = "/opt/dbt/bin/python"
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def fail(msg, code=3):
+    sys.stderr.write("assay-runner: " + msg + "\n")
+    sys.exit(code)
+
+
+def safe_extract(stream, dest, max_total, max_file, max_entries):
+    """Unpack a tar stream into dest, refusing links, devices and escapes."""
+    os.makedirs(dest, exist_ok=True)
+    real_dest = os.path.realpath(dest)
+    total = 0
+    count = 0
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            count += 1
+            if count > max_entries:
+                fail("archive has too many entries")
+            name = member.name
+            parts = [p for p in name.split("/") if p not in ("", ".")]
+            if not parts:
+                continue
+            if name.startswith("/") or any(p == ".." for p in parts):
+                fail("archive entry escapes its folder: %r" % name)
+            target = os.path.join(real_dest, *parts)
+            parent = os.path.dirname(target)
+            # A parent that is a symlink would redirect the write; none may exist.
+            if os.path.realpath(parent) != parent:
+                fail("archive entry parent is not a plain folder: %r" % name)
+            if member.isdir():
+                os.makedirs(target, mode=0o755, exist_ok=True)
+                continue
+            if not member.isreg():
+                fail("archive entry is not a regular file: %r" % name)
+            if member.size > max_file:
+                fail("archive entry too large: %r" % name)
+            total += member.size
+            if total > max_total:
+                fail("archive too large")
+            os.makedirs(parent, mode=0o755, exist_ok=True)
+            src = tar.extractfile(member)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as out:
+                remaining = member.size
+                while remaining > 0:
+                    chunk = src.read(min(1 << 20, remaining))
+                    if not chunk:
+                        fail("archive truncated")
+                    out.write(chunk)
+                    remaining -= len(chunk)
+
+
+def limits_from_env():
+    def num(key, default):
+        try:
+            return int(os.environ.get(key, default))
+        except ValueError:
+            return default
+
+    return (
+        num("ASSAY_MAX_UPLOAD_BYTES", 256 << 20),
+        num("ASSAY_MAX_FILE_BYTES", 64 << 20),
+        num("ASSAY_MAX_ENTRIES", 50000),
+    )
+
+
+def cmd_receive_project():
+    if os.path.exists(PROJECT):
+        fail("project already received")
+    max_total, max_file, max_entries = limits_from_env()
+    safe_extract(sys.stdin.buffer, WORK, max_total, max_file, max_entries)
+    for path in (PROJECT, GRADER):
+        if not os.path.isdir(path):
+            fail("upload lacks %s" % path)
+    os.makedirs(os.path.dirname(WAREHOUSE), exist_ok=True)
+
+
+def kill_everyone_else():
+    """Kill every process this user can signal, except this one and PID 1.
+
+    A dbt Python model can fork a daemon that outlives dbt and tampers with
+    later steps; nothing of the submission may survive into result reading.
+    Repeats until /proc shows no one else, since a fork can race the kill and
+    PID 1 needs a moment to reap the orphans.
+    """
+    me = os.getpid()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+        if not others or time.monotonic() > deadline:
+            return
+        time.sleep(0.02)
+
+
+def cmd_idle(seconds):
+    """PID 1 of the sandbox: reap orphans (killed daemons must not linger as
+    zombies) and exit after the container's lifetime."""
+    deadline = time.monotonic() + float(seconds)
+    # Blocked, SIGCHLD stays pending, so no child death is missed between waits.
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+    while True:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        signal.sigtimedwait([signal.SIGCHLD], min(remaining, 60))
+
+
+def load_raw(conn, phase_dir, raw):
+    ddl_path = os.path.join(phase_dir, raw["ddl"])
+    csv_dir = os.path.join(phase_dir, raw["csv_dir"])
+    with open(ddl_path, "r", encoding="utf-8") as f:
+        ddl = f.read()
+    conn.execute("SET TimeZone = 'UTC'")
+    conn.execute("DROP SCHEMA IF EXISTS raw CASCADE")
+    conn.execute("CREATE SCHEMA raw")
+    conn.execute(ddl)
+    tables = {
+        r[0]
+        for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
+        ).fetchall()
+    }
+    loaded = {}
+    for entry in sorted(os.listdir(csv_dir)):
+        if not entry.endswith(".csv"):
+            continue
+        table = entry[: -len(".csv")]
+        if not IDENT_RE.match(table) or table not in tables:
+            raise ValueError("CSV %r has no table in the raw DDL" % entry)
+        path = os.path.join(csv_dir, entry)
+        # BY NAME lets the CSV column order differ from the DDL; the DDL types win.
+        conn.execute(
+            'INSERT INTO raw."%s" BY NAME SELECT * FROM read_csv(?, header = true, all_varchar = true)'
+            % table,
+            [path],
+        )
+        loaded[table] = conn.execute('SELECT count(*) FROM raw."%s"' % table).fetchone()[0]
+    return loaded
+
+
+def json_value(v):
+    import datetime
+    import decimal
+    import uuid
+
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else None
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
+        return v.isoformat()
+    if isinstance(v, datetime.timedelta):
+        return v.total_seconds()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).hex()
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return [json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): json_value(x) for k, x in v.items()}
+    return str(v)
+
+
+def run_queries(conn, queries, max_rows):
+    conn.execute("SET TimeZone = 'UTC'")
+    results = []
+    for q in queries:
+        item = {"name": q["name"], "columns": [], "rows": [], "truncated": False, "error": None}
+        try:
+            cur = conn.execute(q["sql"])
+            item["columns"] = [d[0] for d in (cur.description or [])]
+            rows = cur.fetchmany(max_rows + 1)
+            if len(rows) > max_rows:
+                item["truncated"] = True
+                rows = rows[:max_rows]
+            item["rows"] = [[json_value(v) for v in row] for row in rows]
+        except Exception as e:  # a failing check query is a result, not a crash
+            item["error"] = str(e)[:4000]
+        results.append(item)
+    return results
+
+
+def tail(path, limit):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read(limit)
+    except OSError:
+        return b""
+
+
+def cmd_phase(phase_id):
+    if not NAME_RE.match(phase_id):
+        fail("bad phase id")
+    if not os.path.isdir(PROJECT):
+        fail("no project received")
+    phase_dir = os.path.join(PHASES, phase_id)
+    if os.path.exists(phase_dir):
+        fail("phase already ran")
+    in_dir = os.path.join(phase_dir, "in")
+    out_dir = os.path.join(phase_dir, "out")
+    target_dir = os.path.join(phase_dir, "target")
+    log_dir = os.path.join(phase_dir, "logs")
+    cwd = os.path.join(phase_dir, "cwd")
+    for d in (in_dir, out_dir, target_dir, log_dir, cwd):
+        os.makedirs(d, exist_ok=True)
+    max_total, max_file, max_entries = limits_from_env()
+    safe_extract(sys.stdin.buffer, in_dir, max_total, max_file, max_entries)
+    with open(os.path.join(in_dir, "phase.json"), "r", encoding="utf-8") as f:
+        spec = json.load(f)
+
+    result = {"raw_loaded": None, "raw_error": None, "dbt": None, "queries_error": None}
+    started = time.monotonic()
+
+    import duckdb
+
+    if spec.get("raw"):
+        try:
+            conn = duckdb.connect(WAREHOUSE)
+            try:
+                result["raw_loaded"] = load_raw(conn, in_dir, spec["raw"])
+            finally:
+                conn.close()
+        except Exception as e:
+            result["raw_error"] = str(e)[:4000]
+
+    if result["raw_error"] is None:
+        result["dbt"] = run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir)
+
+    kill_everyone_else()
+
+    queries = []
+    if spec.get("queries"):
+        try:
+            conn = duckdb.connect(WAREHOUSE, read_only=True)
+            try:
+                queries = run_queries(conn, spec["queries"], int(spec.get("max_rows", 10000)))
+            finally:
+                conn.close()
+        except Exception as e:
+            result["queries_error"] = str(e)[:4000]
+    result["elapsed_secs"] = time.monotonic() - started
+
+    emit_outputs(result, queries, out_dir, target_dir, int(spec.get("log_tail_bytes", 65536)))
+
+
+def run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir):
+    env = {
+        "PATH": "/opt/dbt/bin:/usr/bin:/bin",
+        "HOME": "/home/runner",
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_PROFILES_DIR": GRADER,
+        "DBT_TARGET_PATH": target_dir,
+        "DBT_LOG_PATH": log_dir,
+        "DBT_PARTIAL_PARSE": "false",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    commands_path = os.path.join(phase_dir, "in", "phase.json")
+    stdout_path = os.path.join(out_dir, "dbt_stdout.log")
+    timeout = float(spec.get("dbt_timeout_secs", 600))
+    started = time.monotonic()
+    with open(stdout_path, "wb") as log:
+        child = subprocess.Popen(
+            [PYTHON, "/opt/assay/runner.py", "dbt-child", commands_path, os.path.join(out_dir, "invocations.json")],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        timed_out = False
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            child.kill()
+            child.wait()
+    return {
+        "returncode": child.returncode,
+        "timed_out": timed_out,
+        "elapsed_secs": time.monotonic() - started,
+    }
+
+
+def cmd_dbt_child(commands_path, invocations_path):
+    """One Python process for every dbt command of the phase: start-up is paid once."""
+    with open(commands_path, "r", encoding="utf-8") as f:
+        spec = json.load(f)
+    from dbt.cli.main import dbtRunner
+
+    runner = dbtRunner()
+    invocations = []
+    worst = 0
+    for args in spec.get("dbt", []):
+        full = list(args) + ["--project-dir", PROJECT, "--profiles-dir", GRADER, "--target", "grader"]
+        entry = {"args": list(args), "success": False, "exception": None}
+        try:
+            res = runner.invoke(full)
+            entry["success"] = bool(res.success)
+            if res.exception is not None:
+                entry["exception"] = str(res.exception)[:4000]
+                worst = max(worst, 2)
+            elif not res.success:
+                worst = max(worst, 1)
+        except BaseException as e:  # a model may raise SystemExit; record it and go on
+            entry["exception"] = repr(e)[:4000]
+            worst = max(worst, 2)
+        invocations.append(entry)
+        with open(invocations_path, "w", encoding="utf-8") as f:
+            json.dump(invocations, f)
+    sys.stdout.flush()
+    os._exit(worst)
+
+
+def emit_outputs(result, queries, out_dir, target_dir, log_tail_bytes):
+    """Write one tar of the phase's outputs to stdout; the host re-checks every entry."""
+    buf = io.BytesIO()
+
+    def add_bytes(tar, name, data):
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        info.mode = 0o644
+        tar.addfile(info, io.BytesIO(data))
+
+    def add_file(tar, name, path):
+        # O_NOFOLLOW: the submission could have replaced an artifact with a link.
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return
+            add_bytes(tar, name, f.read())
+
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        add_bytes(tar, "result.json", json.dumps(result).encode())
+        add_bytes(tar, "queries.json", json.dumps(queries).encode())
+        add_file(tar, "invocations.json", os.path.join(out_dir, "invocations.json"))
+        add_file(tar, "run_results.json", os.path.join(target_dir, "run_results.json"))
+        add_file(tar, "manifest.json", os.path.join(target_dir, "manifest.json"))
+        add_bytes(tar, "dbt_stdout_tail.log", tail(os.path.join(out_dir, "dbt_stdout.log"), log_tail_bytes))
+    sys.stdout.buffer.write(buf.getvalue())
+    sys.stdout.buffer.flush()
+
+
+def main(argv):
+    os.umask(0o022)
+    if len(argv) < 2:
+        fail("usage: runner.py receive-project | phase <id>")
+    cmd = argv[1]
+    if cmd == "idle" and len(argv) == 3:
+        cmd_idle(argv[2])
+    elif cmd == "receive-project":
+        cmd_receive_project()
+    elif cmd == "phase" and len(argv) == 3:
+        cmd_phase(argv[2])
+    elif cmd == "dbt-child" and len(argv) == 4:
+        cmd_dbt_child(argv[2], argv[3])
+    else:
+        fail("unknown command")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

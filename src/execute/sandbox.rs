@@ -1,0 +1,733 @@
+//! Sandboxed execution of a submission's dbt project.
+//!
+//! One container per submission, started idle (the runner as PID 1, reaping
+//! orphans) with every limit of
+//! [`SandboxLimits`]; the project is copied in (a tar on an exec's stdin that the
+//! in-container runner unpacks into tmpfs with its own checks, never a bind mount)
+//! and each phase runs as one `docker exec` under a wall-clock deadline. The
+//! warehouse (a DuckDB file in tmpfs) persists across phases, as the exercise's
+//! initial / incremental / idempotency runs require.
+
+use super::docker::{self, ContainerGuard, ExecFailure, ExecRequest};
+use super::image::RUNNER_UID;
+use super::outputs::{self, PhaseOutputs};
+use super::{ExecuteError, SandboxLimits};
+use bollard::models::{HostConfig, HostConfigLogConfig, ResourcesUlimits};
+use bollard::Docker;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const RUNNER: &str = "/opt/assay/runner.py";
+const PYTHON: &str = "/opt/dbt/bin/python";
+const USER: &str = "10001:10001";
+/// Where the grader's profile points dbt-duckdb, inside the container.
+pub const WAREHOUSE_PATH: &str = "/work/warehouse/grader.duckdb";
+/// Folders never copied from a submission: build output, VCS data, local envs.
+const SKIPPED_DIRS: &[&str] = &[".git", "target", "logs", ".venv", "venv", "__pycache__"];
+
+/// Raw data loaded into the warehouse's `raw` schema before a phase's dbt run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RawSnapshot {
+    /// SQL creating the tables of schema `raw` (the runner creates the schema).
+    pub ddl_file: PathBuf,
+    /// Folder of `<table>.csv` files with a header row; columns match by name.
+    pub csv_dir: PathBuf,
+}
+
+/// A query run against the warehouse after dbt, its rows returned as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SandboxQuery {
+    pub name: String,
+    pub sql: String,
+}
+
+/// One phase: load a raw snapshot (optional), run dbt commands in one process,
+/// then run the queries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseSpec {
+    /// Letters, digits, `_`, `-`, `.`; unique within a sandbox.
+    pub name: String,
+    pub raw: Option<RawSnapshot>,
+    /// Each entry is one dbt command's arguments, e.g. `["build"]`. The runner adds
+    /// the project dir, the grader's profiles dir and `--target grader`.
+    pub dbt_commands: Vec<Vec<String>>,
+    pub queries: Vec<SandboxQuery>,
+    /// Overrides [`SandboxLimits::dbt_timeout_secs`] for this phase.
+    #[serde(default)]
+    pub dbt_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PhaseStatus {
+    /// The runner finished; dbt's own results are in the outputs.
+    Completed,
+    /// dbt exceeded its share of the phase deadline and was killed inside the
+    /// container; whatever artifacts it wrote were still read.
+    DbtTimedOut,
+    /// The whole phase exceeded the deadline: the container was killed and
+    /// removed, no outputs, and no further phases can run.
+    TimedOut,
+    /// The runner could not complete or its output was refused.
+    RunnerFailed { detail: String },
+}
+
+/// Counts per node status from run_results.json (not from dbt's exit code).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NodeSummary {
+    pub total: usize,
+    pub ok: usize,
+    pub errored: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub warned: usize,
+    pub other: usize,
+}
+
+impl NodeSummary {
+    pub fn from_outputs(out: &PhaseOutputs) -> Self {
+        use outputs::NodeStatus::*;
+        let mut s = NodeSummary::default();
+        for r in out.run_results.iter().flat_map(|rr| rr.results.iter()) {
+            s.total += 1;
+            match &r.status {
+                Success | Pass => s.ok += 1,
+                Warn => {
+                    s.ok += 1;
+                    s.warned += 1
+                }
+                Error | RuntimeError => s.errored += 1,
+                Fail => s.failed += 1,
+                Skipped => s.skipped += 1,
+                Other(_) => s.other += 1,
+            }
+        }
+        s
+    }
+
+    /// True only when run_results lists nodes and every one of them passed.
+    pub fn all_ok(&self) -> bool {
+        self.total > 0 && self.ok == self.total
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseResult {
+    pub name: String,
+    pub status: PhaseStatus,
+    pub nodes: NodeSummary,
+    pub outputs: PhaseOutputs,
+    pub wall_secs: f64,
+    /// The runner's own diagnostics (stderr), capped.
+    pub runner_stderr: String,
+}
+
+/// What was copied into the container.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UploadSummary {
+    pub profile_name: String,
+    pub files: usize,
+    pub bytes: u64,
+    /// Paths left out (symlinks, special files, oversized files), relative.
+    pub skipped: Vec<String>,
+}
+
+/// A running sandbox container for one submission.
+pub struct Sandbox {
+    docker: Docker,
+    guard: Option<ContainerGuard>,
+    limits: SandboxLimits,
+    gone: Option<String>,
+}
+
+impl Sandbox {
+    /// Creates and starts an idle container from `image` with every limit applied.
+    pub async fn start(image: &str, limits: &SandboxLimits) -> Result<Sandbox, ExecuteError> {
+        let docker = docker::connect().await?;
+        let name = format!("assay-sandbox-{:016x}", rand::random::<u64>());
+        let body = docker::container_body(
+            image,
+            vec![
+                PYTHON.into(),
+                RUNNER.into(),
+                "idle".into(),
+                limits.container_lifetime_secs.max(1).to_string(),
+            ],
+            USER,
+            base_env(limits),
+            host_config(limits),
+        );
+        let guard = docker::create_container(&docker, &name, body).await?;
+        docker::start_container(&docker, &guard).await?;
+        tracing::debug!("sandbox {name} started");
+        Ok(Sandbox {
+            docker,
+            guard: Some(guard),
+            limits: limits.clone(),
+            gone: None,
+        })
+    }
+
+    pub fn container_id(&self) -> Option<&str> {
+        self.guard.as_ref().map(|g| g.id())
+    }
+
+    /// Copies the dbt project (the folder holding dbt_project.yml) into the
+    /// container, with the grader's own profiles.yml beside it.
+    pub async fn upload_project(
+        &mut self,
+        project_dir: &Path,
+    ) -> Result<UploadSummary, ExecuteError> {
+        let guard = self.live_guard()?;
+        let profile_name = read_profile_name(project_dir);
+        let mut summary = UploadSummary {
+            profile_name: profile_name.clone(),
+            ..Default::default()
+        };
+        let mut builder = tar::Builder::new(Vec::new());
+        append_dir_entry(&mut builder, "project")?;
+        append_dir_entry(&mut builder, "grader")?;
+        add_tree(
+            &mut builder,
+            project_dir,
+            project_dir,
+            "project",
+            &self.limits,
+            &mut summary,
+        )?;
+        let profiles = profiles_yml(&profile_name);
+        append_bytes(&mut builder, "grader/profiles.yml", profiles.as_bytes())?;
+        let data = builder
+            .into_inner()
+            .map_err(|e| ExecuteError::Upload(format!("building the upload: {e}")))?;
+        let out = docker::exec(
+            &self.docker,
+            guard,
+            ExecRequest {
+                cmd: vec![PYTHON.into(), RUNNER.into(), "receive-project".into()],
+                user: USER.into(),
+                env: base_env(&self.limits),
+                stdin: data,
+                max_stdout: 64 << 10,
+                max_stderr: 64 << 10,
+                timeout: Duration::from_secs(120),
+            },
+        )
+        .await;
+        match out {
+            Ok(o) if o.exit_code == Some(0) => Ok(summary),
+            Ok(o) => Err(ExecuteError::Upload(format!(
+                "the runner refused the project (exit {:?}): {}",
+                o.exit_code,
+                String::from_utf8_lossy(&o.stderr)
+            ))),
+            Err(ExecFailure::TimedOut) => {
+                self.kill_and_remove("upload timed out").await;
+                Err(ExecuteError::SandboxGone("upload timed out".into()))
+            }
+            Err(ExecFailure::Engine(e)) => Err(e),
+        }
+    }
+
+    /// Runs one phase under the phase deadline. A failing submission yields a
+    /// result with a status; `Err` means the grader's machinery failed.
+    pub async fn run_phase(&mut self, spec: &PhaseSpec) -> Result<PhaseResult, ExecuteError> {
+        let guard = self.live_guard()?;
+        let started = Instant::now();
+        let phase_timeout = Duration::from_secs(self.limits.phase_timeout_secs.max(1));
+        // dbt gets most of the deadline; the rest is for loading, queries and output.
+        let grace = (self.limits.phase_timeout_secs / 4).clamp(2, 120);
+        let dbt_timeout = spec
+            .dbt_timeout_secs
+            .or(self.limits.dbt_timeout_secs)
+            .unwrap_or_else(|| self.limits.phase_timeout_secs.saturating_sub(grace))
+            .max(1);
+        let stdin = phase_archive(spec, &self.limits, dbt_timeout)?;
+        tracing::info!("phase {}: running", spec.name);
+        let res = docker::exec(
+            &self.docker,
+            guard,
+            ExecRequest {
+                cmd: vec![
+                    PYTHON.into(),
+                    RUNNER.into(),
+                    "phase".into(),
+                    spec.name.clone(),
+                ],
+                user: USER.into(),
+                env: base_env(&self.limits),
+                stdin,
+                max_stdout: usize::try_from(self.limits.max_output_bytes).unwrap_or(usize::MAX),
+                max_stderr: 64 << 10,
+                timeout: phase_timeout,
+            },
+        )
+        .await;
+        let mut result = PhaseResult {
+            name: spec.name.clone(),
+            status: PhaseStatus::Completed,
+            nodes: NodeSummary::default(),
+            outputs: PhaseOutputs::default(),
+            wall_secs: 0.0,
+            runner_stderr: String::new(),
+        };
+        match res {
+            Err(ExecFailure::TimedOut) => {
+                tracing::warn!("phase {}: deadline reached, killing the sandbox", spec.name);
+                self.kill_and_remove("a phase timed out").await;
+                result.status = PhaseStatus::TimedOut;
+            }
+            Err(ExecFailure::Engine(e)) => return Err(e),
+            Ok(out) => {
+                result.runner_stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+                if out.exit_code != Some(0) {
+                    result.status = PhaseStatus::RunnerFailed {
+                        detail: format!("runner exited with {:?}", out.exit_code),
+                    };
+                } else if out.stdout_truncated {
+                    result.status = PhaseStatus::RunnerFailed {
+                        detail: "phase output over the size cap".into(),
+                    };
+                } else {
+                    match outputs::read_output_archive(&out.stdout, &self.limits) {
+                        Ok(files) => {
+                            result.outputs = outputs::parse_outputs(&files);
+                            if result
+                                .outputs
+                                .report
+                                .dbt
+                                .as_ref()
+                                .is_some_and(|d| d.timed_out)
+                            {
+                                result.status = PhaseStatus::DbtTimedOut;
+                            }
+                        }
+                        Err(e) => {
+                            result.status = PhaseStatus::RunnerFailed {
+                                detail: e.to_string(),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        result.nodes = NodeSummary::from_outputs(&result.outputs);
+        result.wall_secs = started.elapsed().as_secs_f64();
+        tracing::info!(
+            "phase {}: {:?} in {:.1} s ({} nodes, {} ok)",
+            spec.name,
+            result.status,
+            result.wall_secs,
+            result.nodes.total,
+            result.nodes.ok
+        );
+        Ok(result)
+    }
+
+    /// Removes the container and waits until the engine no longer lists it.
+    pub async fn finish(mut self) -> Result<(), ExecuteError> {
+        self.remove_now().await
+    }
+
+    async fn remove_now(&mut self) -> Result<(), ExecuteError> {
+        if let Some(guard) = self.guard.take() {
+            let id = guard.id().to_string();
+            guard.remove().await?;
+            for _ in 0..100 {
+                if !docker::container_exists(&self.docker, &id).await? {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            return Err(ExecuteError::Other(format!(
+                "container {id} still exists after removal"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn kill_and_remove(&mut self, why: &str) {
+        self.gone = Some(why.to_string());
+        if let Some(guard) = &self.guard {
+            if let Err(e) = guard.kill().await {
+                tracing::warn!("killing the sandbox failed: {e}");
+            }
+        }
+        if let Err(e) = self.remove_now().await {
+            tracing::warn!("removing the sandbox failed: {e}");
+        }
+    }
+
+    fn live_guard(&self) -> Result<&ContainerGuard, ExecuteError> {
+        if let Some(why) = &self.gone {
+            return Err(ExecuteError::SandboxGone(why.clone()));
+        }
+        self.guard
+            .as_ref()
+            .ok_or_else(|| ExecuteError::SandboxGone("already finished".into()))
+    }
+}
+
+/// Everything one submission's run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectRun {
+    pub upload: UploadSummary,
+    /// One result per phase that ran, in order. After a phase that timed out
+    /// the sandbox is gone and the remaining phases are not run.
+    pub phases: Vec<PhaseResult>,
+}
+
+/// Starts a sandbox, copies the project in, runs the phases in order against the
+/// same warehouse and removes the container, whatever happens.
+pub async fn run_project(
+    image: &str,
+    limits: &SandboxLimits,
+    project_dir: &Path,
+    phases: &[PhaseSpec],
+) -> Result<ProjectRun, ExecuteError> {
+    let mut sandbox = Sandbox::start(image, limits).await?;
+    let outcome = async {
+        let upload = sandbox.upload_project(project_dir).await?;
+        let mut results = Vec::with_capacity(phases.len());
+        for spec in phases {
+            let res = sandbox.run_phase(spec).await?;
+            let stop = res.status == PhaseStatus::TimedOut;
+            results.push(res);
+            if stop {
+                break;
+            }
+        }
+        Ok::<_, ExecuteError>(ProjectRun {
+            upload,
+            phases: results,
+        })
+    }
+    .await;
+    let removed = sandbox.finish().await;
+    let run = outcome?;
+    removed?;
+    Ok(run)
+}
+
+fn base_env(limits: &SandboxLimits) -> Vec<String> {
+    vec![
+        "PATH=/opt/dbt/bin:/usr/bin:/bin".into(),
+        "HOME=/home/runner".into(),
+        "LANG=C.UTF-8".into(),
+        "TZ=UTC".into(),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS=false".into(),
+        format!("ASSAY_MAX_UPLOAD_BYTES={}", limits.max_upload_bytes),
+        format!("ASSAY_MAX_FILE_BYTES={}", limits.max_upload_file_bytes),
+        format!("ASSAY_MAX_ENTRIES={}", limits.max_upload_entries),
+    ]
+}
+
+/// The container's limits. tmpfs is the only writable storage; it counts against
+/// the memory limit, which is why swap equals memory. The tmpfs mounts carry the
+/// runner's uid: over a folder that exists in the image the engine ignores `mode`
+/// and mounts them root-owned.
+pub fn host_config(limits: &SandboxLimits) -> HostConfig {
+    let tmpfs = HashMap::from([
+        (
+            "/work".to_string(),
+            format!(
+                "rw,nosuid,nodev,noexec,size={},uid={RUNNER_UID},gid={RUNNER_UID},mode=0700",
+                limits.work_tmpfs_bytes
+            ),
+        ),
+        (
+            "/tmp".to_string(),
+            format!(
+                "rw,nosuid,nodev,noexec,size={},uid={RUNNER_UID},gid={RUNNER_UID},mode=1777",
+                limits.tmp_tmpfs_bytes
+            ),
+        ),
+        (
+            "/home/runner".to_string(),
+            format!("rw,nosuid,nodev,noexec,size=16m,uid={RUNNER_UID},gid={RUNNER_UID},mode=0700"),
+        ),
+    ]);
+    HostConfig {
+        memory: Some(limits.memory_bytes),
+        memory_swap: Some(limits.memory_bytes),
+        nano_cpus: Some((limits.cpus * 1e9) as i64),
+        pids_limit: Some(limits.pids_limit),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        readonly_rootfs: Some(true),
+        network_mode: Some("none".into()),
+        tmpfs: Some(tmpfs),
+        ulimits: Some(vec![
+            ResourcesUlimits {
+                name: Some("nofile".into()),
+                soft: Some(limits.nofile),
+                hard: Some(limits.nofile),
+            },
+            ResourcesUlimits {
+                name: Some("fsize".into()),
+                soft: Some(limits.fsize_bytes),
+                hard: Some(limits.fsize_bytes),
+            },
+        ]),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([
+                ("max-size".to_string(), limits.log_max_size.clone()),
+                ("max-file".to_string(), "1".to_string()),
+            ])),
+        }),
+        // A grader killed hard leaves a container that exits after its lifetime;
+        // the engine then removes it.
+        auto_remove: Some(true),
+        ..Default::default()
+    }
+}
+
+/// The profile name dbt will look up, from the submission's dbt_project.yml.
+/// Anything unusual falls back to `default`; dbt then reports the problem itself.
+pub fn read_profile_name(project_dir: &Path) -> String {
+    #[derive(Deserialize)]
+    struct Project {
+        profile: Option<String>,
+    }
+    let path = project_dir.join("dbt_project.yml");
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return "default".into();
+    };
+    if !meta.is_file() || meta.len() > 1 << 20 {
+        return "default".into();
+    }
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return "default".into();
+    };
+    match serde_saphyr::from_str::<Project>(&text) {
+        Ok(Project { profile: Some(p) }) if is_plain_name(&p) => p,
+        _ => "default".into(),
+    }
+}
+
+fn is_plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The grader's own profile: dbt-duckdb, one thread, a DuckDB file in the sandbox.
+pub fn profiles_yml(profile_name: &str) -> String {
+    format!(
+        "{profile_name}:\n  target: grader\n  outputs:\n    grader:\n      type: duckdb\n      path: {WAREHOUSE_PATH}\n      threads: 1\n      settings:\n        TimeZone: UTC\n"
+    )
+}
+
+fn tar_err(e: std::io::Error) -> ExecuteError {
+    ExecuteError::Upload(format!("building the upload: {e}"))
+}
+
+fn append_dir_entry(b: &mut tar::Builder<Vec<u8>>, name: &str) -> Result<(), ExecuteError> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    h.set_cksum();
+    b.append_data(&mut h, name, std::io::empty())
+        .map_err(tar_err)
+}
+
+fn append_bytes(
+    b: &mut tar::Builder<Vec<u8>>,
+    name: &str,
+    data: &[u8],
+) -> Result<(), ExecuteError> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    b.append_data(&mut h, name, data).map_err(tar_err)
+}
+
+/// Walks the project without following links. Symlinks and special files are
+/// left out (a submission's link to /etc/passwd must not carry host data in).
+fn add_tree(
+    b: &mut tar::Builder<Vec<u8>>,
+    root: &Path,
+    dir: &Path,
+    prefix: &str,
+    limits: &SandboxLimits,
+    summary: &mut UploadSummary,
+) -> Result<(), ExecuteError> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| ExecuteError::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            summary.skipped.push(rel);
+            continue;
+        };
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| ExecuteError::io(&path, e))?;
+        let tar_name = format!("{prefix}/{name}");
+        if meta.is_dir() {
+            if SKIPPED_DIRS.contains(&name.as_str()) {
+                continue;
+            }
+            append_dir_entry(b, &tar_name)?;
+            add_tree(b, root, &path, &tar_name, limits, summary)?;
+        } else if meta.is_file() {
+            if meta.len() > limits.max_upload_file_bytes {
+                summary.skipped.push(rel);
+                continue;
+            }
+            summary.files += 1;
+            summary.bytes += meta.len();
+            if summary.bytes > limits.max_upload_bytes
+                || summary.files as u64 > limits.max_upload_entries
+            {
+                return Err(ExecuteError::Upload(format!(
+                    "project exceeds the upload caps ({} files, {} bytes)",
+                    summary.files, summary.bytes
+                )));
+            }
+            let data = std::fs::read(&path).map_err(|e| ExecuteError::io(&path, e))?;
+            append_bytes(b, &tar_name, &data)?;
+        } else {
+            summary.skipped.push(rel);
+        }
+    }
+    Ok(())
+}
+
+fn phase_archive(
+    spec: &PhaseSpec,
+    limits: &SandboxLimits,
+    dbt_timeout_secs: u64,
+) -> Result<Vec<u8>, ExecuteError> {
+    if !is_phase_name(&spec.name) {
+        return Err(ExecuteError::Other(format!(
+            "bad phase name {:?}",
+            spec.name
+        )));
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    let mut phase = serde_json::json!({
+        "dbt": spec.dbt_commands,
+        "queries": spec.queries,
+        "max_rows": limits.max_query_rows,
+        "dbt_timeout_secs": dbt_timeout_secs,
+        "log_tail_bytes": limits.log_tail_bytes,
+        "raw": null,
+    });
+    if let Some(raw) = &spec.raw {
+        phase["raw"] = serde_json::json!({"ddl": "raw/ddl.sql", "csv_dir": "raw/csv"});
+        append_dir_entry(&mut b, "raw")?;
+        append_dir_entry(&mut b, "raw/csv")?;
+        let ddl = std::fs::read(&raw.ddl_file).map_err(|e| ExecuteError::io(&raw.ddl_file, e))?;
+        append_bytes(&mut b, "raw/ddl.sql", &ddl)?;
+        let mut csvs: Vec<PathBuf> = std::fs::read_dir(&raw.csv_dir)
+            .map_err(|e| ExecuteError::io(&raw.csv_dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+            .collect();
+        csvs.sort();
+        for p in csvs {
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| ExecuteError::Other(format!("bad CSV name {}", p.display())))?;
+            let data = std::fs::read(&p).map_err(|e| ExecuteError::io(&p, e))?;
+            append_bytes(&mut b, &format!("raw/csv/{name}"), &data)?;
+        }
+    }
+    let json = serde_json::to_vec(&phase).map_err(|e| ExecuteError::Other(e.to_string()))?;
+    append_bytes(&mut b, "phase.json", &json)?;
+    b.into_inner().map_err(tar_err)
+}
+
+fn is_phase_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_name_comes_from_the_project_or_falls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("dbt_project.yml"),
+            "name: x\nprofile: market_place\n",
+        )
+        .unwrap();
+        assert_eq!(read_profile_name(dir.path()), "market_place");
+        std::fs::write(
+            dir.path().join("dbt_project.yml"),
+            "profile: \"{{ env_var('P') }}\"\n",
+        )
+        .unwrap();
+        assert_eq!(read_profile_name(dir.path()), "default");
+        std::fs::write(dir.path().join("dbt_project.yml"), "profile: [unclosed\n").unwrap();
+        assert_eq!(read_profile_name(dir.path()), "default");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn upload_leaves_out_symlinks_and_build_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("models")).unwrap();
+        std::fs::create_dir_all(dir.path().join("target")).unwrap();
+        std::fs::write(dir.path().join("models/a.sql"), "select 1").unwrap();
+        std::fs::write(dir.path().join("target/junk"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("models/p.sql")).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut s = UploadSummary::default();
+        add_tree(
+            &mut b,
+            dir.path(),
+            dir.path(),
+            "project",
+            &SandboxLimits::default(),
+            &mut s,
+        )
+        .unwrap();
+        let data = b.into_inner().unwrap();
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&data[..]).entries().unwrap() {
+            names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
+        }
+        assert_eq!(names, vec!["project/models", "project/models/a.sql"]);
+        assert_eq!(s.skipped, vec!["models/p.sql"]);
+    }
+
+    #[test]
+    fn limits_map_onto_the_host_config() {
+        let limits = SandboxLimits::default();
+        let hc = host_config(&limits);
+        assert_eq!(hc.memory, hc.memory_swap);
+        assert_eq!(hc.network_mode.as_deref(), Some("none"));
+        assert_eq!(hc.readonly_rootfs, Some(true));
+        assert_eq!(hc.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(hc.nano_cpus, Some(1_500_000_000));
+    }
+
+    #[test]
+    fn limits_deserialize_with_defaults() {
+        let l: SandboxLimits = toml::from_str("pids_limit = 64").unwrap();
+        assert_eq!(l.pids_limit, 64);
+        assert_eq!(l.memory_bytes, SandboxLimits::default().memory_bytes);
+    }
+}

@@ -1,0 +1,341 @@
+//! `assay batch` as a hiring team runs it in CI: a cohort graded into one index,
+//! resumable after a SIGKILL, shardable, with a broken submission isolated.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+fn manifest(dir: &Path, entries: &[(&str, &str)]) -> std::path::PathBuf {
+    let mut text = String::new();
+    for (id, source) in entries {
+        text.push_str(&format!(
+            "[[submission]]\nid = \"{id}\"\nsource = \"{source}\"\n"
+        ));
+    }
+    let path = dir.join("cohort.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// A cohort of three gradeable folders and one source that does not exist.
+fn cohort(dir: &Path) -> std::path::PathBuf {
+    let all = small_project();
+    write_tree(&dir.join("subs/strong"), &all);
+    let mut more = all.clone();
+    more.push(("models/marts/fct_payments.sql", "select 1 as event_id\n"));
+    more.push(("models/marts/dim_users.sql", "select 1 as user_id\n"));
+    write_tree(&dir.join("subs/stronger"), &more);
+    write_tree(&dir.join("subs/weak"), &all[..1]);
+    manifest(
+        dir,
+        &[
+            ("strong", "subs/strong"),
+            ("stronger", "subs/stronger"),
+            ("weak", "subs/weak"),
+            ("missing", "subs/does-not-exist"),
+        ],
+    )
+}
+
+fn batch(args: &[&str]) -> std::process::Output {
+    assay()
+        .env("CI", "true")
+        .arg("batch")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn summary(out: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_cohort_is_ranked_and_a_broken_submission_is_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = cohort(dir.path());
+    let out = dir.path().join("out");
+    let run = batch(&[
+        m.to_str().unwrap(),
+        "--no-exec",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "one submission could not be graded: exit 2\n{}",
+        stdout(&run)
+    );
+    assert!(
+        stdout(&run).contains("3 graded, 0 unchanged, 1 could not be graded"),
+        "{}",
+        stdout(&run)
+    );
+
+    let s = summary(&out);
+    let rows = s["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let overall = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap()["overall"].as_f64();
+    assert!(overall("stronger").unwrap() > overall("strong").unwrap());
+    assert!(overall("strong").unwrap() > overall("weak").unwrap_or(0.0));
+    let missing = rows.iter().find(|r| r["id"] == "missing").unwrap();
+    assert_eq!(missing["status"], "error");
+
+    for id in ["strong", "stronger", "weak", "missing"] {
+        assert_valid(
+            &serde_json::from_str(&fs::read_to_string(out.join(id).join("report.json")).unwrap())
+                .unwrap(),
+        );
+    }
+    let index = fs::read_to_string(out.join("index.html")).unwrap();
+    for needle in [
+        "stronger",
+        "missing",
+        "script-src 'none'",
+        "Discrimination",
+        "dbt.contract_models",
+    ] {
+        assert!(index.contains(needle), "index.html lacks {needle}");
+    }
+    assert!(!index.contains("<script"), "the index runs no script");
+    let junit = fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testsuite ").count(), 4);
+    // The contract check separates the stronger submission from the weak one.
+    let contract = s["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "dbt.contract_models")
+        .unwrap();
+    assert!(
+        contract["discrimination"].as_f64().unwrap() > 0.0,
+        "{contract}"
+    );
+}
+
+#[test]
+fn a_rerun_skips_unchanged_work_and_force_regrades() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = cohort(dir.path());
+    let out = dir.path().join("out");
+    let args = [
+        m.to_str().unwrap(),
+        "--no-exec",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    batch(&args);
+    let first = summary(&out);
+
+    let again = batch(&args);
+    assert!(
+        stdout(&again).contains("0 graded, 3 unchanged, 1 could not be graded"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(summary(&out)["rows"], first["rows"]);
+
+    write_tree(
+        &dir.path().join("subs/weak"),
+        &[(
+            "models/marts/fct_orders.sql",
+            "select 1 as order_id
+",
+        )],
+    );
+    let changed = batch(&args);
+    assert!(
+        stdout(&changed).contains("1 graded, 2 unchanged"),
+        "{}",
+        stdout(&changed)
+    );
+
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert!(stdout(&batch(&forced)).contains("3 graded, 0 unchanged"));
+}
+
+#[test]
+fn two_shards_merged_equal_one_unsharded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = cohort(dir.path());
+    let whole = dir.path().join("whole");
+    batch(&[
+        m.to_str().unwrap(),
+        "--no-exec",
+        "--out",
+        whole.to_str().unwrap(),
+    ]);
+    let (a, b, merged) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("merged"),
+    );
+    batch(&[
+        m.to_str().unwrap(),
+        "--no-exec",
+        "--shard",
+        "1/2",
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    batch(&[
+        m.to_str().unwrap(),
+        "--no-exec",
+        "--shard",
+        "2/2",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    let (na, nb) = (
+        summary(&a)["rows"].as_array().unwrap().len(),
+        summary(&b)["rows"].as_array().unwrap().len(),
+    );
+    assert_eq!(na + nb, 4);
+    let run = assay()
+        .args([
+            "batch",
+            "merge",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--out",
+            merged.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "the merged cohort still holds the broken submission"
+    );
+    let (w, g) = (summary(&whole), summary(&merged));
+    assert_eq!(w["rows"], g["rows"]);
+    assert_eq!(w["checks"], g["checks"]);
+    assert_eq!(w["dimensions"], g["dimensions"]);
+    assert!(merged.join("stronger/report.json").is_file());
+}
+
+#[test]
+fn a_batch_killed_halfway_finishes_on_rerun_without_regrading() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<(String, String)> = (0..200)
+        .map(|i| {
+            (
+                format!("models/staging/m{i:03}.sql"),
+                format!("select {i} as id\n"),
+            )
+        })
+        .collect();
+    let mut entries = Vec::new();
+    for i in 0..120 {
+        let sub = dir.path().join(format!("subs/c{i:03}"));
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_str()))
+            .collect();
+        write_tree(&sub, &refs);
+        write_tree(&sub, &[("dbt_project.yml", "name: m\nprofile: m\n")]);
+        entries.push((format!("c{i:03}"), format!("subs/c{i:03}")));
+    }
+    let refs: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let m = manifest(dir.path(), &refs);
+    let out = dir.path().join("out");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_assay"))
+        .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+        .env("CI", "true")
+        .args([
+            "batch",
+            m.to_str().unwrap(),
+            "--no-exec",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let finished = |out: &Path| {
+        (0..120)
+            .filter(|i| out.join(format!("c{i:03}/inputs.json")).is_file())
+            .count()
+    };
+    while finished(&out) < 5 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the batch ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let done_before = finished(&out);
+    assert!(
+        done_before < 120,
+        "the batch finished before the kill; the test proves nothing"
+    );
+    assert!(!out.join("summary.json").exists());
+
+    let rerun = batch(&[
+        m.to_str().unwrap(),
+        "--no-exec",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(rerun.status.code(), Some(0), "{}", stdout(&rerun));
+    let text = stdout(&rerun);
+    let unchanged: usize = text
+        .split(" unchanged")
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(unchanged >= done_before, "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "{} graded, {unchanged} unchanged, 0 could not be graded",
+            120 - unchanged
+        )),
+        "{text}"
+    );
+    for i in 0..120 {
+        let report: Value = serde_json::from_str(
+            &fs::read_to_string(out.join(format!("c{i:03}/report.json"))).unwrap(),
+        )
+        .expect("no truncated report");
+        assert_eq!(report["status"], "graded");
+    }
+    // No temporary file was left half-written in the output.
+    let stray: Vec<_> = walk(&out)
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(
+        stray.is_empty() || stray.iter().all(|p| p.parent() != Some(out.as_path())),
+        "{stray:?}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,0 +1,442 @@
+//! Runs dbt projects in the sandbox for real. Needs a running Docker engine (and
+//! builds the runner image when missing); fails loudly without one. Tests take a
+//! shared lock so that only one sandbox runs at a time on small machines, and so
+//! that the leftover-container check sees only this test's containers.
+
+use assay::execute::docker;
+use assay::execute::{
+    ensure_runner_image, run_project, NodeStatus, PhaseSpec, PhaseStatus, Progress, RawSnapshot,
+    RunnerConfig, Sandbox, SandboxLimits, SandboxQuery,
+};
+use std::path::Path;
+use tokio::sync::Mutex;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+async fn image() -> String {
+    docker::connect()
+        .await
+        .expect("these tests need a running Docker engine (DOCKER_HOST or /var/run/docker.sock)");
+    ensure_runner_image(&RunnerConfig::default(), &Progress::quiet())
+        .await
+        .expect("runner image")
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn project(root: &Path, profile: &str) {
+    write(
+        root,
+        "dbt_project.yml",
+        &format!("name: tiny\nversion: '1.0'\nprofile: {profile}\n"),
+    );
+    // A submission's own profile must never be used: this one points elsewhere.
+    write(
+        root,
+        "profiles.yml",
+        &format!("{profile}:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      host: db.invalid\n"),
+    );
+}
+
+fn phase(name: &str, queries: &[(&str, &str)]) -> PhaseSpec {
+    PhaseSpec {
+        name: name.into(),
+        raw: None,
+        dbt_commands: vec![vec!["build".into()]],
+        queries: queries
+            .iter()
+            .map(|(n, q)| SandboxQuery {
+                name: n.to_string(),
+                sql: q.to_string(),
+            })
+            .collect(),
+        dbt_timeout_secs: None,
+    }
+}
+
+async fn assert_no_sandbox_containers() {
+    let engine = docker::connect().await.unwrap();
+    let left = docker::list_sandbox_containers(&engine).await.unwrap();
+    assert!(left.is_empty(), "leftover sandbox containers: {left:?}");
+}
+
+fn status_of<'a>(res: &'a assay::execute::PhaseResult, unique_id: &str) -> &'a NodeStatus {
+    &res.outputs
+        .run_results
+        .as_ref()
+        .expect("run_results")
+        .results
+        .iter()
+        .find(|r| r.unique_id == unique_id)
+        .unwrap_or_else(|| panic!("{unique_id} missing from run_results"))
+        .status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dbt_build_reports_per_node_statuses_and_the_warehouse_persists() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let image = image().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("project");
+    project(&proj, "tiny_profile");
+    write(
+        &proj,
+        "models/sources.yml",
+        "version: 2\nsources:\n  - name: shop\n    schema: raw\n    tables:\n      - name: users\n",
+    );
+    write(
+        &proj,
+        "models/stg_users.sql",
+        "select id, name from {{ source('shop', 'users') }}",
+    );
+    write(
+        &proj,
+        "models/user_count.sql",
+        "select count(*) as n from {{ ref('stg_users') }}",
+    );
+    write(
+        &proj,
+        "models/schema.yml",
+        "version: 2\nmodels:\n  - name: stg_users\n    columns:\n      - name: id\n        data_tests: [unique, not_null]\n  - name: user_count\n    columns:\n      - name: n\n        data_tests:\n          - accepted_values:\n              values: [7]\n",
+    );
+    let raw = dir.path().join("raw");
+    write(
+        &raw,
+        "ddl.sql",
+        "create table raw.users (id bigint, name text, signed_up timestamptz);",
+    );
+    // Columns in another order than the DDL: loading matches them by name.
+    write(
+        &raw,
+        "csv/users.csv",
+        "name,signed_up,id\nann,2026-01-01T10:00:00Z,1\nbob,,2\n",
+    );
+
+    let mut sandbox = Sandbox::start(&image, &SandboxLimits::default())
+        .await
+        .unwrap();
+    let upload = sandbox.upload_project(&proj).await.unwrap();
+    assert_eq!(upload.profile_name, "tiny_profile");
+
+    let mut first = phase(
+        "initial",
+        &[
+            (
+                "users",
+                "select id, name, signed_up from raw.users order by id",
+            ),
+            ("count", "select n from main.user_count"),
+            ("broken", "select * from no_such_table"),
+        ],
+    );
+    first.raw = Some(RawSnapshot {
+        ddl_file: raw.join("ddl.sql"),
+        csv_dir: raw.join("csv"),
+    });
+    let res = sandbox.run_phase(&first).await.unwrap();
+    eprintln!(
+        "phase with raw load + dbt build + 3 queries: {:.1} s wall, dbt {:?} s",
+        res.wall_secs,
+        res.outputs.report.dbt.as_ref().and_then(|d| d.elapsed_secs)
+    );
+    assert_eq!(res.status, PhaseStatus::Completed, "{}", res.runner_stderr);
+    assert_eq!(
+        status_of(&res, "model.tiny.stg_users"),
+        &NodeStatus::Success
+    );
+    assert_eq!(
+        status_of(&res, "model.tiny.user_count"),
+        &NodeStatus::Success
+    );
+    let failing = res
+        .outputs
+        .run_results
+        .as_ref()
+        .unwrap()
+        .results
+        .iter()
+        .find(|r| {
+            r.unique_id
+                .starts_with("test.tiny.accepted_values_user_count_n")
+        })
+        .expect("accepted_values test in run_results");
+    assert_eq!(failing.status, NodeStatus::Fail);
+    assert_eq!(failing.failures, Some(1));
+    assert_eq!(res.nodes.failed, 1);
+    assert!(!res.nodes.all_ok());
+    assert_eq!(res.outputs.invocations.len(), 1);
+    assert!(
+        !res.outputs.invocations[0].success,
+        "a failing test makes the build unsuccessful"
+    );
+    let compiled = res
+        .outputs
+        .run_results
+        .as_ref()
+        .unwrap()
+        .results
+        .iter()
+        .find(|r| r.unique_id == "model.tiny.user_count")
+        .and_then(|r| r.compiled_code.clone())
+        .unwrap_or_default();
+    assert!(compiled.contains("stg_users"), "{compiled}");
+    let manifest = res.outputs.manifest.as_ref().expect("manifest");
+    assert_eq!(
+        manifest.nodes["model.tiny.user_count"].depends_on.nodes,
+        vec!["model.tiny.stg_users".to_string()]
+    );
+    assert_eq!(res.outputs.report.raw_loaded.as_ref().unwrap()["users"], 2);
+    let users = &res.outputs.queries[0];
+    assert_eq!(users.columns, vec!["id", "name", "signed_up"]);
+    assert_eq!(users.rows[0][1], serde_json::json!("ann"));
+    assert!(users.rows[0][2]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-01-01T10:00:00"));
+    assert_eq!(users.rows[1][2], serde_json::Value::Null);
+    assert_eq!(
+        res.outputs.queries[1].rows,
+        vec![vec![serde_json::json!(2)]]
+    );
+    assert!(res.outputs.queries[2].error.is_some());
+
+    // Same warehouse, no raw reload: the tables of the first phase are still there.
+    let second = phase("again", &[("count", "select count(*) from raw.users")]);
+    let res2 = sandbox.run_phase(&second).await.unwrap();
+    assert_eq!(
+        res2.status,
+        PhaseStatus::Completed,
+        "{}",
+        res2.runner_stderr
+    );
+    assert_eq!(
+        res2.outputs.queries[0].rows,
+        vec![vec![serde_json::json!(2)]]
+    );
+    assert_eq!(res2.nodes.failed, 1);
+
+    sandbox.finish().await.unwrap();
+    assert_no_sandbox_containers().await;
+}
+
+const NET_PROBE: &str = r#"
+import socket
+
+def model(dbt, session):
+    try:
+        s = socket.create_connection(("1.1.1.1", 53), timeout=3)
+        s.close()
+        outcome = "connected"
+    except OSError as e:
+        outcome = "blocked: " + type(e).__name__
+    return session.sql("select '%s' as outcome" % outcome.replace("'", ""))
+"#;
+
+const WRITE_PROBE: &str = r#"
+def model(dbt, session):
+    outcomes = []
+    for path in ["/opt/assay/runner.py", "/etc/assay-escape", "HOST_MARKER"]:
+        try:
+            with open(path, "w") as f:
+                f.write("escaped")
+            outcomes.append("wrote")
+        except OSError as e:
+            outcomes.append("refused")
+    return session.sql("select '%s' as outcome" % ",".join(outcomes))
+"#;
+
+const FORK_PROBE: &str = r#"
+import os, signal, time
+
+def model(dbt, session):
+    children = []
+    outcome = "unlimited"
+    for _ in range(5000):
+        try:
+            pid = os.fork()
+        except OSError:
+            outcome = "limited"
+            break
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return session.sql("select '%s' as outcome, %d as forks" % (outcome, len(children)))
+"#;
+
+// Leaves a daemon behind that would outlive dbt and could tamper with the
+// grader's queries; the runner must kill it before reading anything.
+const DAEMON_PROBE: &str = r#"
+import os, time
+
+def model(dbt, session):
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            open("/tmp/daemon-started", "w").close()
+            while True:
+                time.sleep(0.1)
+        os._exit(0)
+    for _ in range(100):
+        if os.path.exists("/tmp/daemon-started"):
+            break
+        time.sleep(0.1)
+    return session.sql("select 1 as started")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_models_are_contained() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let image = image().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("project");
+    project(&proj, "hostile");
+    let marker = std::env::temp_dir().join(format!("assay-escape-{:016x}", rand::random::<u64>()));
+    write(&proj, "models/net_probe.py", NET_PROBE);
+    write(
+        &proj,
+        "models/write_probe.py",
+        &WRITE_PROBE.replace("HOST_MARKER", marker.to_str().unwrap()),
+    );
+    write(&proj, "models/fork_probe.py", FORK_PROBE);
+    write(&proj, "models/daemon_probe.py", DAEMON_PROBE);
+    // A link to a host file must not carry the host's data into the sandbox.
+    std::os::unix::fs::symlink("/etc/hostname", proj.join("models/leak.sql")).unwrap();
+
+    let limits = SandboxLimits {
+        pids_limit: 64,
+        ..SandboxLimits::default()
+    };
+    let run = run_project(
+        &image,
+        &limits,
+        &proj,
+        &[phase(
+            "hostile",
+            &[
+                ("net", "select outcome from main.net_probe"),
+                ("write", "select outcome from main.write_probe"),
+                ("fork", "select outcome, forks from main.fork_probe"),
+                (
+                    "daemon_started",
+                    "select count(*) from glob('/tmp/daemon-started')",
+                ),
+                // Left alive: PID 1 (the runner's idle reaper) and the runner itself.
+                (
+                    "processes",
+                    "select count(*) from glob('/proc/[0-9]*/status')",
+                ),
+            ],
+        )],
+    )
+    .await
+    .unwrap();
+    // run_project has removed the container already.
+    assert_no_sandbox_containers().await;
+    assert_eq!(run.upload.skipped, vec!["models/leak.sql".to_string()]);
+    let res = &run.phases[0];
+    assert_eq!(res.status, PhaseStatus::Completed, "{}", res.runner_stderr);
+    assert!(
+        res.nodes.all_ok(),
+        "{:?}\n{}",
+        res.nodes,
+        res.outputs.log_tail
+    );
+    let q = |i: usize| res.outputs.queries[i].rows[0].clone();
+    let net = q(0)[0].as_str().unwrap().to_string();
+    assert!(net.starts_with("blocked"), "network probe: {net}");
+    assert_eq!(q(1)[0], serde_json::json!("refused,refused,wrote"));
+    assert!(
+        !marker.exists(),
+        "a model wrote to the host: {}",
+        marker.display()
+    );
+    assert_eq!(q(2)[0], serde_json::json!("limited"));
+    let forks = q(2)[1].as_i64().unwrap();
+    assert!(forks > 0 && forks < 64, "forks before the limit: {forks}");
+    assert_eq!(q(3)[0], serde_json::json!(1), "the daemon never started");
+    assert_eq!(q(4)[0], serde_json::json!(2), "processes outlived dbt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_model_is_killed_and_its_container_removed() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let image = image().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("project");
+    project(&proj, "endless");
+    write(
+        &proj,
+        "models/spin.py",
+        "def model(dbt, session):\n    while True:\n        pass\n    return session.sql(\"select 1 as x\")\n",
+    );
+    // dbt's own deadline is set past the phase's, so the grader's kill is what ends it.
+    let limits = SandboxLimits {
+        phase_timeout_secs: 20,
+        dbt_timeout_secs: Some(3600),
+        ..SandboxLimits::default()
+    };
+    let mut sandbox = Sandbox::start(&image, &limits).await.unwrap();
+    let id = sandbox.container_id().unwrap().to_string();
+    sandbox.upload_project(&proj).await.unwrap();
+
+    // First the runner's own dbt deadline: dbt is killed, the phase still reports.
+    let mut short = phase("short", &[("alive", "select 42")]);
+    short.dbt_timeout_secs = Some(8);
+    let res = sandbox.run_phase(&short).await.unwrap();
+    assert_eq!(
+        res.status,
+        PhaseStatus::DbtTimedOut,
+        "{}",
+        res.runner_stderr
+    );
+    assert!(
+        res.outputs.manifest.is_some(),
+        "dbt parsed before it was killed"
+    );
+    assert_eq!(
+        res.outputs.queries[0].rows,
+        vec![vec![serde_json::json!(42)]]
+    );
+
+    // Then dbt's deadline lies past the phase's, so the grader's kill ends it.
+    let res = sandbox.run_phase(&phase("spin", &[])).await.unwrap();
+    assert_eq!(
+        res.status,
+        PhaseStatus::TimedOut,
+        "{}",
+        res.outputs.log_tail
+    );
+    let engine = docker::connect().await.unwrap();
+    assert!(!docker::container_exists(&engine, &id).await.unwrap());
+    // The sandbox refuses further phases instead of pretending.
+    let err = sandbox.run_phase(&phase("after", &[])).await.unwrap_err();
+    assert!(err.to_string().contains("gone"), "{err}");
+    sandbox.finish().await.unwrap();
+    assert_no_sandbox_containers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_does_not_leave_the_container_behind() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let image = image().await;
+    let task = tokio::spawn(async move {
+        let sandbox = Sandbox::start(&image, &SandboxLimits::default())
+            .await
+            .unwrap();
+        let id = sandbox.container_id().unwrap().to_string();
+        let engine = docker::connect().await.unwrap();
+        assert!(docker::container_exists(&engine, &id).await.unwrap());
+        panic!("grader bug while sandbox {id} is running");
+    });
+    let err = task.await.unwrap_err();
+    assert!(err.is_panic());
+    assert_no_sandbox_containers().await;
+}
