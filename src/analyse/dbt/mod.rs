@@ -582,30 +582,40 @@ pub fn apply_manifest(facts: &mut DbtFacts, manifest: &serde_json::Value, isolat
     let Some(nodes) = manifest.get("nodes").and_then(|n| n.as_object()) else {
         return;
     };
+    // Relations by dbt's `relation_name` when the manifest keeps it, else by
+    // `schema.alias` (the runner's trimmed manifest), which compiled SQL ends with.
+    let key_of = |node: &serde_json::Value, ident: &str| -> Option<String> {
+        if let Some(rel) = node.get("relation_name").and_then(|v| v.as_str()) {
+            return Some(normalise_relation(rel));
+        }
+        let schema = node.get("schema").and_then(|v| v.as_str())?;
+        let name = node
+            .get(ident)
+            .and_then(|v| v.as_str())
+            .or_else(|| node.get("name").and_then(|v| v.as_str()))?;
+        Some(format!("{}.{}", schema, name).to_ascii_lowercase())
+    };
     let mut relations: BTreeMap<String, (RelKind, String)> = BTreeMap::new();
     for node in nodes.values() {
-        let (Some(rel), Some(name)) = (
-            node.get("relation_name").and_then(|v| v.as_str()),
+        let (Some(key), Some(name)) = (
+            key_of(node, "alias"),
             node.get("name").and_then(|v| v.as_str()),
         ) else {
             continue;
         };
-        relations.insert(
-            normalise_relation(rel),
-            (RelKind::Ref, name.to_ascii_lowercase()),
-        );
+        relations.insert(key, (RelKind::Ref, name.to_ascii_lowercase()));
     }
     if let Some(sources) = manifest.get("sources").and_then(|n| n.as_object()) {
         for node in sources.values() {
-            let (Some(rel), Some(src), Some(name)) = (
-                node.get("relation_name").and_then(|v| v.as_str()),
+            let (Some(key), Some(src), Some(name)) = (
+                key_of(node, "identifier"),
                 node.get("source_name").and_then(|v| v.as_str()),
                 node.get("name").and_then(|v| v.as_str()),
             ) else {
                 continue;
             };
             relations.insert(
-                normalise_relation(rel),
+                key,
                 (
                     RelKind::Source,
                     format!("{src}.{name}").to_ascii_lowercase(),
@@ -627,8 +637,8 @@ pub fn apply_manifest(facts: &mut DbtFacts, manifest: &serde_json::Value, isolat
                 continue;
             };
             let mut rels = relations.clone();
-            if let Some(own) = node.get("relation_name").and_then(|v| v.as_str()) {
-                rels.insert(normalise_relation(own), (RelKind::This, model.name.clone()));
+            if let Some(own) = key_of(node, "alias") {
+                rels.insert(own, (RelKind::This, model.name.clone()));
             }
             let job = sql::SqlJob {
                 sql: code.to_string(),

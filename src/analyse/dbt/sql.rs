@@ -394,10 +394,10 @@ fn classify(name: &ObjectName, alias: Option<String>, ctx: &Ctx) -> Rel {
     } else {
         let full = lower.join(".");
         let found = ctx.known.get(&full).cloned().or_else(|| {
-            // Compiled SQL may name a relation with fewer parts than the manifest.
+            // Compiled SQL and the manifest may name a relation with more or fewer parts.
             ctx.known
                 .iter()
-                .find(|(k, _)| k.ends_with(&format!(".{full}")))
+                .find(|(k, _)| k.ends_with(&format!(".{full}")) || full.ends_with(&format!(".{k}")))
                 .map(|(_, v)| v.clone())
         });
         match found {
