@@ -20,6 +20,8 @@ pub type ParserFn = fn(&[u8]) -> Result<Vec<u8>, String>;
 pub static PARSERS: &[(&str, ParserFn)] = &[
     ("echo", echo),
     ("python", crate::analyse::dag::contained_entry),
+    ("sql", crate::analyse::dbt::sql::contained_entry),
+    ("dbt_model", crate::analyse::dbt::model_contained_entry),
 ];
 
 #[derive(Debug, Clone)]

@@ -3,6 +3,7 @@
 
 use crate::acquire::SourceKind;
 use crate::analyse::dag::DagFacts;
+use crate::analyse::dbt::DbtFacts;
 use crate::analyse::docs::DocsFacts;
 use crate::history::History;
 use crate::inventory::Inventory;
@@ -18,6 +19,8 @@ pub struct Facts {
     pub docs: DocsFacts,
     /// The Airflow DAGs, read from the DAG files' code.
     pub dag: DagFacts,
+    /// The dbt project as dbt would read it: models, lineage, tests, SQL facts.
+    pub dbt: DbtFacts,
 }
 
 #[derive(Debug, Clone)]

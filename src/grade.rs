@@ -186,6 +186,12 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
     let docs = crate::analyse::docs::analyse(&inventory);
     // A DAG file the parser cannot survive becomes an error fact for that file.
     let dag = crate::analyse::dag::analyse(&inventory, &crate::analyse::dag::DagLimits::default());
+    // The analyser contains its own failures (per model); a panic costs the dbt
+    // facts, never the grade.
+    let dbt = catch_unwind(AssertUnwindSafe(|| {
+        crate::analyse::dbt::analyse(&inventory)
+    }))
+    .unwrap_or_default();
     Ok(Facts {
         docs,
         dag,
@@ -197,6 +203,7 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
         },
         inventory,
         history: acquired.history.clone(),
+        dbt,
     })
 }
 

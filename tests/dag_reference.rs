@@ -27,6 +27,8 @@ fn band(root: &Path, name: &str, rubric: &Rubric) -> (f64, u8) {
             files: vec![file],
             dags,
         },
+        dbt: Default::default(),
+        docs: Default::default(),
     };
     let results = assay::grade::run_checks(rubric, &facts);
     let (dims, _) = assay::score::score(rubric, &results, &|id| id.to_string());

@@ -3,4 +3,5 @@
 //! engine and sqlparser. Parsers that can abort run through [`crate::contained`].
 
 pub mod dag;
+pub mod dbt;
 pub mod docs;

@@ -44,6 +44,8 @@ fn facts(files: &[(&str, &str)]) -> Facts {
         },
         inventory: Inventory::default(),
         history: None,
+        dbt: Default::default(),
+        docs: Default::default(),
         dag,
     }
 }

@@ -264,6 +264,8 @@ pub(crate) mod testing {
             inventory,
             history: None,
             docs,
+            dag: Default::default(),
+            dbt: Default::default(),
         }
     }
 

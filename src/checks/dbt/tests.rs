@@ -1,0 +1,260 @@
+//! Each dbt check on small projects that pass and fail it, run through the real
+//! analyser (in-process: these inputs are trusted) with the rubric's own params.
+
+use std::path::Path;
+
+use super::*;
+use crate::acquire::SourceKind;
+use crate::analyse::dbt::{analyse_with, Isolation};
+use crate::checks::{Check, CheckContext, Outcome, Params};
+use crate::facts::{Facts, SubmissionFacts};
+use crate::inventory::Inventory;
+
+const PROJECT: (&str, &str) = ("dbt_project.yml", "name: m\nprofile: m\n");
+
+fn facts(files: &[(&str, &str)]) -> (tempfile::TempDir, Facts) {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, content) in std::iter::once(&PROJECT).chain(files) {
+        let target = dir.path().join(path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, content).unwrap();
+    }
+    let inventory = Inventory::build(dir.path()).unwrap();
+    let dbt = analyse_with(&inventory, Isolation::InProcess);
+    let facts = Facts {
+        submission: SubmissionFacts {
+            name: "t".into(),
+            kind: SourceKind::Folder,
+            commit: None,
+            starter_compared: false,
+        },
+        inventory,
+        history: None,
+        dbt,
+        dag: Default::default(),
+        docs: Default::default(),
+    };
+    (dir, facts)
+}
+
+fn params(id: &str) -> Params {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("rubric/marketplace-elt.toml");
+    let rubric = crate::rubric::Rubric::load(&path, &crate::grade::is_known_check).unwrap();
+    rubric
+        .dimensions
+        .iter()
+        .flat_map(|d| d.criteria.iter())
+        .find(|c| c.check == id)
+        .map(|c| c.params.clone())
+        .unwrap_or_default()
+}
+
+fn run(check: &dyn Check, files: &[(&str, &str)]) -> Outcome {
+    let (_dir, f) = facts(files);
+    let p = params(check.meta().id);
+    let r = check.run(&CheckContext {
+        facts: &f,
+        params: &p,
+    });
+    eprintln!(
+        "{}: {:?} {} {:#?}",
+        r.check, r.outcome, r.summary, r.evidence
+    );
+    r.outcome
+}
+
+const MODEL: (&str, &str) = (
+    "models/marts/fct_orders.sql",
+    "select order_id, buyer_id, status from {{ ref('stg_orders') }}\n",
+);
+
+#[test]
+fn primary_keys_recognise_dbt_utils_and_dbt_expectations() {
+    let yml = "version: 2\nmodels:\n  - name: fct_orders\n    data_tests:\n      - dbt_utils.unique_combination_of_columns:\n          arguments:\n            combination_of_columns: [order_id]\n    columns:\n      - name: order_id\n        data_tests:\n          - dbt_expectations.expect_column_values_to_not_be_null\n";
+    assert_eq!(
+        run(&PrimaryKeyTests, &[MODEL, ("models/marts/_m.yml", yml)]),
+        Outcome::Pass
+    );
+    let half = "version: 2\nmodels:\n  - name: fct_orders\n    columns:\n      - name: order_id\n        tests: [unique]\n";
+    assert_eq!(
+        run(&PrimaryKeyTests, &[MODEL, ("models/marts/_m.yml", half)]),
+        Outcome::from_fraction(0.5)
+    );
+    assert_eq!(run(&PrimaryKeyTests, &[MODEL]), Outcome::Fail);
+}
+
+#[test]
+fn relationships_and_accepted_values_in_every_spelling() {
+    let yml = "version: 2\nmodels:\n  - name: fct_orders\n    columns:\n      - name: buyer_id\n        data_tests:\n          - dbt_utils.relationships_where:\n              to: ref('dim_users')\n              field: user_id\n      - name: status\n        data_tests:\n          - dbt_expectations.expect_column_values_to_be_in_set:\n              value_set: [a]\n";
+    let files = [MODEL, ("models/marts/_m.yml", yml)];
+    assert_eq!(run(&RelationshipTests, &files), Outcome::Pass);
+    assert!(matches!(
+        run(&AcceptedValues, &files),
+        Outcome::Partial { .. }
+    ));
+    assert_eq!(run(&RelationshipTests, &[MODEL]), Outcome::Fail);
+    assert_eq!(run(&AcceptedValues, &[MODEL]), Outcome::Fail);
+}
+
+#[test]
+fn singular_tests_must_read_data_under_a_condition() {
+    let good = (
+        "tests/a.sql",
+        "select order_id from {{ ref('fct_orders') }} where confirmed_at_utc < created_at_utc\n",
+    );
+    let good2 = ("tests/b.sql", "select buyer_id, count(*) from {{ ref('fct_orders') }} group by buyer_id having count(*) > 100\n");
+    assert_eq!(run(&SingularTests, &[MODEL, good, good2]), Outcome::Pass);
+    let empty = ("tests/a.sql", "-- dedup row_number qualify timezone\nselect order_id from {{ ref('fct_orders') }} where false\n");
+    let nothing = ("tests/b.sql", "select 1 where 1 = 0\n");
+    assert_eq!(run(&SingularTests, &[MODEL, empty, nothing]), Outcome::Fail);
+}
+
+#[test]
+fn freshness_needs_a_loaded_at_field() {
+    let good = "version: 2\nsources:\n  - name: marketplace\n    loaded_at_field: _airbyte_extracted_at\n    freshness:\n      warn_after: {count: 1, period: day}\n    tables:\n      - name: orders\n      - name: categories\n        freshness: null\n";
+    assert_eq!(
+        run(&SourceFreshness, &[("models/sources.yml", good)]),
+        Outcome::Pass
+    );
+    let bad = "version: 2\nsources:\n  - name: marketplace\n    freshness:\n      warn_after: {count: 1, period: day}\n    tables:\n      - name: orders\n";
+    assert_eq!(
+        run(&SourceFreshness, &[("models/sources.yml", bad)]),
+        Outcome::Fail
+    );
+}
+
+#[test]
+fn select_star_in_marts_tells_import_ctes_from_a_final_star() {
+    let import_cte = ("models/marts/fct_orders.sql", "with orders as (select * from {{ ref('stg_orders') }}),\nfinal as (select order_id, status from orders)\nselect * from final\n");
+    assert_eq!(run(&NoSelectStarInMarts, &[import_cte]), Outcome::Pass);
+    let star = (
+        "models/marts/fct_orders.sql",
+        "with orders as (select * from {{ ref('stg_orders') }})\nselect * from orders\n",
+    );
+    assert_eq!(run(&NoSelectStarInMarts, &[star]), Outcome::Fail);
+}
+
+#[test]
+fn hard_coded_relations_and_layer_naming() {
+    let hard = (
+        "models/marts/fct_orders.sql",
+        "select order_id from raw.orders\n",
+    );
+    assert_eq!(run(&NoHardcodedRelations, &[hard]), Outcome::Fail);
+    assert_eq!(run(&NoHardcodedRelations, &[MODEL]), Outcome::Pass);
+    assert_eq!(run(&LayerNaming, &[MODEL]), Outcome::Pass);
+    let misplaced = (
+        "models/staging/fct_orders.sql",
+        "select 1 as x from {{ source('marketplace', 'orders') }}\n",
+    );
+    assert_eq!(run(&LayerNaming, &[misplaced]), Outcome::Fail);
+}
+
+#[test]
+fn layer_boundaries_and_staging_per_source() {
+    let stg = (
+        "models/staging/stg_orders.sql",
+        "select order_id from {{ source('marketplace', 'orders') }}\n",
+    );
+    assert_eq!(run(&LayerBoundaries, &[stg, MODEL]), Outcome::Pass);
+    let raw_mart = (
+        "models/marts/fct_x.sql",
+        "select 1 as x from {{ source('marketplace', 'orders') }}\n",
+    );
+    let raw_mart2 = (
+        "models/marts/dim_x.sql",
+        "select 1 as x from {{ source('marketplace', 'users') }}\n",
+    );
+    assert_eq!(
+        run(&LayerBoundaries, &[stg, raw_mart, raw_mart2]),
+        Outcome::Fail
+    );
+    assert!(matches!(
+        run(&StagingPerSource, &[stg]),
+        Outcome::Partial { .. }
+    ));
+    assert_eq!(run(&StagingPerSource, &[MODEL]), Outcome::NotAttempted);
+    let named = run(&StagingPerSource, &[stg]).credit().unwrap();
+    let star = (
+        "models/staging/stg_orders.sql",
+        "select * from {{ source('marketplace', 'orders') }}\n",
+    );
+    let passthrough = run(&StagingPerSource, &[star]).credit().unwrap();
+    assert!(
+        passthrough > 0.0 && passthrough < named,
+        "{passthrough} vs {named}"
+    );
+}
+
+#[test]
+fn mart_descriptions_cover_the_columns_the_sql_outputs() {
+    let yml = "version: 2\nmodels:\n  - name: fct_orders\n    description: One row per order.\n    columns:\n      - name: order_id\n        description: Key.\n      - name: buyer_id\n        description: Buyer.\n      - name: status\n        description: Status.\n";
+    assert_eq!(
+        run(&MartDescriptions, &[MODEL, ("models/marts/_m.yml", yml)]),
+        Outcome::Pass
+    );
+    assert_eq!(run(&MartDescriptions, &[MODEL]), Outcome::Fail);
+}
+
+const INCREMENTAL: &str = "{{ config(materialized='incremental', unique_key='product_id') }}\nselect product_id, updated_at from {{ ref('stg_products') }}\n{% if is_incremental() %}\nwhere updated_at > (select max(updated_at) from {{ this }})\n{% endif %}\n";
+
+#[test]
+fn incremental_models_and_a_watermark_a_future_timestamp_stalls() {
+    let stg = (
+        "models/staging/stg_products.sql",
+        "select product_id, updated_at from {{ source('marketplace', 'products') }}\n",
+    );
+    let inc = ("models/marts/dim_products.sql", INCREMENTAL);
+    assert_eq!(run(&IncrementalModels, &[stg, inc]), Outcome::Pass);
+    assert_eq!(run(&FutureTimestamps, &[stg, inc]), Outcome::Fail);
+    let capped = ("models/staging/stg_products.sql", "select product_id, least(updated_at, _airbyte_extracted_at) as updated_at from {{ source('marketplace', 'products') }}\n");
+    assert_eq!(run(&FutureTimestamps, &[capped, inc]), Outcome::Pass);
+    let no_key = ("models/marts/dim_products.sql", "{{ config(materialized='incremental') }}\nselect product_id from {{ ref('stg_products') }}\n");
+    assert_eq!(run(&IncrementalModels, &[stg, no_key]), Outcome::Fail);
+}
+
+#[test]
+fn event_log_reviews_currency_and_timezone_partial_handling() {
+    let by_arrival = ("models/intermediate/int_state.sql", "select * from {{ source('marketplace', 'event_log') }} qualify row_number() over (partition by entity_id order by recorded_at desc) = 1\n");
+    assert_eq!(run(&EventLogOrder, &[by_arrival]), Outcome::Fail);
+    let by_seq = ("models/intermediate/int_state.sql", "select * from {{ source('marketplace', 'event_log') }} qualify row_number() over (partition by entity_id order by sequence_number desc) = 1\n");
+    assert_eq!(run(&EventLogOrder, &[by_seq]), Outcome::Pass);
+
+    let reviews = (
+        "models/staging/stg_reviews.sql",
+        "select review_id, order_id, product_id from {{ source('marketplace', 'reviews') }}\n",
+    );
+    let orders = (
+        "models/staging/stg_orders.sql",
+        "select order_id from {{ source('marketplace', 'orders') }}\n",
+    );
+    let items = (
+        "models/staging/stg_order_items.sql",
+        "select order_id, product_id from {{ source('marketplace', 'order_items') }}\n",
+    );
+    let by_order = ("models/marts/fct_reviews.sql", "select r.review_id, o.order_id is not null as verified from {{ ref('stg_reviews') }} r left join {{ ref('stg_orders') }} o on o.order_id = r.order_id\n");
+    assert_eq!(
+        run(&OrphanReviews, &[reviews, orders, by_order]),
+        Outcome::from_fraction(0.5)
+    );
+    let by_item = ("models/marts/fct_reviews.sql", "with i as (select distinct order_id, product_id from {{ ref('stg_order_items') }})\nselect r.review_id, i.order_id is not null as verified from {{ ref('stg_reviews') }} r left join i on i.order_id = r.order_id and i.product_id = r.product_id\n");
+    assert_eq!(
+        run(&OrphanReviews, &[reviews, items, by_item]),
+        Outcome::Pass
+    );
+
+    let stg = ("models/staging/stg_orders.sql", "select order_id, currency, order_total, created_at, confirmed_at at time zone 'UTC' as confirmed_at_utc from {{ source('marketplace', 'orders') }}\n");
+    let one_rate = ("models/marts/fct_orders.sql", "select o.order_id, o.order_total * r.rate_to_usd as order_total_usd from {{ ref('stg_orders') }} o join {{ ref('exchange_rates') }} r on r.currency = o.currency\n");
+    let seed = (
+        "seeds/exchange_rates.csv",
+        "currency,month,rate_to_usd\nUSD,2026-01-01,1.0\n",
+    );
+    assert_eq!(
+        run(&CurrencyByMonth, &[stg, one_rate, seed]),
+        Outcome::from_fraction(0.5)
+    );
+    assert_eq!(
+        run(&ConfirmedAtTimezone, &[stg, one_rate, seed]),
+        Outcome::Fail
+    );
+}
