@@ -21,24 +21,39 @@ fn manifest(dir: &Path, entries: &[(&str, &str)]) -> std::path::PathBuf {
     path
 }
 
-/// A cohort of three gradeable folders and one source that does not exist.
+/// A cohort of three reference solutions (copied, so tests may edit them) and
+/// one source that does not exist.
 fn cohort(dir: &Path) -> std::path::PathBuf {
-    let all = small_project();
-    write_tree(&dir.join("subs/strong"), &all);
-    let mut more = all.clone();
-    more.push(("models/marts/fct_payments.sql", "select 1 as event_id\n"));
-    more.push(("models/marts/dim_users.sql", "select 1 as user_id\n"));
-    write_tree(&dir.join("subs/stronger"), &more);
-    write_tree(&dir.join("subs/weak"), &all[..1]);
+    for name in ["strong", "adequate", "weak"] {
+        copy_dir(
+            &repo_root()
+                .join("reference-solutions/marketplace-elt")
+                .join(name),
+            &dir.join("subs").join(name),
+        );
+    }
     manifest(
         dir,
         &[
             ("strong", "subs/strong"),
-            ("stronger", "subs/stronger"),
+            ("adequate", "subs/adequate"),
             ("weak", "subs/weak"),
             ("missing", "subs/does-not-exist"),
         ],
     )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 fn batch(args: &[&str]) -> std::process::Output {
@@ -81,12 +96,12 @@ fn a_cohort_is_ranked_and_a_broken_submission_is_isolated() {
     let rows = s["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
     let overall = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap()["overall"].as_f64();
-    assert!(overall("stronger").unwrap() > overall("strong").unwrap());
-    assert!(overall("strong").unwrap() > overall("weak").unwrap_or(0.0));
+    assert!(overall("strong").unwrap() > overall("adequate").unwrap());
+    assert!(overall("adequate").unwrap() > overall("weak").unwrap());
     let missing = rows.iter().find(|r| r["id"] == "missing").unwrap();
     assert_eq!(missing["status"], "error");
 
-    for id in ["strong", "stronger", "weak", "missing"] {
+    for id in ["strong", "adequate", "weak", "missing"] {
         assert_valid(
             &serde_json::from_str(&fs::read_to_string(out.join(id).join("report.json")).unwrap())
                 .unwrap(),
@@ -94,28 +109,25 @@ fn a_cohort_is_ranked_and_a_broken_submission_is_isolated() {
     }
     let index = fs::read_to_string(out.join("index.html")).unwrap();
     for needle in [
-        "stronger",
+        "adequate",
         "missing",
         "script-src 'none'",
         "Discrimination",
-        "dbt.contract_models",
+        "dbt.payments_dedup",
     ] {
         assert!(index.contains(needle), "index.html lacks {needle}");
     }
     assert!(!index.contains("<script"), "the index runs no script");
     let junit = fs::read_to_string(out.join("junit.xml")).unwrap();
     assert_eq!(junit.matches("<testsuite ").count(), 4);
-    // The contract check separates the stronger submission from the weak one.
-    let contract = s["checks"]
+    // The payments dedup check separates strong work from weak.
+    let dedup = s["checks"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["check"] == "dbt.contract_models")
+        .find(|c| c["check"] == "dbt.payments_dedup")
         .unwrap();
-    assert!(
-        contract["discrimination"].as_f64().unwrap() > 0.0,
-        "{contract}"
-    );
+    assert!(dedup["discrimination"].as_f64().unwrap() > 0.0, "{dedup}");
 }
 
 #[test]
@@ -217,7 +229,7 @@ fn two_shards_merged_equal_one_unsharded_run() {
     assert_eq!(w["rows"], g["rows"]);
     assert_eq!(w["checks"], g["checks"]);
     assert_eq!(w["dimensions"], g["dimensions"]);
-    assert!(merged.join("stronger/report.json").is_file());
+    assert!(merged.join("adequate/report.json").is_file());
 }
 
 #[test]
@@ -226,7 +238,7 @@ fn a_batch_killed_halfway_finishes_on_rerun_without_regrading() {
     let files: Vec<(String, String)> = (0..200)
         .map(|i| {
             (
-                format!("models/staging/m{i:03}.sql"),
+                format!("notes/n{i:03}.txt"),
                 format!("select {i} as id\n"),
             )
         })
