@@ -1,0 +1,10 @@
+select
+    order_id,
+    buyer_id,
+    status,
+    currency,
+    order_total,
+    created_at,
+    confirmed_at,
+    updated_at
+from {{ source('marketplace', 'orders') }}
