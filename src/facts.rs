@@ -2,6 +2,7 @@
 //! only this; they never open files or call Docker.
 
 use crate::acquire::SourceKind;
+pub use crate::exec_stage::ExecutionFacts;
 use crate::history::History;
 use crate::inventory::Inventory;
 
@@ -12,6 +13,9 @@ pub struct Facts {
     /// Commit history, when the submission came from git and has more than the
     /// starter's own commit.
     pub history: Option<History>,
+    /// What running the dbt project in the sandbox showed; `None` when grading
+    /// without execution on purpose (`--no-exec`).
+    pub execution: Option<ExecutionFacts>,
 }
 
 #[derive(Debug, Clone)]

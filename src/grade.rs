@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::acquire::{self, Acquired};
 use crate::checks::{self, CheckContext, CheckResult, Outcome, Params};
 use crate::config::Config;
+use crate::exec_stage::{self, ExecStatus, HiddenChecks, HiddenChecksError, Tolerance};
 use crate::exercise::Exercise;
 use crate::facts::{Facts, SubmissionFacts};
 use crate::inventory::{Inventory, Origin};
@@ -44,6 +45,8 @@ pub enum GradeError {
     Exercise(#[from] crate::exercise::ExerciseError),
     #[error(transparent)]
     Rubric(#[from] RubricError),
+    #[error(transparent)]
+    HiddenChecks(#[from] HiddenChecksError),
     #[error("cannot write the report to {path}: {source}")]
     Write {
         path: PathBuf,
@@ -63,6 +66,7 @@ pub fn load_rubric(exercise: &Exercise) -> Result<Rubric, RubricError> {
 pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
     let exercise = Exercise::locate(&req.exercise)?;
     let rubric = load_rubric(&exercise)?;
+    let hidden = HiddenChecks::load_for(&exercise.pack_dir)?;
     let name = req
         .name
         .clone()
@@ -99,7 +103,7 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         ),
     ));
 
-    let facts = match build_facts(&acquired, &exercise, &name) {
+    let mut facts = match build_facts(&acquired, &exercise, &name) {
         Ok(f) => f,
         Err(e) => {
             report.status = Status::Error;
@@ -126,15 +130,34 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
             }
         ),
     ));
-    report.stages.push(stage(
-        Stage::Execute,
-        StageStatus::Skipped,
-        if req.no_exec {
-            "skipped on request (--no-exec)".into()
-        } else {
-            "no execution stage in this build of assay".into()
-        },
-    ));
+    if req.no_exec {
+        report.stages.push(stage(
+            Stage::Execute,
+            StageStatus::Skipped,
+            "skipped on request (--no-exec): checks of executed behaviour leave the score"
+                .into(),
+        ));
+    } else {
+        tracing::info!("running the submission in the sandbox");
+        let execution = exec_stage::run(&exec_stage::StageInput {
+            exercise: &exercise,
+            hidden: hidden.as_ref(),
+            submission_root: &acquired.root,
+            inventory: &facts.inventory,
+            config: &req.config,
+        });
+        let detail = exec_stage::stage_detail(&execution);
+        let status = match &execution.status {
+            ExecStatus::Ran => StageStatus::Ok,
+            ExecStatus::NoProject => StageStatus::Skipped,
+            ExecStatus::Unavailable { .. } => {
+                eprintln!("assay: not executed: {detail}");
+                StageStatus::Failed
+            }
+        };
+        report.stages.push(stage(Stage::Execute, status, detail));
+        facts.execution = Some(execution);
+    }
 
     let results = run_checks(&rubric, &facts);
     report.stages.push(stage(
@@ -151,6 +174,9 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
     report.dimensions = dimensions;
     report.overall = overall;
     report.checks = results.into_values().collect();
+    report.execution = facts.execution.as_ref().and_then(|e| {
+        exec_stage::report_summary(e, &|phase| hidden_tolerance(&rubric, phase))
+    });
     report.stages.push(stage(
         Stage::Score,
         StageStatus::Ok,
@@ -176,7 +202,19 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
         },
         inventory,
         history: acquired.history.clone(),
+        execution: None,
     })
+}
+
+/// The money tolerance the rubric gives the hidden checks of a phase.
+fn hidden_tolerance(rubric: &Rubric, phase: u8) -> Option<Tolerance> {
+    let id = format!("exec.hidden_phase{phase}");
+    rubric
+        .dimensions
+        .iter()
+        .flat_map(|d| d.criteria.iter())
+        .find(|c| c.check == id)
+        .and_then(|c| Tolerance::from_params(&c.params).ok())
 }
 
 /// Runs every registered check, each with the rubric's parameters for it. A check
@@ -274,6 +312,7 @@ fn empty_report(req: &GradeRequest, exercise: &Exercise, rubric: &Rubric, name: 
             band_label: None,
         },
         checks: Vec::new(),
+        execution: None,
     }
 }
 

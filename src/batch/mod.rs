@@ -246,6 +246,7 @@ fn error_report(entry: &Entry, why: &str) -> Report {
             band_label: None,
         },
         checks: Vec::new(),
+        execution: None,
     }
 }
 

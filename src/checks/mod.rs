@@ -7,6 +7,7 @@ mod finding;
 mod registry;
 
 pub mod dbt;
+pub mod exec;
 pub mod history;
 
 pub use finding::{CheckResult, Confidence, Evidence, LineSpan, Outcome};

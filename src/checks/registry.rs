@@ -1,11 +1,17 @@
 //! The static list of every check assay knows. The rubric refers to these ids;
 //! the invariant tests below keep the list, the docs and the rubric in step.
 
-use super::{dbt, history, Check};
+use super::{dbt, exec, history, Check};
 
 static CHECKS: &[&dyn Check] = &[
     &dbt::ContractModels,
     &dbt::ProjectParses,
+    &exec::BuildsCleanly,
+    &exec::CandidateTestsPass,
+    &exec::HiddenPhase1,
+    &exec::HiddenPhase2,
+    &exec::HiddenPhase3,
+    &exec::IdempotentRerun,
     &history::CommitCadence,
     &history::TestsWithModels,
 ];

@@ -40,6 +40,60 @@ pub struct Report {
     pub overall: Overall,
     /// Every check that ran, scored or not.
     pub checks: Vec<CheckResult>,
+    /// What happened when the submission ran; absent when it did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionSummary>,
+}
+
+/// Filled by the execution stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExecutionSummary {
+    pub phases: Vec<PhaseSummary>,
+    pub hidden_checks: Vec<HiddenCheckRun>,
+    /// The candidate's own dbt tests, as dbt reported them in the first phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_tests: Option<TestTally>,
+    /// The last lines of dbt's log (candidate-controlled text).
+    #[serde(default)]
+    pub dbt_log_tail: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PhaseSummary {
+    pub phase: u8,
+    pub name: String,
+    /// completed, dbt_timed_out, timed_out, runner_failed, skipped.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<TestTally>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TestTally {
+    pub total: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub errored: u64,
+    pub warned: u64,
+    pub skipped: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HiddenCheckRun {
+    pub check: String,
+    pub title: String,
+    pub phase: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trap: Option<String>,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
