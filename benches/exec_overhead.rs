@@ -24,8 +24,7 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let source = args.first().map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("reference-solutions/marketplace-elt/strong")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reference-solutions/marketplace-elt/strong")
     });
     let runs: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1);
     let exercise = Exercise::locate_in(
@@ -40,8 +39,19 @@ fn main() {
 
     println!(
         "{:>3} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8} {:>6}",
-        "run", "connect", "image", "data", "start", "upload", "builds", "dbt", "checks",
-        "cleanup", "total", "overhead", "share"
+        "run",
+        "connect",
+        "image",
+        "data",
+        "start",
+        "upload",
+        "builds",
+        "dbt",
+        "checks",
+        "cleanup",
+        "total",
+        "overhead",
+        "share"
     );
     for run in 1..=runs {
         let facts = exec_stage::run(&StageInput {

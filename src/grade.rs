@@ -134,8 +134,7 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         report.stages.push(stage(
             Stage::Execute,
             StageStatus::Skipped,
-            "skipped on request (--no-exec): checks of executed behaviour leave the score"
-                .into(),
+            "skipped on request (--no-exec): checks of executed behaviour leave the score".into(),
         ));
     } else {
         tracing::info!("running the submission in the sandbox");
@@ -174,9 +173,10 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
     report.dimensions = dimensions;
     report.overall = overall;
     report.checks = results.into_values().collect();
-    report.execution = facts.execution.as_ref().and_then(|e| {
-        exec_stage::report_summary(e, &|phase| hidden_tolerance(&rubric, phase))
-    });
+    report.execution = facts
+        .execution
+        .as_ref()
+        .and_then(|e| exec_stage::report_summary(e, &|phase| hidden_tolerance(&rubric, phase)));
     report.stages.push(stage(
         Stage::Score,
         StageStatus::Ok,

@@ -59,7 +59,12 @@ fn edit(root: &Path, rel: &str, from: &str, to: &str) {
 
 fn grade(source: &Path, out: &Path) -> Value {
     let run = assay()
-        .args(["grade", source.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args([
+            "grade",
+            source.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -77,7 +82,10 @@ fn grade(source: &Path, out: &Path) -> Value {
         .iter()
         .find(|s| s["stage"] == "execute")
         .expect("an execute stage record");
-    assert_eq!(stage["status"], "ok", "execution did not run: {stage}\n{stderr}");
+    assert_eq!(
+        stage["status"], "ok",
+        "execution did not run: {stage}\n{stderr}"
+    );
     eprintln!("{name}: {}", stage["detail"]);
     report
 }

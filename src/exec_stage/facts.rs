@@ -157,8 +157,13 @@ pub enum ModelState {
     /// Not in the manifest.
     Missing,
     /// In the manifest, but the relation could not be read.
-    Unreadable { error: String },
-    Measured { rows: i64, checksum: String },
+    Unreadable {
+        error: String,
+    },
+    Measured {
+        rows: i64,
+        checksum: String,
+    },
 }
 
 impl ExecutionFacts {

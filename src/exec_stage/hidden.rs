@@ -98,10 +98,7 @@ impl HiddenCheck {
 
     /// The SQL with every placeholder replaced. `relation` gives the quoted
     /// relation of a model, or `None` when the model was not built.
-    pub fn resolve_sql(
-        &self,
-        relation: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<String, String> {
+    pub fn resolve_sql(&self, relation: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
         let mut out = String::with_capacity(self.sql.len());
         let mut rest = self.sql.as_str();
         while let Some(start) = rest.find("{{") {
@@ -245,7 +242,9 @@ impl HiddenChecks {
             if !well_formed {
                 return Err(err(
                     Some(id_span),
-                    format!("check id `{id}` must be `hidden.<name>` in lower case, digits and `_`"),
+                    format!(
+                        "check id `{id}` must be `hidden.<name>` in lower case, digits and `_`"
+                    ),
                 ));
             }
             if !seen.insert(id.clone()) {
@@ -345,7 +344,9 @@ impl HiddenChecks {
                     if compare.is_series() {
                         return Err(err(
                             Some(v.span()),
-                            format!("check `{id}`: a series check compares with truth, not a constant"),
+                            format!(
+                                "check `{id}`: a series check compares with truth, not a constant"
+                            ),
                         ));
                     }
                     if c.truth_key.is_some() || c.truth_value.is_some() {
@@ -669,7 +670,11 @@ pub fn judge(
                 );
             };
             // An aggregate over no rows is NULL: the model is empty.
-            let measured = if cell.is_null() { Some(0.0) } else { number(cell) };
+            let measured = if cell.is_null() {
+                Some(0.0)
+            } else {
+                number(cell)
+            };
             let Some(m) = measured else {
                 return verdict(
                     Outcome::Fail,
@@ -739,7 +744,10 @@ fn judge_series(
                 _ => false,
             }
         } else {
-            let m = m.map_or(Some(0.0), |v| if v.is_null() { Some(0.0) } else { number(v) });
+            let m = m.map_or(
+                Some(0.0),
+                |v| if v.is_null() { Some(0.0) } else { number(v) },
+            );
             let e = e.map_or(Some(0.0), number);
             match (m, e) {
                 (Some(m), Some(e)) if check.compare == Compare::MoneySeries => {
@@ -764,7 +772,9 @@ fn judge_series(
         check: check.id.clone(),
         phase,
         outcome: if ok { Outcome::Pass } else { Outcome::Fail },
-        measured: Some(json!({"keys": measured.len(), "mismatched_keys": n, "examples": mismatches})),
+        measured: Some(
+            json!({"keys": measured.len(), "mismatched_keys": n, "examples": mismatches}),
+        ),
         expected: Some(json!({"keys": expected.len()})),
         note: if ok {
             format!("all {} keys agree with the truth", expected.len())
@@ -828,7 +838,11 @@ compare = "count"
     #[test]
     fn errors_name_their_line() {
         let cases = [
-            (ONE.replace("\"hidden.a\"", "\"a\""), "hidden.<name>", "id = "),
+            (
+                ONE.replace("\"hidden.a\"", "\"a\""),
+                "hidden.<name>",
+                "id = ",
+            ),
             (ONE.replace("[1]", "[4]"), "phases", "phases = "),
             (
                 ONE.replace("{{ fct_orders }}", "{{ fct_order }}"),
@@ -836,7 +850,10 @@ compare = "count"
                 "sql = ",
             ),
             (
-                ONE.replace("truth = \"orders.total\"", "expect = 0\ntruth = \"orders.total\""),
+                ONE.replace(
+                    "truth = \"orders.total\"",
+                    "expect = 0\ntruth = \"orders.total\"",
+                ),
                 "exactly one",
                 "compare = ",
             ),
@@ -853,10 +870,16 @@ compare = "count"
         ];
         for (text, needle, line_start) in cases {
             let err = parse(&text).unwrap_err();
-            let expected_line = text.lines().position(|l| l.starts_with(line_start)).unwrap() + 1;
+            let expected_line = text
+                .lines()
+                .position(|l| l.starts_with(line_start))
+                .unwrap()
+                + 1;
             assert!(err.message.contains(needle), "{err}");
             assert_eq!(err.line, Some(expected_line), "{err}");
-            assert!(err.to_string().starts_with(&format!("h.toml:{expected_line}: ")));
+            assert!(err
+                .to_string()
+                .starts_with(&format!("h.toml:{expected_line}: ")));
         }
         let twice = format!("{ONE}\n{}", &ONE[ONE.find("[[check]]").unwrap()..]);
         assert!(parse(&twice).unwrap_err().message.contains("twice"));
@@ -883,7 +906,10 @@ compare = "count"
     fn rows(pairs: &[(Value, Value)]) -> Measurement {
         Measurement::Rows {
             columns: vec!["key".into(), "value".into()],
-            rows: pairs.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect(),
+            rows: pairs
+                .iter()
+                .map(|(k, v)| vec![k.clone(), v.clone()])
+                .collect(),
             truncated: false,
         }
     }
@@ -936,24 +962,45 @@ compare = "count"
             rows: vec![vec![v]],
             truncated: false,
         };
-        assert_eq!(judge(gmv, 1, &one(json!("10049.99")), &exp, &tol()).outcome, Outcome::Pass);
-        assert_eq!(judge(gmv, 1, &one(json!("10050.01")), &exp, &tol()).outcome, Outcome::Fail);
+        assert_eq!(
+            judge(gmv, 1, &one(json!("10049.99")), &exp, &tol()).outcome,
+            Outcome::Pass
+        );
+        assert_eq!(
+            judge(gmv, 1, &one(json!("10050.01")), &exp, &tol()).outcome,
+            Outcome::Fail
+        );
         let count = pack.find("hidden.payments_unique_events").unwrap();
         let exp = expected_value(count, &truth);
-        assert_eq!(judge(count, 1, &one(json!(10)), &exp, &tol()).outcome, Outcome::Pass);
-        assert_eq!(judge(count, 1, &one(json!(11)), &exp, &tol()).outcome, Outcome::Fail);
+        assert_eq!(
+            judge(count, 1, &one(json!(10)), &exp, &tol()).outcome,
+            Outcome::Pass
+        );
+        assert_eq!(
+            judge(count, 1, &one(json!(11)), &exp, &tol()).outcome,
+            Outcome::Fail
+        );
         // A missing figure in truth.json is the grader's problem, not a fail.
         let none = expected_value(count, &json!({}));
-        assert_eq!(judge(count, 1, &one(json!(10)), &none, &tol()).outcome, Outcome::Error);
+        assert_eq!(
+            judge(count, 1, &one(json!(10)), &none, &tol()).outcome,
+            Outcome::Error
+        );
         // Missing columns are not attempted; a failing query on a built model fails.
         let cols = Measurement::MissingColumns {
             model: "fct_payments".into(),
             columns: vec!["event_id".into()],
         };
-        assert_eq!(judge(count, 1, &cols, &exp, &tol()).outcome, Outcome::NotAttempted);
+        assert_eq!(
+            judge(count, 1, &cols, &exp, &tol()).outcome,
+            Outcome::NotAttempted
+        );
         let failed = Measurement::QueryFailed {
             error: "Conversion Error".into(),
         };
-        assert_eq!(judge(count, 1, &failed, &exp, &tol()).outcome, Outcome::Fail);
+        assert_eq!(
+            judge(count, 1, &failed, &exp, &tol()).outcome,
+            Outcome::Fail
+        );
     }
 }

@@ -31,8 +31,8 @@ pub use facts::{
     Timings,
 };
 pub use hidden::{
-    judge, Compare, Expected, HiddenCheck, HiddenChecks, HiddenChecksError, Measurement,
-    Tolerance, Verdict,
+    judge, Compare, Expected, HiddenCheck, HiddenChecks, HiddenChecksError, Measurement, Tolerance,
+    Verdict,
 };
 
 use crate::config::Config;
@@ -159,8 +159,7 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
     let mut sandbox = match Sandbox::start(&image, &cfg.execute).await {
         Ok(s) => s,
         Err(e) => {
-            let mut f =
-                ExecutionFacts::unavailable(format!("the sandbox could not start ({e})"));
+            let mut f = ExecutionFacts::unavailable(format!("the sandbox could not start ({e})"));
             f.image = Some(image);
             f.data = Some(data);
             f.timings = timings;
@@ -534,11 +533,7 @@ impl QueryPlan {
                     .push((check.id.clone(), Err(Measurement::MissingModel { model })));
                 continue;
             }
-            let lookup = |name: &str| {
-                refs.iter()
-                    .find(|r| r.name == name)
-                    .map(ModelRef::relation)
-            };
+            let lookup = |name: &str| refs.iter().find(|r| r.name == name).map(ModelRef::relation);
             match check.resolve_sql(&lookup) {
                 Ok(sql) => {
                     for r in &refs {
@@ -614,21 +609,19 @@ impl QueryPlan {
                     None => Measurement::GraderFailed {
                         reason: "the runner returned no answer for the check".into(),
                     },
-                    Some(res) => {
-                        match structural_problem(refs, columns.as_ref()) {
-                            Some(m) => m,
-                            None => match &res.error {
-                                Some(error) => Measurement::QueryFailed {
-                                    error: error.clone(),
-                                },
-                                None => Measurement::Rows {
-                                    columns: res.columns.clone(),
-                                    rows: res.rows.clone(),
-                                    truncated: res.truncated,
-                                },
+                    Some(res) => match structural_problem(refs, columns.as_ref()) {
+                        Some(m) => m,
+                        None => match &res.error {
+                            Some(error) => Measurement::QueryFailed {
+                                error: error.clone(),
                             },
-                        }
-                    }
+                            None => Measurement::Rows {
+                                columns: res.columns.clone(),
+                                rows: res.rows.clone(),
+                                truncated: res.truncated,
+                            },
+                        },
+                    },
                 },
             };
             phase.hidden.push(HiddenMeasurement {
@@ -792,9 +785,7 @@ pub fn report_summary(
     let mut summary = ExecutionSummary::default();
     for p in &facts.phases {
         let detail = match &p.ran {
-            PhaseRun::NotRun { reason } | PhaseRun::GraderFailed { reason } => {
-                Some(reason.clone())
-            }
+            PhaseRun::NotRun { reason } | PhaseRun::GraderFailed { reason } => Some(reason.clone()),
             _ => p.dbt_exceptions.first().cloned(),
         };
         summary.phases.push(PhaseSummary {
@@ -824,7 +815,11 @@ pub fn report_summary(
     }
     if let Some(p1) = facts.phase(1) {
         let mut t = TestTally::default();
-        for r in p1.results.iter().filter(|r| r.unique_id.starts_with("test.")) {
+        for r in p1
+            .results
+            .iter()
+            .filter(|r| r.unique_id.starts_with("test."))
+        {
             t.total += 1;
             match &r.status {
                 crate::execute::NodeStatus::Pass | crate::execute::NodeStatus::Success => {
@@ -841,7 +836,12 @@ pub fn report_summary(
         }
         summary.candidate_tests = (t.total > 0).then_some(t);
     }
-    if let Some(p) = facts.phases.iter().rev().find(|p| !p.log_tail.trim().is_empty()) {
+    if let Some(p) = facts
+        .phases
+        .iter()
+        .rev()
+        .find(|p| !p.log_tail.trim().is_empty())
+    {
         let lines: Vec<&str> = p.log_tail.lines().collect();
         let from = lines.len().saturating_sub(30);
         summary.dbt_log_tail = lines[from..].iter().map(|l| l.to_string()).collect();

@@ -129,8 +129,17 @@ fn phase_problems(phase: &PhaseFacts) -> Option<Result<Vec<(Option<String>, Stri
         .filter(|r| !r.unique_id.starts_with("test.") && !r.unique_id.starts_with("unit_test."))
         .collect();
     if nodes.is_empty() && problems.is_empty() {
-        let tail: String = phase.log_tail.lines().rev().take(3).collect::<Vec<_>>().join(" / ");
-        problems.push((None, format!("dbt built nothing; its log ends: {}", clip(&tail, 300))));
+        let tail: String = phase
+            .log_tail
+            .lines()
+            .rev()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" / ");
+        problems.push((
+            None,
+            format!("dbt built nothing; its log ends: {}", clip(&tail, 300)),
+        ));
     }
     for r in nodes {
         if r.status.is_ok() {
@@ -144,7 +153,16 @@ fn phase_problems(phase: &PhaseFacts) -> Option<Result<Vec<(Option<String>, Stri
         let msg = r.message.as_deref().unwrap_or("");
         problems.push((
             file,
-            format!("`{}` ended {:?}{}", r.unique_id, r.status, if msg.is_empty() { String::new() } else { format!(": {}", clip(msg, 300)) }),
+            format!(
+                "`{}` ended {:?}{}",
+                r.unique_id,
+                r.status,
+                if msg.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", clip(msg, 300))
+                }
+            ),
         ));
     }
     Some(Ok(problems))

@@ -60,7 +60,11 @@ impl Check for CandidateTestsPass {
             if !matches!(phase.ran, PhaseRun::Completed | PhaseRun::DbtTimedOut) {
                 continue;
             }
-            for r in phase.results.iter().filter(|r| r.unique_id.starts_with("test.")) {
+            for r in phase
+                .results
+                .iter()
+                .filter(|r| r.unique_id.starts_with("test."))
+            {
                 let file = phase
                     .manifest
                     .as_ref()
@@ -87,11 +91,8 @@ impl Check for CandidateTestsPass {
                         NodeStatus::Other(s) => format!("ended as `{s}`"),
                         _ => "did not pass".to_string(),
                     };
-                    rec.failure = Some((
-                        phase.number,
-                        status,
-                        r.message.clone().unwrap_or_default(),
-                    ));
+                    rec.failure =
+                        Some((phase.number, status, r.message.clone().unwrap_or_default()));
                 }
             }
         }

@@ -46,7 +46,10 @@ impl Check for IdempotentRerun {
         let result =
             |outcome, msg: String| CheckResult::new(meta.id, outcome, meta.confidence, msg);
         let (Some(before), Some(after)) = (facts.phase(2), facts.phase(3)) else {
-            return result(Outcome::Error, "the grader recorded no second or third phase".into());
+            return result(
+                Outcome::Error,
+                "the grader recorded no second or third phase".into(),
+            );
         };
         for p in [before, after] {
             match &p.ran {
@@ -98,7 +101,9 @@ impl Check for IdempotentRerun {
                     compared += 1;
                     if r1 != r2 || c1 != c2 {
                         let what = if r1 != r2 {
-                            format!("`{model}` went from {r1} to {r2} rows on a rerun with no new data")
+                            format!(
+                                "`{model}` went from {r1} to {r2} rows on a rerun with no new data"
+                            )
                         } else {
                             format!("`{model}` kept {r1} rows but their content changed on a rerun with no new data")
                         };
@@ -113,9 +118,11 @@ impl Check for IdempotentRerun {
                 (b, a) => {
                     compared += 1;
                     evidence.push(
-                        note(format!("`{model}` could be read in only one of the two runs"))
-                            .with_measured(json!(a))
-                            .with_expected(json!(b)),
+                        note(format!(
+                            "`{model}` could be read in only one of the two runs"
+                        ))
+                        .with_measured(json!(a))
+                        .with_expected(json!(b)),
                     );
                 }
             }
@@ -135,9 +142,13 @@ impl Check for IdempotentRerun {
         result(
             outcome,
             if changed == 0 {
-                format!("all {compared} contract models kept their row count and checksum on the rerun")
+                format!(
+                    "all {compared} contract models kept their row count and checksum on the rerun"
+                )
             } else {
-                format!("{changed} of {compared} contract models changed on a rerun with no new data")
+                format!(
+                    "{changed} of {compared} contract models changed on a rerun with no new data"
+                )
             },
         )
         .with_all_evidence(evidence)

@@ -59,9 +59,7 @@ pub(crate) fn hidden_phase(check: &dyn Check, cx: &CheckContext, phase: u8) -> C
     };
     let tol = match Tolerance::from_params(cx.params) {
         Ok(t) => t,
-        Err(e) => {
-            return CheckResult::new(meta.id, Outcome::Error, meta.confidence, e.to_string())
-        }
+        Err(e) => return CheckResult::new(meta.id, Outcome::Error, meta.confidence, e.to_string()),
     };
     let result = |outcome, msg: String| CheckResult::new(meta.id, outcome, meta.confidence, msg);
     let Some(hidden) = &facts.hidden else {
@@ -85,14 +83,19 @@ pub(crate) fn hidden_phase(check: &dyn Check, cx: &CheckContext, phase: u8) -> C
     let mut evidence = Vec::new();
     if let Some(p) = facts.phase(phase) {
         if let PhaseRun::GraderFailed { reason } = &p.ran {
-            evidence.push(Evidence::note(format!("the phase failed in the grader: {reason}")));
+            evidence.push(Evidence::note(format!(
+                "the phase failed in the grader: {reason}"
+            )));
         }
     }
     for v in &verdicts {
         if v.outcome == Outcome::Pass {
             continue;
         }
-        let title = hidden.find(&v.check).map(|c| c.title.as_str()).unwrap_or("");
+        let title = hidden
+            .find(&v.check)
+            .map(|c| c.title.as_str())
+            .unwrap_or("");
         let mut e = Evidence::note(format!(
             "{} ({title}): {} — {}",
             v.check,
@@ -128,7 +131,9 @@ pub(crate) fn hidden_phase(check: &dyn Check, cx: &CheckContext, phase: u8) -> C
     evidence.insert(
         0,
         Evidence::note(format!("hidden checks of phase {phase} ({name})"))
-            .with_measured(json!({"passed": passed, "judged": judged.len(), "not_judged": unjudged}))
+            .with_measured(
+                json!({"passed": passed, "judged": judged.len(), "not_judged": unjudged}),
+            )
             .with_expected(json!({"passed": judged.len()})),
     );
     result(

@@ -15,9 +15,7 @@ use crate::execute::{Manifest, ManifestNode, NodeStatus, NodeSummary, RunResult}
 use crate::facts::{Facts, SubmissionFacts};
 use crate::inventory::Inventory;
 
-use super::{
-    BuildsCleanly, CandidateTestsPass, HiddenPhase1, HiddenPhase2, IdempotentRerun,
-};
+use super::{BuildsCleanly, CandidateTestsPass, HiddenPhase1, HiddenPhase2, IdempotentRerun};
 
 const PACK: &str = r#"
 version = 1
@@ -110,10 +108,26 @@ fn phase(number: u8, gmv: f64, payments: i64, test: NodeStatus) -> PhaseFacts {
     p.ran = crate::exec_stage::PhaseRun::Completed;
     p.manifest = Some(Manifest {
         nodes: [
-            node("model.marketplace.fct_payments", "fct_payments", "models/fct_payments.sql"),
-            node("model.marketplace.mart_gmv_daily", "mart_gmv_daily", "models/mart_gmv_daily.sql"),
-            node("test.marketplace.unique_fct_payments_event_id.abc123", "unique_fct_payments_event_id", "models/schema.yml"),
-            node("test.marketplace.source_not_null_users.def456", "source_not_null_users", "models/sources.yml"),
+            node(
+                "model.marketplace.fct_payments",
+                "fct_payments",
+                "models/fct_payments.sql",
+            ),
+            node(
+                "model.marketplace.mart_gmv_daily",
+                "mart_gmv_daily",
+                "models/mart_gmv_daily.sql",
+            ),
+            node(
+                "test.marketplace.unique_fct_payments_event_id.abc123",
+                "unique_fct_payments_event_id",
+                "models/schema.yml",
+            ),
+            node(
+                "test.marketplace.source_not_null_users.def456",
+                "source_not_null_users",
+                "models/sources.yml",
+            ),
         ]
         .into_iter()
         .collect(),
@@ -129,7 +143,11 @@ fn phase(number: u8, gmv: f64, payments: i64, test: NodeStatus) -> PhaseFacts {
             "Got 7 results, configured to fail if != 0",
         ),
         // The starter's own test fails too, but it is not the candidate's.
-        result("test.marketplace.source_not_null_users.def456", NodeStatus::Fail, "starter"),
+        result(
+            "test.marketplace.source_not_null_users.def456",
+            NodeStatus::Fail,
+            "starter",
+        ),
     ];
     p.nodes = NodeSummary {
         total: 4,
@@ -246,10 +264,16 @@ fn hidden_checks_pass_on_a_healthy_run_and_fail_on_duplicates() {
     assert_eq!(dup.measured, Some(json!(107.0)));
     assert_eq!(dup.expected, Some(json!(100.0)));
     // 1003 is within 0.5 % of 1000: money tolerance from the rubric.
-    assert!(!r1.evidence.iter().any(|e| e.note.contains("hidden.gmv_total")));
+    assert!(!r1
+        .evidence
+        .iter()
+        .any(|e| e.note.contains("hidden.gmv_total")));
     let r2 = run(&HiddenPhase2, &fx, &tolerance());
     assert_eq!(r2.outcome, Outcome::Partial { fraction: 0.5 }, "{r2:?}");
-    assert!(r2.evidence.iter().any(|e| e.note.contains("hidden.gmv_total")));
+    assert!(r2
+        .evidence
+        .iter()
+        .any(|e| e.note.contains("hidden.gmv_total")));
 }
 
 #[test]
@@ -257,7 +281,11 @@ fn hidden_checks_need_the_rubric_tolerance() {
     let fx = fixture(Some(healthy()));
     let r = run(&HiddenPhase1, &fx, &Params::default());
     assert_eq!(r.outcome, Outcome::Error);
-    assert!(r.summary.contains("money_relative_tolerance"), "{}", r.summary);
+    assert!(
+        r.summary.contains("money_relative_tolerance"),
+        "{}",
+        r.summary
+    );
 }
 
 #[test]
@@ -280,7 +308,11 @@ fn missing_models_are_not_attempted_and_grader_failures_leave_the_score() {
     };
     let fx = fixture(Some(ex));
     let r = run(&HiddenPhase1, &fx, &tolerance());
-    assert_eq!(r.outcome, Outcome::Pass, "the one judged check passed: {r:?}");
+    assert_eq!(
+        r.outcome,
+        Outcome::Pass,
+        "the one judged check passed: {r:?}"
+    );
     assert!(r.summary.contains("could not be judged"), "{}", r.summary);
 }
 
@@ -308,7 +340,10 @@ fn without_execution_nothing_counts_as_failed() {
 #[test]
 fn idempotency_fails_when_a_rerun_adds_rows_or_changes_content() {
     let fx = fixture(Some(healthy()));
-    assert_eq!(run(&IdempotentRerun, &fx, &Params::default()).outcome, Outcome::Pass);
+    assert_eq!(
+        run(&IdempotentRerun, &fx, &Params::default()).outcome,
+        Outcome::Pass
+    );
 
     let mut ex = healthy();
     ex.phases[2].models.insert(
@@ -329,8 +364,15 @@ fn idempotency_fails_when_a_rerun_adds_rows_or_changes_content() {
     let r = run(&IdempotentRerun, &fx, &Params::default());
     assert_eq!(r.outcome, Outcome::Fail);
     assert_eq!(r.evidence.len(), 2, "{r:?}");
-    assert!(r.evidence[0].note.contains("from 100 to 150 rows"), "{:?}", r.evidence);
-    assert_eq!(r.evidence[0].file.as_deref(), Some("models/fct_payments.sql"));
+    assert!(
+        r.evidence[0].note.contains("from 100 to 150 rows"),
+        "{:?}",
+        r.evidence
+    );
+    assert_eq!(
+        r.evidence[0].file.as_deref(),
+        Some("models/fct_payments.sql")
+    );
     assert!(r.evidence[1].note.contains("content changed"));
 
     let mut ex = healthy();
@@ -363,7 +405,11 @@ fn candidate_tests_count_only_the_candidates_files() {
     assert_eq!(r.outcome, Outcome::Fail);
     let failure = &r.evidence[1];
     assert_eq!(failure.file.as_deref(), Some("models/schema.yml"));
-    assert!(failure.note.contains("unique_fct_payments_event_id"), "{}", failure.note);
+    assert!(
+        failure.note.contains("unique_fct_payments_event_id"),
+        "{}",
+        failure.note
+    );
     assert!(failure.note.contains("phase 2"), "{}", failure.note);
     assert!(failure.note.contains("Got 7 results"), "{}", failure.note);
 }
@@ -371,7 +417,10 @@ fn candidate_tests_count_only_the_candidates_files() {
 #[test]
 fn builds_cleanly_counts_phases_with_every_model_built() {
     let fx = fixture(Some(healthy()));
-    assert_eq!(run(&BuildsCleanly, &fx, &Params::default()).outcome, Outcome::Pass);
+    assert_eq!(
+        run(&BuildsCleanly, &fx, &Params::default()).outcome,
+        Outcome::Pass
+    );
 
     let mut ex = healthy();
     ex.phases[1].results[1] = result(
@@ -410,7 +459,8 @@ fn an_untouched_starter_earns_nothing() {
                 model: "fct_payments".into(),
             };
         }
-        p.results.retain(|r| !r.unique_id.starts_with("test.marketplace.unique"));
+        p.results
+            .retain(|r| !r.unique_id.starts_with("test.marketplace.unique"));
         for s in p.models.values_mut() {
             *s = ModelState::Missing;
         }
