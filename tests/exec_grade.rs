@@ -259,3 +259,81 @@ fn plant_stalled_watermark(root: &Path) {
         "    select product_id, seller_id from {{ ref('dim_products') }}",
     );
 }
+
+fn exec_outcomes(report: &Value) -> BTreeMap<String, String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"].as_str().unwrap().starts_with("exec."))
+        .map(|c| {
+            (
+                c["check"].as_str().unwrap().to_string(),
+                c["outcome"]["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn execute_stage(report: &Value) -> &Value {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "execute")
+        .unwrap()
+}
+
+#[test]
+fn without_an_engine_the_grade_is_static_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = assay()
+        .env("DOCKER_HOST", "unix:///nonexistent/assay-test/docker.sock")
+        .args([
+            "grade",
+            strong().to_str().unwrap(),
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("not executed")).collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {stderr}");
+    assert!(lines[0].contains("no Docker engine"), "{stderr}");
+    let report = common::read_report(tmp.path(), "strong");
+    let stage = execute_stage(&report);
+    assert_eq!(stage["status"], "failed");
+    assert!(stage["detail"].as_str().unwrap().contains("no Docker engine"));
+    assert!(report.get("execution").is_none());
+    // The grader could not decide: errors, which leave the score, never fails.
+    for (check, outcome) in exec_outcomes(&report) {
+        assert_eq!(outcome, "error", "{check}");
+    }
+}
+
+#[test]
+fn no_exec_leaves_executed_checks_out_of_the_score() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = assay()
+        .args([
+            "grade",
+            strong().to_str().unwrap(),
+            "--no-exec",
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let report = common::read_report(tmp.path(), "strong");
+    let stage = execute_stage(&report);
+    assert_eq!(stage["status"], "skipped");
+    assert!(stage["detail"].as_str().unwrap().contains("--no-exec"));
+    let outcomes = exec_outcomes(&report);
+    assert_eq!(outcomes.len(), 6);
+    for (check, outcome) in outcomes {
+        assert_eq!(outcome, "not_applicable", "{check}");
+    }
+}
