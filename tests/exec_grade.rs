@@ -299,13 +299,19 @@ fn without_an_engine_the_grade_is_static_and_says_why() {
         .unwrap();
     assert_eq!(run.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&run.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("not executed")).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("not executed"))
+        .collect();
     assert_eq!(lines.len(), 1, "one line on stderr: {stderr}");
     assert!(lines[0].contains("no Docker engine"), "{stderr}");
     let report = common::read_report(tmp.path(), "strong");
     let stage = execute_stage(&report);
     assert_eq!(stage["status"], "failed");
-    assert!(stage["detail"].as_str().unwrap().contains("no Docker engine"));
+    assert!(stage["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no Docker engine"));
     assert!(report.get("execution").is_none());
     // The grader could not decide: errors, which leave the score, never fails.
     for (check, outcome) in exec_outcomes(&report) {
