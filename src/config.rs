@@ -11,6 +11,30 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub acquire: AcquireLimits,
+    /// Limits of the sandbox that runs the submission's dbt project.
+    pub execute: crate::execute::SandboxLimits,
+    /// How the runner image is built (mirror, suite, pins, cache folder).
+    pub runner: crate::execute::RunnerConfig,
+    /// The seeded data the submission runs on.
+    pub data: DataConfig,
+}
+
+/// Which seeded data the execution stage generates (and caches) for a grade.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    pub seed: u64,
+    /// 1 is about 5,000 orders; larger scales are for benchmarks.
+    pub scale: u32,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            seed: crate::generate::DEFAULT_SEED,
+            scale: 1,
+        }
+    }
 }
 
 /// Caps that bound what a submission can make the grader write or wait for.

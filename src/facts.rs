@@ -5,6 +5,7 @@ use crate::acquire::SourceKind;
 use crate::analyse::dag::DagFacts;
 use crate::analyse::dbt::DbtFacts;
 use crate::analyse::docs::DocsFacts;
+pub use crate::exec_stage::ExecutionFacts;
 use crate::history::History;
 use crate::inventory::Inventory;
 
@@ -21,6 +22,9 @@ pub struct Facts {
     pub dag: DagFacts,
     /// The dbt project as dbt would read it: models, lineage, tests, SQL facts.
     pub dbt: DbtFacts,
+    /// What running the dbt project in the sandbox showed; `None` when grading
+    /// without execution on purpose (`--no-exec`).
+    pub execution: Option<ExecutionFacts>,
 }
 
 #[derive(Debug, Clone)]

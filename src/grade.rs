@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use crate::acquire::{self, Acquired};
 use crate::checks::{self, CheckContext, CheckResult, Outcome, Params};
 use crate::config::Config;
+use crate::exec_stage::{self, ExecStatus, HiddenChecks, HiddenChecksError, Tolerance};
 use crate::exercise::Exercise;
 use crate::facts::{Facts, SubmissionFacts};
 use crate::inventory::{Inventory, Origin};
@@ -48,6 +49,8 @@ pub enum GradeError {
     Exercise(#[from] crate::exercise::ExerciseError),
     #[error(transparent)]
     Rubric(#[from] RubricError),
+    #[error(transparent)]
+    HiddenChecks(#[from] HiddenChecksError),
     #[error("cannot write the report to {path}: {source}")]
     Write {
         path: PathBuf,
@@ -77,6 +80,7 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         Some(path) => report::overrides::load(path)?,
         None => Vec::new(),
     };
+    let hidden = HiddenChecks::load_for(&exercise.pack_dir)?;
     let name = req
         .name
         .clone()
@@ -113,7 +117,7 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         ),
     ));
 
-    let facts = match build_facts(&acquired, &exercise, &name) {
+    let mut facts = match build_facts(&acquired, &exercise, &name) {
         Ok(f) => f,
         Err(e) => {
             report.status = Status::Error;
@@ -140,15 +144,45 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
             }
         ),
     ));
-    report.stages.push(stage(
-        Stage::Execute,
-        StageStatus::Skipped,
-        if req.no_exec {
-            "skipped on request (--no-exec)".into()
-        } else {
-            "no execution stage in this build of assay".into()
-        },
-    ));
+    if req.no_exec {
+        report.stages.push(stage(
+            Stage::Execute,
+            StageStatus::Skipped,
+            "skipped on request (--no-exec): checks of executed behaviour leave the score".into(),
+        ));
+    } else {
+        tracing::info!("running the submission in the sandbox");
+        let execution = exec_stage::run(&exec_stage::StageInput {
+            exercise: &exercise,
+            hidden: hidden.as_ref(),
+            submission_root: &acquired.root,
+            inventory: &facts.inventory,
+            config: &req.config,
+        });
+        let detail = exec_stage::stage_detail(&execution);
+        let status = match &execution.status {
+            ExecStatus::Ran => StageStatus::Ok,
+            ExecStatus::NoProject => StageStatus::Skipped,
+            ExecStatus::Unavailable { .. } => {
+                eprintln!("assay: not executed: {detail}");
+                StageStatus::Failed
+            }
+        };
+        report.stages.push(stage(Stage::Execute, status, detail));
+        // The SQL dbt actually compiled replaces the Jinja approximation, and each
+        // model's facts say which one they came from.
+        if let Some(manifest) = execution
+            .manifest(1)
+            .and_then(|m| serde_json::to_value(m).ok())
+        {
+            crate::analyse::dbt::apply_manifest(
+                &mut facts.dbt,
+                &manifest,
+                crate::analyse::dbt::Isolation::Contained,
+            );
+        }
+        facts.execution = Some(execution);
+    }
 
     let results = run_checks(&rubric, &facts);
     report.stages.push(stage(
@@ -165,6 +199,10 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
     report.dimensions = dimensions;
     report.overall = overall;
     report.checks = results.into_values().collect();
+    report.execution = facts
+        .execution
+        .as_ref()
+        .and_then(|e| exec_stage::report_summary(e, &|phase| hidden_tolerance(&rubric, phase)));
     report.stages.push(stage(
         Stage::Score,
         StageStatus::Ok,
@@ -204,7 +242,19 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
         inventory,
         history: acquired.history.clone(),
         dbt,
+        execution: None,
     })
+}
+
+/// The money tolerance the rubric gives the hidden checks of a phase.
+fn hidden_tolerance(rubric: &Rubric, phase: u8) -> Option<Tolerance> {
+    let id = format!("exec.hidden_phase{phase}");
+    rubric
+        .dimensions
+        .iter()
+        .flat_map(|d| d.criteria.iter())
+        .find(|c| c.check == id)
+        .and_then(|c| Tolerance::from_params(&c.params).ok())
 }
 
 /// Runs every registered check, each with the rubric's parameters for it. A check

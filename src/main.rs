@@ -182,6 +182,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    // One runtime for the whole command: the execution stage runs its Docker
+    // calls on it, and the Ctrl-C handler that removes sandboxes lives on it.
+    let rt = tokio::runtime::Runtime::new()?;
+    let _entered = rt.enter();
+    let executes = match &cli.command {
+        Command::Grade { no_exec, .. }
+        | Command::Calibrate { no_exec, .. }
+        | Command::Batch { no_exec, .. } => !*no_exec,
+        _ => false,
+    };
+    if executes {
+        // Without an engine there is nothing to clean up; the stage says why.
+        if let Ok(docker) = rt.block_on(assay::execute::docker::connect()) {
+            assay::execute::docker::install_interrupt_cleanup(docker);
+        }
+    }
     match cli.command {
         Command::Grade {
             source,
@@ -253,7 +269,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         config,
                         submission_timeout: std::time::Duration::from_secs(timeout),
                     };
-                    tokio::runtime::Runtime::new()?.block_on(assay::batch::run(opts))?
+                    rt.block_on(assay::batch::run(opts))?
                 }
                 (None, None) => bail!("give a manifest, or `assay batch merge DIR... --out DIR`"),
             };

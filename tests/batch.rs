@@ -236,12 +236,7 @@ fn two_shards_merged_equal_one_unsharded_run() {
 fn a_batch_killed_halfway_finishes_on_rerun_without_regrading() {
     let dir = tempfile::tempdir().unwrap();
     let files: Vec<(String, String)> = (0..200)
-        .map(|i| {
-            (
-                format!("notes/n{i:03}.txt"),
-                format!("select {i} as id\n"),
-            )
-        })
+        .map(|i| (format!("notes/n{i:03}.txt"), format!("select {i} as id\n")))
         .collect();
     let mut entries = Vec::new();
     for i in 0..120 {

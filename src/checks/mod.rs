@@ -9,6 +9,7 @@ mod registry;
 pub mod dag;
 pub mod dbt;
 pub mod docs;
+pub mod exec;
 pub mod history;
 
 pub use finding::{CheckResult, Confidence, Evidence, LineSpan, Outcome};

@@ -1,7 +1,7 @@
 //! The static list of every check assay knows. The rubric refers to these ids;
 //! the invariant tests below keep the list, the docs and the rubric in step.
 
-use super::{dag, dbt, docs, history, Check};
+use super::{dag, dbt, docs, exec, history, Check};
 
 static CHECKS: &[&dyn Check] = &[
     &dag::Retries,
@@ -48,6 +48,12 @@ static CHECKS: &[&dyn Check] = &[
     &dbt::NoHardcodedRelations,
     &dbt::MartDescriptions,
     &dbt::IncrementalModels,
+    &exec::BuildsCleanly,
+    &exec::CandidateTestsPass,
+    &exec::HiddenPhase1,
+    &exec::HiddenPhase2,
+    &exec::HiddenPhase3,
+    &exec::IdempotentRerun,
     &history::CommitCadence,
     &history::ExplorationFirst,
     &history::TestsWithModels,

@@ -221,7 +221,9 @@ pub fn runner_image_tag(cfg: &RunnerConfig, suite: &str) -> String {
     format!("{}:{}", cfg.image_name, &hex::encode(h.finalize())[..16])
 }
 
-fn cache_root(cfg: &RunnerConfig) -> Result<PathBuf, ExecuteError> {
+/// Folder of assay's caches: `RunnerConfig.cache_dir`, `$XDG_CACHE_HOME/assay` or
+/// `~/.cache/assay`.
+pub fn cache_root(cfg: &RunnerConfig) -> Result<PathBuf, ExecuteError> {
     if let Some(dir) = &cfg.cache_dir {
         return Ok(dir.clone());
     }

@@ -266,6 +266,7 @@ pub(crate) mod testing {
             docs,
             dag: Default::default(),
             dbt: Default::default(),
+            execution: None,
         }
     }
 

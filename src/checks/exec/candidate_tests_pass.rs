@@ -1,0 +1,172 @@
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outcome};
+use crate::exec_stage::PhaseRun;
+use crate::execute::NodeStatus;
+
+crate::declare_check! {
+    /// ## What it checks
+    /// The candidate's own dbt tests (generic tests in YAML and singular tests in
+    /// `tests/`) as `dbt build` ran them in each phase on the seeded data. Tests
+    /// defined in starter files the candidate left unchanged do not count. The
+    /// outcome is the share of the candidate's tests that passed in every phase
+    /// they ran in (a warning counts as passing, a test skipped because its model
+    /// failed does not); every failure is listed with dbt's message.
+    ///
+    /// ## Why it matters
+    /// Tests are how a team learns that yesterday's load broke a rule. A test that
+    /// fails on the exercise's data means either the pipeline is wrong or the test
+    /// asserts something the data does not hold; either way it would page someone
+    /// on the first night.
+    ///
+    /// ## How to pass
+    /// Write tests that state the rules your models guarantee (unique keys, not-null
+    /// columns, accepted values, reconciliations) and run `dbt build` on the data
+    /// before you submit. Tests that watch the raw data for a known problem belong
+    /// at `severity: warn`, so they report without failing the build.
+    pub struct CandidateTestsPass {
+        id: "exec.candidate_tests_pass",
+        title: "The candidate's own dbt tests pass on the seeded data",
+        confidence: Executed,
+    }
+}
+
+#[derive(Default)]
+struct TestRecord {
+    file: Option<String>,
+    ran: usize,
+    /// (phase, status, message) of the first run that did not pass.
+    failure: Option<(u8, String, String)>,
+}
+
+impl Check for CandidateTestsPass {
+    fn meta(&self) -> &'static CheckMeta {
+        &Self::META
+    }
+
+    fn run(&self, cx: &CheckContext) -> CheckResult {
+        let meta = self.meta();
+        let facts = match super::executed(cx, meta) {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let result =
+            |outcome, msg: String| CheckResult::new(meta.id, outcome, meta.confidence, msg);
+        let inventory = &cx.facts.inventory;
+        let mut tests: BTreeMap<String, TestRecord> = BTreeMap::new();
+        for phase in &facts.phases {
+            if !matches!(phase.ran, PhaseRun::Completed | PhaseRun::DbtTimedOut) {
+                continue;
+            }
+            for r in phase
+                .results
+                .iter()
+                .filter(|r| r.unique_id.starts_with("test."))
+            {
+                let file = phase
+                    .manifest
+                    .as_ref()
+                    .and_then(|m| m.nodes.get(&r.unique_id))
+                    .and_then(|n| n.original_file_path.as_deref())
+                    .map(|p| facts.submission_path(p));
+                // Only tests in files the candidate wrote or changed are theirs.
+                if let Some(f) = &file {
+                    if !inventory.is_candidate_work(f) {
+                        continue;
+                    }
+                }
+                let rec = tests.entry(r.unique_id.clone()).or_default();
+                rec.file = rec.file.take().or(file);
+                rec.ran += 1;
+                if !r.status.is_ok() && rec.failure.is_none() {
+                    let status = match &r.status {
+                        NodeStatus::Skipped => "skipped (an upstream node failed)".to_string(),
+                        NodeStatus::Fail => match r.failures {
+                            Some(n) => format!("failed with {n} failing row(s)"),
+                            None => "failed".to_string(),
+                        },
+                        NodeStatus::Error | NodeStatus::RuntimeError => "errored".to_string(),
+                        NodeStatus::Other(s) => format!("ended as `{s}`"),
+                        _ => "did not pass".to_string(),
+                    };
+                    rec.failure =
+                        Some((phase.number, status, r.message.clone().unwrap_or_default()));
+                }
+            }
+        }
+        if tests.is_empty() {
+            return result(
+                Outcome::NotAttempted,
+                "no dbt test written by the candidate ran".into(),
+            );
+        }
+        let total = tests.len();
+        let failing: Vec<(&String, &TestRecord)> =
+            tests.iter().filter(|(_, t)| t.failure.is_some()).collect();
+        let passed = total - failing.len();
+        let mut evidence = vec![Evidence::note("the candidate's dbt tests")
+            .with_measured(json!({"passed": passed, "tests": total}))
+            .with_expected(json!({"passed": total}))];
+        for (id, t) in &failing {
+            let (phase, status, message) = t.failure.as_ref().expect("failing");
+            let note = format!(
+                "`{}` {status} in phase {phase}{}",
+                short_test_name(id),
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", clip(message, 300))
+                }
+            );
+            evidence.push(match &t.file {
+                Some(f) => Evidence::at(f.as_str(), None, note),
+                None => Evidence::note(note),
+            });
+        }
+        result(
+            Outcome::from_fraction(passed as f64 / total as f64),
+            format!("{passed} of {total} of the candidate's dbt tests passed in every phase"),
+        )
+        .with_all_evidence(evidence)
+    }
+}
+
+/// `test.<package>.<name>.<hash>` → `<name>`.
+fn short_test_name(unique_id: &str) -> &str {
+    let mut parts = unique_id.splitn(3, '.');
+    let _ = parts.next();
+    let _ = parts.next();
+    let rest = parts.next().unwrap_or(unique_id);
+    match rest.rsplit_once('.') {
+        Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name,
+        _ => rest,
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_names_drop_package_and_hash() {
+        assert_eq!(
+            short_test_name("test.marketplace.unique_fct_orders_order_id.a1b2c3d4e5"),
+            "unique_fct_orders_order_id"
+        );
+        assert_eq!(
+            short_test_name("test.marketplace.assert_no_dupes"),
+            "assert_no_dupes"
+        );
+    }
+}

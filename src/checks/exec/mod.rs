@@ -1,0 +1,155 @@
+//! Checks over what happened when the submission ran: the hidden checks of each
+//! phase, the idempotent rerun, the candidate's own tests and a clean build.
+//! Without execution they never count as failures: with `--no-exec` they leave
+//! the score (not applicable); when the grader could not run the project (no
+//! engine) they are errors of the grader, which mark the score incomplete.
+
+mod builds_cleanly;
+mod candidate_tests_pass;
+mod hidden_phase1;
+mod hidden_phase2;
+mod hidden_phase3;
+mod idempotent_rerun;
+
+pub use builds_cleanly::BuildsCleanly;
+pub use candidate_tests_pass::CandidateTestsPass;
+pub use hidden_phase1::HiddenPhase1;
+pub use hidden_phase2::HiddenPhase2;
+pub use hidden_phase3::HiddenPhase3;
+pub use idempotent_rerun::IdempotentRerun;
+
+use serde_json::json;
+
+use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outcome};
+use crate::exec_stage::{self, ExecStatus, ExecutionFacts, PhaseRun, Tolerance};
+
+/// The execution facts, or the result a check gives when there are none.
+pub(crate) fn executed<'a>(
+    cx: &CheckContext<'a>,
+    meta: &CheckMeta,
+) -> Result<&'a ExecutionFacts, CheckResult> {
+    let result = |outcome, msg: String| CheckResult::new(meta.id, outcome, meta.confidence, msg);
+    match &cx.facts.execution {
+        None => Err(result(
+            Outcome::NotApplicable,
+            "not run: graded without execution (--no-exec), so this criterion leaves the score"
+                .into(),
+        )),
+        Some(f) => match &f.status {
+            ExecStatus::Ran => Ok(f),
+            ExecStatus::NoProject => Err(result(
+                Outcome::NotAttempted,
+                "the submission has no dbt project to run".into(),
+            )),
+            ExecStatus::Unavailable { reason } => Err(result(
+                Outcome::Error,
+                format!("the grader could not run the submission: {reason}"),
+            )),
+        },
+    }
+}
+
+/// Shared by the three hidden-check aggregates: the share of the phase's hidden
+/// checks that agree with the truth.
+pub(crate) fn hidden_phase(check: &dyn Check, cx: &CheckContext, phase: u8) -> CheckResult {
+    let meta = check.meta();
+    let facts = match executed(cx, meta) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let tol = match Tolerance::from_params(cx.params) {
+        Ok(t) => t,
+        Err(e) => return CheckResult::new(meta.id, Outcome::Error, meta.confidence, e.to_string()),
+    };
+    let result = |outcome, msg: String| CheckResult::new(meta.id, outcome, meta.confidence, msg);
+    let Some(hidden) = &facts.hidden else {
+        return result(
+            Outcome::NotApplicable,
+            "the exercise pack defines no hidden checks".into(),
+        );
+    };
+    let verdicts = exec_stage::phase_verdicts(facts, phase, &tol);
+    if verdicts.is_empty() {
+        return result(
+            Outcome::NotApplicable,
+            format!("no hidden check runs in phase {phase}"),
+        );
+    }
+    let judged: Vec<_> = verdicts
+        .iter()
+        .filter(|v| v.outcome.credit().is_some())
+        .collect();
+    let name = exec_stage::phase_name(phase);
+    let mut evidence = Vec::new();
+    if let Some(p) = facts.phase(phase) {
+        if let PhaseRun::GraderFailed { reason } = &p.ran {
+            evidence.push(Evidence::note(format!(
+                "the phase failed in the grader: {reason}"
+            )));
+        }
+    }
+    for v in &verdicts {
+        if v.outcome == Outcome::Pass {
+            continue;
+        }
+        let title = hidden
+            .find(&v.check)
+            .map(|c| c.title.as_str())
+            .unwrap_or("");
+        let mut e = Evidence::note(format!(
+            "{} ({title}): {} — {}",
+            v.check,
+            v.outcome.label(),
+            v.note
+        ));
+        if let Some(m) = &v.measured {
+            e = e.with_measured(m.clone());
+        }
+        if let Some(x) = &v.expected {
+            e = e.with_expected(x.clone());
+        }
+        evidence.push(e);
+    }
+    if judged.is_empty() {
+        return result(
+            Outcome::Error,
+            format!("phase {phase} ({name}): the grader could not judge any hidden check"),
+        )
+        .with_all_evidence(evidence);
+    }
+    let passed = judged.iter().filter(|v| v.outcome == Outcome::Pass).count();
+    let attempted = judged
+        .iter()
+        .filter(|v| v.outcome != Outcome::NotAttempted)
+        .count();
+    let outcome = if attempted == 0 {
+        Outcome::NotAttempted
+    } else {
+        Outcome::from_fraction(passed as f64 / judged.len() as f64)
+    };
+    let unjudged = verdicts.len() - judged.len();
+    evidence.insert(
+        0,
+        Evidence::note(format!("hidden checks of phase {phase} ({name})"))
+            .with_measured(
+                json!({"passed": passed, "judged": judged.len(), "not_judged": unjudged}),
+            )
+            .with_expected(json!({"passed": judged.len()})),
+    );
+    result(
+        outcome,
+        format!(
+            "phase {phase} ({name}): {passed} of {} hidden checks agree with the truth{}",
+            judged.len(),
+            if unjudged > 0 {
+                format!("; {unjudged} could not be judged by the grader")
+            } else {
+                String::new()
+            }
+        ),
+    )
+    .with_all_evidence(evidence)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,497 @@
+//! The exec checks on execution facts built by hand: each check passes on a
+//! healthy run, fails on the fault it is about, and never counts a missing
+//! execution as a failure.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::acquire::SourceKind;
+use crate::checks::{Check, CheckContext, CheckResult, Outcome, Params};
+use crate::exec_stage::hidden::{HiddenChecks, Measurement};
+use crate::exec_stage::{ExecStatus, ExecutionFacts, HiddenMeasurement, ModelState, PhaseFacts};
+use crate::execute::{Manifest, ManifestNode, NodeStatus, NodeSummary, RunResult};
+use crate::facts::{Facts, SubmissionFacts};
+use crate::inventory::Inventory;
+
+use super::{BuildsCleanly, CandidateTestsPass, HiddenPhase1, HiddenPhase2, IdempotentRerun};
+
+const PACK: &str = r#"
+version = 1
+
+[[check]]
+id = "hidden.payments_unique_events"
+title = "each payment event once"
+trap = "T1"
+phases = [1, 2, 3]
+model = "fct_payments"
+columns = ["event_id"]
+sql = "select count(*) as value from {{ fct_payments }}"
+truth = "payments.unique_events"
+compare = "count"
+
+[[check]]
+id = "hidden.gmv_total"
+title = "total GMV"
+phases = [1, 2, 3]
+model = "mart_gmv_daily"
+columns = ["gmv_usd"]
+sql = "select sum(gmv_usd) as value from {{ mart_gmv_daily }}"
+truth = "gmv.total_usd"
+compare = "money"
+
+[idempotency]
+models = ["fct_payments", "mart_gmv_daily"]
+"#;
+
+fn pack() -> HiddenChecks {
+    HiddenChecks::parse(Path::new("hidden-checks.toml"), PACK).unwrap()
+}
+
+fn tolerance() -> Params {
+    let mut t = toml::Table::new();
+    t.insert("money_relative_tolerance".into(), toml::Value::Float(0.005));
+    t.insert("money_absolute_tolerance".into(), toml::Value::Float(0.01));
+    Params(t)
+}
+
+fn value(v: serde_json::Value) -> Measurement {
+    Measurement::Rows {
+        columns: vec!["value".into()],
+        rows: vec![vec![v]],
+        truncated: false,
+    }
+}
+
+fn truth() -> serde_json::Value {
+    json!({"payments": {"unique_events": 100}, "gmv": {"total_usd": 1000.0}})
+}
+
+fn node(id: &str, name: &str, file: &str) -> (String, ManifestNode) {
+    (
+        id.to_string(),
+        ManifestNode {
+            unique_id: id.into(),
+            resource_type: id.split('.').next().unwrap().into(),
+            name: name.into(),
+            package_name: Some("marketplace".into()),
+            original_file_path: Some(file.into()),
+            raw_code: None,
+            compiled_code: Some("select 1".into()),
+            depends_on: Default::default(),
+            config: Default::default(),
+            attached_node: None,
+            schema: Some("main_marts".into()),
+            alias: Some(name.into()),
+            columns: BTreeMap::new(),
+        },
+    )
+}
+
+fn result(id: &str, status: NodeStatus, message: &str) -> RunResult {
+    RunResult {
+        unique_id: id.into(),
+        status,
+        failures: None,
+        message: (!message.is_empty()).then(|| message.to_string()),
+        execution_time: None,
+        compiled_code: None,
+        relation_name: None,
+    }
+}
+
+/// A phase where both models built and the candidate's test and the starter's
+/// test ran with the given statuses.
+fn phase(number: u8, gmv: f64, payments: i64, test: NodeStatus) -> PhaseFacts {
+    let mut p = PhaseFacts::not_run(number, "");
+    p.ran = crate::exec_stage::PhaseRun::Completed;
+    p.manifest = Some(Manifest {
+        nodes: [
+            node(
+                "model.marketplace.fct_payments",
+                "fct_payments",
+                "models/fct_payments.sql",
+            ),
+            node(
+                "model.marketplace.mart_gmv_daily",
+                "mart_gmv_daily",
+                "models/mart_gmv_daily.sql",
+            ),
+            node(
+                "test.marketplace.unique_fct_payments_event_id.abc123",
+                "unique_fct_payments_event_id",
+                "models/schema.yml",
+            ),
+            node(
+                "test.marketplace.source_not_null_users.def456",
+                "source_not_null_users",
+                "models/sources.yml",
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        sources: BTreeMap::new(),
+        parent_map: BTreeMap::new(),
+    });
+    p.results = vec![
+        result("model.marketplace.fct_payments", NodeStatus::Success, ""),
+        result("model.marketplace.mart_gmv_daily", NodeStatus::Success, ""),
+        result(
+            "test.marketplace.unique_fct_payments_event_id.abc123",
+            test,
+            "Got 7 results, configured to fail if != 0",
+        ),
+        // The starter's own test fails too, but it is not the candidate's.
+        result(
+            "test.marketplace.source_not_null_users.def456",
+            NodeStatus::Fail,
+            "starter",
+        ),
+    ];
+    p.nodes = NodeSummary {
+        total: 4,
+        ok: 3,
+        ..Default::default()
+    };
+    let t = truth();
+    let pk = pack();
+    p.hidden = vec![
+        HiddenMeasurement {
+            check: "hidden.payments_unique_events".into(),
+            measurement: value(json!(payments)),
+            expected: crate::exec_stage::hidden::expected_value(&pk.checks[0], &t),
+        },
+        HiddenMeasurement {
+            check: "hidden.gmv_total".into(),
+            measurement: value(json!(format!("{gmv:.2}"))),
+            expected: crate::exec_stage::hidden::expected_value(&pk.checks[1], &t),
+        },
+    ];
+    for (model, rows) in [("fct_payments", payments), ("mart_gmv_daily", 30)] {
+        p.models.insert(
+            model.into(),
+            ModelState::Measured {
+                rows,
+                checksum: format!("{}", rows * 7),
+            },
+        );
+    }
+    p
+}
+
+fn executed(phases: Vec<PhaseFacts>) -> ExecutionFacts {
+    let mut f = ExecutionFacts::with_status(ExecStatus::Ran);
+    f.project_root = Some(String::new());
+    f.hidden = Some(pack());
+    f.phases = phases;
+    f
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    facts: Facts,
+}
+
+/// A submission whose `sources.yml` is the starter's, unchanged.
+fn fixture(execution: Option<ExecutionFacts>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let starter = tempfile::tempdir().unwrap();
+    for root in [dir.path(), starter.path()] {
+        std::fs::create_dir_all(root.join("models")).unwrap();
+        std::fs::write(root.join("dbt_project.yml"), "name: marketplace\n").unwrap();
+        std::fs::write(root.join("models/sources.yml"), "version: 2\n").unwrap();
+    }
+    for (f, text) in [
+        ("models/fct_payments.sql", "select 1 as event_id"),
+        ("models/mart_gmv_daily.sql", "select 1 as gmv_usd"),
+        ("models/schema.yml", "version: 2\nmodels: []\n"),
+    ] {
+        std::fs::write(dir.path().join(f), text).unwrap();
+    }
+    let mut inventory = Inventory::build(dir.path()).unwrap();
+    inventory.compare_with_starter(&Inventory::build(starter.path()).unwrap());
+    Fixture {
+        _dir: dir,
+        facts: Facts {
+            dag: Default::default(),
+            dbt: Default::default(),
+            docs: Default::default(),
+            submission: SubmissionFacts {
+                name: "t".into(),
+                kind: SourceKind::Folder,
+                commit: None,
+                starter_compared: true,
+            },
+            inventory,
+            history: None,
+            execution,
+        },
+    }
+}
+
+fn run(check: &dyn Check, fx: &Fixture, params: &Params) -> CheckResult {
+    check.run(&CheckContext {
+        facts: &fx.facts,
+        params,
+    })
+}
+
+fn healthy() -> ExecutionFacts {
+    executed(vec![
+        phase(1, 1000.0, 100, NodeStatus::Pass),
+        phase(2, 1000.0, 100, NodeStatus::Pass),
+        phase(3, 1000.0, 100, NodeStatus::Pass),
+    ])
+}
+
+#[test]
+fn hidden_checks_pass_on_a_healthy_run_and_fail_on_duplicates() {
+    let fx = fixture(Some(healthy()));
+    let r = run(&HiddenPhase1, &fx, &tolerance());
+    assert_eq!(r.outcome, Outcome::Pass, "{r:?}");
+
+    // Duplicated payments (T1) and GMV off by 1 % in phase 2 only.
+    let fx = fixture(Some(executed(vec![
+        phase(1, 1003.0, 107, NodeStatus::Pass),
+        phase(2, 1010.0, 100, NodeStatus::Pass),
+        phase(3, 1000.0, 100, NodeStatus::Pass),
+    ])));
+    let r1 = run(&HiddenPhase1, &fx, &tolerance());
+    assert_eq!(r1.outcome, Outcome::Partial { fraction: 0.5 }, "{r1:?}");
+    let dup = r1
+        .evidence
+        .iter()
+        .find(|e| e.note.contains("hidden.payments_unique_events"))
+        .expect("the failing check is listed");
+    assert_eq!(dup.measured, Some(json!(107.0)));
+    assert_eq!(dup.expected, Some(json!(100.0)));
+    // 1003 is within 0.5 % of 1000: money tolerance from the rubric.
+    assert!(!r1
+        .evidence
+        .iter()
+        .any(|e| e.note.contains("hidden.gmv_total")));
+    let r2 = run(&HiddenPhase2, &fx, &tolerance());
+    assert_eq!(r2.outcome, Outcome::Partial { fraction: 0.5 }, "{r2:?}");
+    assert!(r2
+        .evidence
+        .iter()
+        .any(|e| e.note.contains("hidden.gmv_total")));
+}
+
+#[test]
+fn hidden_checks_need_the_rubric_tolerance() {
+    let fx = fixture(Some(healthy()));
+    let r = run(&HiddenPhase1, &fx, &Params::default());
+    assert_eq!(r.outcome, Outcome::Error);
+    assert!(
+        r.summary.contains("money_relative_tolerance"),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn missing_models_are_not_attempted_and_grader_failures_leave_the_score() {
+    let mut ex = healthy();
+    for m in &mut ex.phases[0].hidden {
+        m.measurement = Measurement::MissingModel {
+            model: "fct_payments".into(),
+        };
+    }
+    let fx = fixture(Some(ex));
+    assert_eq!(
+        run(&HiddenPhase1, &fx, &tolerance()).outcome,
+        Outcome::NotAttempted
+    );
+
+    let mut ex = healthy();
+    ex.phases[0].hidden[0].measurement = Measurement::GraderFailed {
+        reason: "runner crashed".into(),
+    };
+    let fx = fixture(Some(ex));
+    let r = run(&HiddenPhase1, &fx, &tolerance());
+    assert_eq!(
+        r.outcome,
+        Outcome::Pass,
+        "the one judged check passed: {r:?}"
+    );
+    assert!(r.summary.contains("could not be judged"), "{}", r.summary);
+}
+
+#[test]
+fn without_execution_nothing_counts_as_failed() {
+    let checks: [&dyn Check; 5] = [
+        &HiddenPhase1,
+        &HiddenPhase2,
+        &IdempotentRerun,
+        &CandidateTestsPass,
+        &BuildsCleanly,
+    ];
+    let no_exec = fixture(None);
+    let no_engine = fixture(Some(ExecutionFacts::unavailable("no Docker engine")));
+    for c in checks {
+        let r = run(c, &no_exec, &tolerance());
+        assert_eq!(r.outcome, Outcome::NotApplicable, "{}", c.meta().id);
+        assert!(r.summary.contains("--no-exec"), "{}", r.summary);
+        let r = run(c, &no_engine, &tolerance());
+        assert_eq!(r.outcome, Outcome::Error, "{}", c.meta().id);
+        assert!(r.summary.contains("no Docker engine"), "{}", r.summary);
+    }
+}
+
+#[test]
+fn idempotency_fails_when_a_rerun_adds_rows_or_changes_content() {
+    let fx = fixture(Some(healthy()));
+    assert_eq!(
+        run(&IdempotentRerun, &fx, &Params::default()).outcome,
+        Outcome::Pass
+    );
+
+    let mut ex = healthy();
+    ex.phases[2].models.insert(
+        "fct_payments".into(),
+        ModelState::Measured {
+            rows: 150,
+            checksum: "x".into(),
+        },
+    );
+    ex.phases[2].models.insert(
+        "mart_gmv_daily".into(),
+        ModelState::Measured {
+            rows: 30,
+            checksum: "changed".into(),
+        },
+    );
+    let fx = fixture(Some(ex));
+    let r = run(&IdempotentRerun, &fx, &Params::default());
+    assert_eq!(r.outcome, Outcome::Fail);
+    assert_eq!(r.evidence.len(), 2, "{r:?}");
+    assert!(
+        r.evidence[0].note.contains("from 100 to 150 rows"),
+        "{:?}",
+        r.evidence
+    );
+    assert_eq!(
+        r.evidence[0].file.as_deref(),
+        Some("models/fct_payments.sql")
+    );
+    assert!(r.evidence[1].note.contains("content changed"));
+
+    let mut ex = healthy();
+    for p in &mut ex.phases {
+        for s in p.models.values_mut() {
+            *s = ModelState::Missing;
+        }
+    }
+    let fx = fixture(Some(ex));
+    assert_eq!(
+        run(&IdempotentRerun, &fx, &Params::default()).outcome,
+        Outcome::NotAttempted
+    );
+}
+
+#[test]
+fn candidate_tests_count_only_the_candidates_files() {
+    let fx = fixture(Some(healthy()));
+    let r = run(&CandidateTestsPass, &fx, &Params::default());
+    // The starter's failing source test is ignored.
+    assert_eq!(r.outcome, Outcome::Pass, "{r:?}");
+    assert!(r.summary.starts_with("1 of 1"), "{}", r.summary);
+
+    let fx = fixture(Some(executed(vec![
+        phase(1, 1000.0, 100, NodeStatus::Pass),
+        phase(2, 1000.0, 100, NodeStatus::Fail),
+        phase(3, 1000.0, 100, NodeStatus::Pass),
+    ])));
+    let r = run(&CandidateTestsPass, &fx, &Params::default());
+    assert_eq!(r.outcome, Outcome::Fail);
+    let failure = &r.evidence[1];
+    assert_eq!(failure.file.as_deref(), Some("models/schema.yml"));
+    assert!(
+        failure.note.contains("unique_fct_payments_event_id"),
+        "{}",
+        failure.note
+    );
+    assert!(failure.note.contains("phase 2"), "{}", failure.note);
+    assert!(failure.note.contains("Got 7 results"), "{}", failure.note);
+}
+
+#[test]
+fn builds_cleanly_counts_phases_with_every_model_built() {
+    let fx = fixture(Some(healthy()));
+    assert_eq!(
+        run(&BuildsCleanly, &fx, &Params::default()).outcome,
+        Outcome::Pass
+    );
+
+    let mut ex = healthy();
+    ex.phases[1].results[1] = result(
+        "model.marketplace.mart_gmv_daily",
+        NodeStatus::Error,
+        "Binder Error: column gmv not found",
+    );
+    let fx = fixture(Some(ex));
+    let r = run(&BuildsCleanly, &fx, &Params::default());
+    match r.outcome {
+        Outcome::Partial { fraction } => assert!((fraction - 2.0 / 3.0).abs() < 1e-9),
+        other => panic!("{other:?}"),
+    }
+    let e = r
+        .evidence
+        .iter()
+        .find(|e| e.note.contains("Binder Error"))
+        .expect("the failing model is listed");
+    assert_eq!(e.file.as_deref(), Some("models/mart_gmv_daily.sql"));
+}
+
+#[test]
+fn an_untouched_starter_earns_nothing() {
+    // Only starter files: the exec checks are not attempted even if dbt built.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("models")).unwrap();
+    std::fs::write(dir.path().join("dbt_project.yml"), "name: m\n").unwrap();
+    std::fs::write(dir.path().join("models/stg_users.sql"), "select 1").unwrap();
+    let mut inventory = Inventory::build(dir.path()).unwrap();
+    let same = Inventory::build(dir.path()).unwrap();
+    inventory.compare_with_starter(&same);
+    let mut ex = healthy();
+    for p in &mut ex.phases {
+        for m in &mut p.hidden {
+            m.measurement = Measurement::MissingModel {
+                model: "fct_payments".into(),
+            };
+        }
+        p.results
+            .retain(|r| !r.unique_id.starts_with("test.marketplace.unique"));
+        for s in p.models.values_mut() {
+            *s = ModelState::Missing;
+        }
+    }
+    let fx = Fixture {
+        _dir: dir,
+        facts: Facts {
+            dag: Default::default(),
+            dbt: Default::default(),
+            docs: Default::default(),
+            submission: SubmissionFacts {
+                name: "starter".into(),
+                kind: SourceKind::Folder,
+                commit: None,
+                starter_compared: true,
+            },
+            inventory,
+            history: None,
+            execution: Some(ex),
+        },
+    };
+    for c in [
+        &HiddenPhase1 as &dyn Check,
+        &IdempotentRerun,
+        &CandidateTestsPass,
+        &BuildsCleanly,
+    ] {
+        let r = run(c, &fx, &tolerance());
+        assert_eq!(r.outcome, Outcome::NotAttempted, "{}: {r:?}", c.meta().id);
+    }
+}

@@ -1,0 +1,1006 @@
+//! Hidden checks as data: the exercise pack's `hidden-checks.toml` (format in
+//! `fixtures/<exercise>/README.md`), loaded and validated with the line of every
+//! error; placeholders resolved to the relations dbt built; answers compared with
+//! the snapshot's `truth.json`.
+//!
+//! Nothing here knows a figure: expected values come from truth.json (or a
+//! constant in the pack file) and the money tolerance from the rubric.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use toml::Spanned;
+
+use crate::checks::{Outcome, ParamError, Params};
+
+/// The pack file's name inside `fixtures/<exercise>/`.
+pub const FILE_NAME: &str = "hidden-checks.toml";
+
+/// Every hidden check of one exercise pack.
+#[derive(Debug, Clone, Serialize)]
+pub struct HiddenChecks {
+    pub path: PathBuf,
+    pub checks: Vec<HiddenCheck>,
+    /// Models whose row count and content checksum must not change on the third
+    /// build: the contract models, listed in the pack file (`[idempotency]
+    /// models`), or every model a check reads when the file lists none.
+    pub idempotency_models: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HiddenCheck {
+    pub id: String,
+    pub title: String,
+    /// The trap (T1-T8) the check guards, when it guards one.
+    pub trap: Option<String>,
+    pub phases: Vec<u8>,
+    pub model: String,
+    pub columns: Vec<String>,
+    /// Further models the SQL reads, with the columns it needs from each.
+    pub also: BTreeMap<String, Vec<String>>,
+    /// DuckDB SQL with `{{ model }}` and `{{ raw.table }}` placeholders.
+    pub sql: String,
+    pub expected: ExpectedSource,
+    pub compare: Compare,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExpectedSource {
+    /// A dotted path into truth.json; for a list of records, the fields that make
+    /// it a map.
+    Truth {
+        path: String,
+        key: Option<String>,
+        value: Option<String>,
+    },
+    /// A constant given in the pack file (e.g. "no order confirmed before it was
+    /// created" = 0).
+    Constant(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compare {
+    Count,
+    Money,
+    CountSeries,
+    MoneySeries,
+    LabelSeries,
+}
+
+impl Compare {
+    pub fn is_series(self) -> bool {
+        matches!(
+            self,
+            Compare::CountSeries | Compare::MoneySeries | Compare::LabelSeries
+        )
+    }
+}
+
+impl HiddenCheck {
+    /// Every model the check reads, with the columns it needs from each.
+    pub fn models(&self) -> BTreeMap<&str, &[String]> {
+        let mut out: BTreeMap<&str, &[String]> = BTreeMap::new();
+        out.insert(self.model.as_str(), self.columns.as_slice());
+        for (m, cols) in &self.also {
+            out.insert(m.as_str(), cols.as_slice());
+        }
+        out
+    }
+
+    pub fn runs_in(&self, phase: u8) -> bool {
+        self.phases.contains(&phase)
+    }
+
+    /// The SQL with every placeholder replaced. `relation` gives the quoted
+    /// relation of a model, or `None` when the model was not built.
+    pub fn resolve_sql(&self, relation: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+        let mut out = String::with_capacity(self.sql.len());
+        let mut rest = self.sql.as_str();
+        while let Some(start) = rest.find("{{") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find("}}")
+                .ok_or_else(|| "unclosed placeholder".to_string())?;
+            let name = after[..end].trim();
+            if let Some(table) = name.strip_prefix("raw.") {
+                out.push_str(&format!("raw.{}", quote_ident(table)));
+            } else {
+                out.push_str(&relation(name).ok_or_else(|| name.to_string())?);
+            }
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+/// A double-quoted SQL identifier.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// A problem in the pack file, with the line to fix.
+#[derive(Debug, thiserror::Error)]
+pub struct HiddenChecksError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for HiddenChecksError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.path.display(), line, self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    version: Spanned<u32>,
+    #[serde(default)]
+    check: Vec<Spanned<RawCheck>>,
+    idempotency: Option<RawIdempotency>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdempotency {
+    models: Spanned<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    id: Spanned<String>,
+    title: String,
+    trap: Option<Spanned<String>>,
+    phases: Spanned<Vec<u8>>,
+    model: Spanned<String>,
+    columns: Spanned<Vec<String>>,
+    also: Option<Spanned<BTreeMap<String, Vec<String>>>>,
+    sql: Spanned<String>,
+    truth: Option<Spanned<String>>,
+    truth_key: Option<Spanned<String>>,
+    truth_value: Option<Spanned<String>>,
+    expect: Option<Spanned<f64>>,
+    compare: Spanned<Compare>,
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
+}
+
+impl HiddenChecks {
+    /// `fixtures/<exercise>/hidden-checks.toml`, or `None` when the pack has none.
+    pub fn load_for(pack_dir: &Path) -> Result<Option<HiddenChecks>, HiddenChecksError> {
+        let path = pack_dir.join(FILE_NAME);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        HiddenChecks::load(&path).map(Some)
+    }
+
+    pub fn load(path: &Path) -> Result<HiddenChecks, HiddenChecksError> {
+        let text = std::fs::read_to_string(path).map_err(|e| HiddenChecksError {
+            path: path.to_path_buf(),
+            line: None,
+            message: e.to_string(),
+        })?;
+        HiddenChecks::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<HiddenChecks, HiddenChecksError> {
+        let err = |span: Option<Range<usize>>, message: String| HiddenChecksError {
+            path: path.to_path_buf(),
+            line: span.map(|s| line_of(text, s.start)),
+            message,
+        };
+        let raw: RawFile =
+            toml::from_str(text).map_err(|e| err(e.span(), e.message().to_string()))?;
+        if *raw.version.get_ref() != 1 {
+            return Err(err(
+                Some(raw.version.span()),
+                format!(
+                    "unsupported hidden-checks version {}; this assay reads version 1",
+                    raw.version.get_ref()
+                ),
+            ));
+        }
+        let mut checks = Vec::new();
+        let mut seen = BTreeSet::new();
+        for spanned in raw.check {
+            let whole = spanned.span();
+            let c = spanned.into_inner();
+            let id_span = c.id.span();
+            let id = c.id.into_inner();
+            let well_formed = id.strip_prefix("hidden.").is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest
+                        .chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+            });
+            if !well_formed {
+                return Err(err(
+                    Some(id_span),
+                    format!(
+                        "check id `{id}` must be `hidden.<name>` in lower case, digits and `_`"
+                    ),
+                ));
+            }
+            if !seen.insert(id.clone()) {
+                return Err(err(Some(id_span), format!("check `{id}` appears twice")));
+            }
+            if c.title.trim().is_empty() {
+                return Err(err(Some(whole), format!("check `{id}` needs a title")));
+            }
+            let trap = match c.trap {
+                Some(t) => {
+                    let span = t.span();
+                    let t = t.into_inner();
+                    let ok = t
+                        .strip_prefix('T')
+                        .is_some_and(|n| !n.is_empty() && n.chars().all(|d| d.is_ascii_digit()));
+                    if !ok {
+                        return Err(err(
+                            Some(span),
+                            format!("check `{id}`: trap `{t}` is not of the form T<number>"),
+                        ));
+                    }
+                    Some(t)
+                }
+                None => None,
+            };
+            let phases_span = c.phases.span();
+            let mut phases = c.phases.into_inner();
+            phases.sort_unstable();
+            phases.dedup();
+            if phases.is_empty() || phases.iter().any(|p| !(1..=3).contains(p)) {
+                return Err(err(
+                    Some(phases_span),
+                    format!("check `{id}`: phases must list some of 1, 2 and 3"),
+                ));
+            }
+            let model_span = c.model.span();
+            let model = c.model.into_inner();
+            if !is_ident(&model) {
+                return Err(err(
+                    Some(model_span),
+                    format!("check `{id}`: `{model}` is not a model name"),
+                ));
+            }
+            let columns_span = c.columns.span();
+            let columns = c.columns.into_inner();
+            if columns.is_empty() || !columns.iter().all(|s| is_ident(s)) {
+                return Err(err(
+                    Some(columns_span),
+                    format!("check `{id}`: columns must list the column names the SQL reads"),
+                ));
+            }
+            let (also_span, also) = match c.also {
+                Some(a) => (a.span(), a.into_inner()),
+                None => (whole.clone(), BTreeMap::new()),
+            };
+            for (m, cols) in &also {
+                if !is_ident(m) || m == &model || !cols.iter().all(|s| is_ident(s)) {
+                    return Err(err(
+                        Some(also_span.clone()),
+                        format!("check `{id}`: `also` must map other model names to column names"),
+                    ));
+                }
+            }
+            let sql_span = c.sql.span();
+            let sql = c.sql.into_inner();
+            validate_placeholders(&sql, &model, &also)
+                .map_err(|m| err(Some(sql_span.clone()), format!("check `{id}`: {m}")))?;
+            let compare_span = c.compare.span();
+            let compare = c.compare.into_inner();
+            let expected = match (c.truth, c.expect) {
+                (Some(path), None) => {
+                    let path_span = path.span();
+                    let path = path.into_inner();
+                    if path.is_empty() || path.split('.').any(|seg| seg.is_empty()) {
+                        return Err(err(
+                            Some(path_span),
+                            format!("check `{id}`: `{path}` is not a dotted path into truth.json"),
+                        ));
+                    }
+                    let key = c.truth_key.map(Spanned::into_inner);
+                    let value = c.truth_value.map(Spanned::into_inner);
+                    if key.is_some() != value.is_some() {
+                        return Err(err(
+                            Some(path_span),
+                            format!("check `{id}`: truth_key and truth_value go together"),
+                        ));
+                    }
+                    if key.is_some() && !compare.is_series() {
+                        return Err(err(
+                            Some(path_span),
+                            format!("check `{id}`: truth_key/truth_value need a series compare"),
+                        ));
+                    }
+                    ExpectedSource::Truth { path, key, value }
+                }
+                (None, Some(v)) => {
+                    if compare.is_series() {
+                        return Err(err(
+                            Some(v.span()),
+                            format!(
+                                "check `{id}`: a series check compares with truth, not a constant"
+                            ),
+                        ));
+                    }
+                    if c.truth_key.is_some() || c.truth_value.is_some() {
+                        return Err(err(
+                            Some(v.span()),
+                            format!("check `{id}`: truth_key/truth_value need `truth`"),
+                        ));
+                    }
+                    ExpectedSource::Constant(v.into_inner())
+                }
+                _ => {
+                    return Err(err(
+                        Some(compare_span),
+                        format!("check `{id}`: give exactly one of `truth` and `expect`"),
+                    ))
+                }
+            };
+            checks.push(HiddenCheck {
+                id,
+                title: c.title,
+                trap,
+                phases,
+                model,
+                columns,
+                also,
+                sql,
+                expected,
+                compare,
+            });
+        }
+        if checks.is_empty() {
+            return Err(err(None, "the file defines no [[check]]".into()));
+        }
+        let idempotency_models = match raw.idempotency {
+            Some(idem) => {
+                let span = idem.models.span();
+                let models = idem.models.into_inner();
+                if models.is_empty() || !models.iter().all(|m| is_ident(m)) {
+                    return Err(err(
+                        Some(span),
+                        "idempotency.models must list model names".into(),
+                    ));
+                }
+                models
+            }
+            None => {
+                let set: BTreeSet<String> = checks
+                    .iter()
+                    .flat_map(|c| c.models().into_keys().map(str::to_string))
+                    .collect();
+                set.into_iter().collect()
+            }
+        };
+        Ok(HiddenChecks {
+            path: path.to_path_buf(),
+            checks,
+            idempotency_models,
+        })
+    }
+
+    pub fn find(&self, id: &str) -> Option<&HiddenCheck> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+
+    pub fn in_phase(&self, phase: u8) -> impl Iterator<Item = &HiddenCheck> {
+        self.checks.iter().filter(move |c| c.runs_in(phase))
+    }
+}
+
+fn validate_placeholders(
+    sql: &str,
+    model: &str,
+    also: &BTreeMap<String, Vec<String>>,
+) -> Result<(), String> {
+    if sql.contains("{%") || sql.contains("{#") {
+        return Err("only `{{ model }}` placeholders are templated; remove `{%`/`{#`".into());
+    }
+    let mut rest = sql;
+    let mut used_model = false;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| "a `{{` placeholder is not closed".to_string())?;
+        let name = after[..end].trim();
+        if let Some(table) = name.strip_prefix("raw.") {
+            if !is_ident(table) {
+                return Err(format!("`{{{{ {name} }}}}` names no raw table"));
+            }
+        } else if name == model {
+            used_model = true;
+        } else if !also.contains_key(name) {
+            return Err(format!(
+                "placeholder `{{{{ {name} }}}}` is neither the check's model, a model in `also`, nor raw.<table>"
+            ));
+        }
+        rest = &after[end + 2..];
+    }
+    if !used_model {
+        return Err(format!("the SQL never reads `{{{{ {model} }}}}`"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Expected values from truth.json
+
+/// What a check expects, looked up in one snapshot's truth.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Expected {
+    Scalar(f64),
+    /// key → number or label.
+    Series(BTreeMap<String, Value>),
+}
+
+/// Looks the check's expected value up; `Err` names what is missing in truth.json
+/// (a pack problem, not the candidate's).
+pub fn expected_value(check: &HiddenCheck, truth: &Value) -> Result<Expected, String> {
+    let (path, key, value) = match &check.expected {
+        ExpectedSource::Constant(v) => return Ok(Expected::Scalar(*v)),
+        ExpectedSource::Truth { path, key, value } => (path, key, value),
+    };
+    let mut node = truth;
+    for seg in path.split('.') {
+        node = node
+            .get(seg)
+            .ok_or_else(|| format!("truth.json has no `{path}`"))?;
+    }
+    if !check.compare.is_series() {
+        return node
+            .as_f64()
+            .map(Expected::Scalar)
+            .ok_or_else(|| format!("truth.json `{path}` is not a number"));
+    }
+    let mut map = BTreeMap::new();
+    match (node, key, value) {
+        (Value::Object(obj), None, None) => {
+            for (k, v) in obj {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        (Value::Array(items), Some(k), Some(v)) => {
+            for item in items {
+                let kv = item
+                    .get(k)
+                    .ok_or_else(|| format!("a record of `{path}` lacks `{k}`"))?;
+                let vv = item
+                    .get(v)
+                    .ok_or_else(|| format!("a record of `{path}` lacks `{v}`"))?;
+                map.insert(key_string(kv), vv.clone());
+            }
+        }
+        _ => {
+            return Err(format!(
+                "truth.json `{path}` is not a series of the shape the check names"
+            ))
+        }
+    }
+    Ok(Expected::Series(map))
+}
+
+/// Keys compare as strings: a JSON string as is, a number in its plain form.
+fn key_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.to_string(),
+            None => n.to_string(),
+        },
+        Value::Null => "NULL".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A value the warehouse returned, as a number (decimals arrive as strings).
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Judging
+
+/// The rubric's money tolerance: relative, with an absolute floor for figures
+/// near zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tolerance {
+    pub money_relative: f64,
+    pub money_absolute: f64,
+}
+
+impl Tolerance {
+    pub fn from_params(params: &Params) -> Result<Tolerance, ParamError> {
+        Ok(Tolerance {
+            money_relative: params.float("money_relative_tolerance")?,
+            money_absolute: params.float("money_absolute_tolerance")?,
+        })
+    }
+
+    fn money_agrees(&self, measured: f64, expected: f64) -> bool {
+        (measured - expected).abs()
+            <= (self.money_relative * expected.abs()).max(self.money_absolute)
+    }
+}
+
+/// What the warehouse said for one check in one phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Measurement {
+    /// The query ran.
+    Rows {
+        columns: Vec<String>,
+        rows: Vec<Vec<Value>>,
+        truncated: bool,
+    },
+    /// The model is not in dbt's manifest: the candidate did not write it.
+    MissingModel { model: String },
+    /// The model was built without columns the check reads.
+    MissingColumns { model: String, columns: Vec<String> },
+    /// The model is in the manifest but no relation exists (it failed to build
+    /// or is ephemeral).
+    NotBuilt { model: String },
+    /// The query failed for another reason (the candidate's types, say).
+    QueryFailed { error: String },
+    /// The check could not run because of the submission (its project did not
+    /// parse, the phase timed out).
+    NotRun { reason: String },
+    /// The check could not run because of the grader (runner failure, a pack
+    /// problem); never counted against the candidate.
+    GraderFailed { reason: String },
+}
+
+/// One check's verdict in one phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub check: String,
+    pub phase: u8,
+    pub outcome: Outcome,
+    pub measured: Option<Value>,
+    pub expected: Option<Value>,
+    pub note: String,
+}
+
+/// Compares a measurement with the truth. `expected` is `Err` when truth.json
+/// lacks the figure (a grader problem).
+pub fn judge(
+    check: &HiddenCheck,
+    phase: u8,
+    measurement: &Measurement,
+    expected: &Result<Expected, String>,
+    tol: &Tolerance,
+) -> Verdict {
+    let verdict = |outcome, measured, exp: Option<Value>, note: String| Verdict {
+        check: check.id.clone(),
+        phase,
+        outcome,
+        measured,
+        expected: exp,
+        note,
+    };
+    let (columns, rows) = match measurement {
+        Measurement::Rows { columns, rows, .. } => (columns, rows),
+        Measurement::MissingModel { model } => {
+            return verdict(
+                Outcome::NotAttempted,
+                None,
+                None,
+                format!("no model `{model}` in dbt's manifest"),
+            )
+        }
+        Measurement::MissingColumns { model, columns } => {
+            return verdict(
+                Outcome::NotAttempted,
+                None,
+                None,
+                format!("`{model}` lacks column(s) {}", columns.join(", ")),
+            )
+        }
+        Measurement::NotBuilt { model } => {
+            return verdict(
+                Outcome::Fail,
+                None,
+                None,
+                format!("`{model}` is in the project but dbt built no relation for it"),
+            )
+        }
+        Measurement::QueryFailed { error } => {
+            return verdict(
+                Outcome::Fail,
+                None,
+                None,
+                format!("the check's query failed on the candidate's model: {error}"),
+            )
+        }
+        Measurement::NotRun { reason } => {
+            return verdict(Outcome::Fail, None, None, format!("not run: {reason}"))
+        }
+        Measurement::GraderFailed { reason } => {
+            return verdict(Outcome::Error, None, None, reason.clone())
+        }
+    };
+    let expected = match expected {
+        Ok(e) => e,
+        Err(why) => return verdict(Outcome::Error, None, None, why.clone()),
+    };
+    match (expected, check.compare.is_series()) {
+        (Expected::Scalar(exp), false) => {
+            let idx = columns.iter().position(|c| c.eq_ignore_ascii_case("value"));
+            let cell = idx.and_then(|i| rows.first().and_then(|r| r.get(i)));
+            let Some(cell) = cell else {
+                return verdict(
+                    Outcome::Error,
+                    None,
+                    Some(json!(exp)),
+                    "the check's query returned no `value`".into(),
+                );
+            };
+            // An aggregate over no rows is NULL: the model is empty.
+            let measured = if cell.is_null() {
+                Some(0.0)
+            } else {
+                number(cell)
+            };
+            let Some(m) = measured else {
+                return verdict(
+                    Outcome::Fail,
+                    Some(cell.clone()),
+                    Some(json!(exp)),
+                    "the value is not a number".into(),
+                );
+            };
+            let ok = match check.compare {
+                Compare::Money => tol.money_agrees(m, *exp),
+                _ => (m - exp).abs() < 1e-9,
+            };
+            verdict(
+                if ok { Outcome::Pass } else { Outcome::Fail },
+                Some(json!(m)),
+                Some(json!(exp)),
+                if ok {
+                    "agrees with the truth".into()
+                } else {
+                    format!("measured {m}, expected {exp}")
+                },
+            )
+        }
+        (Expected::Series(exp), true) => judge_series(check, phase, columns, rows, exp, tol),
+        _ => verdict(
+            Outcome::Error,
+            None,
+            None,
+            "truth.json's shape does not fit the check's compare kind".into(),
+        ),
+    }
+}
+
+fn judge_series(
+    check: &HiddenCheck,
+    phase: u8,
+    columns: &[String],
+    rows: &[Vec<Value>],
+    expected: &BTreeMap<String, Value>,
+    tol: &Tolerance,
+) -> Verdict {
+    let ki = columns.iter().position(|c| c.eq_ignore_ascii_case("key"));
+    let vi = columns.iter().position(|c| c.eq_ignore_ascii_case("value"));
+    let (Some(ki), Some(vi)) = (ki, vi) else {
+        return Verdict {
+            check: check.id.clone(),
+            phase,
+            outcome: Outcome::Error,
+            measured: None,
+            expected: None,
+            note: "the check's query returned no `key` and `value` columns".into(),
+        };
+    };
+    let mut measured: BTreeMap<String, Value> = BTreeMap::new();
+    for row in rows {
+        let (Some(k), Some(v)) = (row.get(ki), row.get(vi)) else {
+            continue;
+        };
+        measured.insert(key_string(k), v.clone());
+    }
+    let mut mismatches = Vec::new();
+    let label = check.compare == Compare::LabelSeries;
+    let agrees = |m: Option<&Value>, e: Option<&Value>| -> bool {
+        if label {
+            match (m, e) {
+                (Some(Value::String(a)), Some(Value::String(b))) => a == b,
+                _ => false,
+            }
+        } else {
+            let m = m.map_or(
+                Some(0.0),
+                |v| if v.is_null() { Some(0.0) } else { number(v) },
+            );
+            let e = e.map_or(Some(0.0), number);
+            match (m, e) {
+                (Some(m), Some(e)) if check.compare == Compare::MoneySeries => {
+                    tol.money_agrees(m, e)
+                }
+                (Some(m), Some(e)) => (m - e).abs() < 1e-9,
+                _ => false,
+            }
+        }
+    };
+    let keys: BTreeSet<&String> = expected.keys().chain(measured.keys()).collect();
+    for key in &keys {
+        let (m, e) = (measured.get(*key), expected.get(*key));
+        if !agrees(m, e) {
+            mismatches.push(json!({"key": key, "measured": m, "expected": e}));
+        }
+    }
+    let ok = mismatches.is_empty();
+    let n = mismatches.len();
+    mismatches.truncate(5);
+    Verdict {
+        check: check.id.clone(),
+        phase,
+        outcome: if ok { Outcome::Pass } else { Outcome::Fail },
+        measured: Some(
+            json!({"keys": measured.len(), "mismatched_keys": n, "examples": mismatches}),
+        ),
+        expected: Some(json!({"keys": expected.len()})),
+        note: if ok {
+            format!("all {} keys agree with the truth", expected.len())
+        } else {
+            format!("{n} of {} keys disagree with the truth", keys.len())
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pack_path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/marketplace-elt/hidden-checks.toml")
+    }
+
+    fn tol() -> Tolerance {
+        Tolerance {
+            money_relative: 0.005,
+            money_absolute: 0.01,
+        }
+    }
+
+    const ONE: &str = r#"version = 1
+
+[[check]]
+id = "hidden.a"
+title = "a"
+phases = [1]
+model = "fct_orders"
+columns = ["order_id"]
+sql = "select count(*) as value from {{ fct_orders }}"
+truth = "orders.total"
+compare = "count"
+"#;
+
+    fn parse(text: &str) -> Result<HiddenChecks, HiddenChecksError> {
+        HiddenChecks::parse(Path::new("h.toml"), text)
+    }
+
+    #[test]
+    fn the_marketplace_pack_loads_and_lists_the_contract_models() {
+        let pack = HiddenChecks::load(&pack_path()).unwrap();
+        assert!(pack.checks.len() >= 20, "{}", pack.checks.len());
+        assert_eq!(pack.idempotency_models.len(), 9);
+        for c in &pack.checks {
+            assert!(c.runs_in(1) || c.runs_in(2) || c.runs_in(3));
+        }
+        // Every contract model a check reads is compared on the rerun.
+        for c in &pack.checks {
+            assert!(
+                pack.idempotency_models.contains(&c.model),
+                "{} reads {}",
+                c.id,
+                c.model
+            );
+        }
+    }
+
+    #[test]
+    fn errors_name_their_line() {
+        let cases = [
+            (
+                ONE.replace("\"hidden.a\"", "\"a\""),
+                "hidden.<name>",
+                "id = ",
+            ),
+            (ONE.replace("[1]", "[4]"), "phases", "phases = "),
+            (
+                ONE.replace("{{ fct_orders }}", "{{ fct_order }}"),
+                "placeholder",
+                "sql = ",
+            ),
+            (
+                ONE.replace(
+                    "truth = \"orders.total\"",
+                    "expect = 0\ntruth = \"orders.total\"",
+                ),
+                "exactly one",
+                "compare = ",
+            ),
+            (
+                ONE.replace("compare = \"count\"", "compare = \"median\""),
+                "median",
+                "compare = ",
+            ),
+            (
+                ONE.replace("{{ fct_orders }}", "{% if x %}"),
+                "templated",
+                "sql = ",
+            ),
+        ];
+        for (text, needle, line_start) in cases {
+            let err = parse(&text).unwrap_err();
+            let expected_line = text
+                .lines()
+                .position(|l| l.starts_with(line_start))
+                .unwrap()
+                + 1;
+            assert!(err.message.contains(needle), "{err}");
+            assert_eq!(err.line, Some(expected_line), "{err}");
+            assert!(err
+                .to_string()
+                .starts_with(&format!("h.toml:{expected_line}: ")));
+        }
+        let twice = format!("{ONE}\n{}", &ONE[ONE.find("[[check]]").unwrap()..]);
+        assert!(parse(&twice).unwrap_err().message.contains("twice"));
+    }
+
+    #[test]
+    fn placeholders_resolve_to_quoted_relations_and_raw_tables() {
+        let text = ONE.replace(
+            "from {{ fct_orders }}\"",
+            "from {{ fct_orders }} o join {{raw.users}} u on true\"",
+        );
+        let c = &parse(&text).unwrap().checks[0];
+        let sql = c
+            .resolve_sql(&|m| (m == "fct_orders").then(|| "\"main_marts\".\"fct_orders\"".into()))
+            .unwrap();
+        assert_eq!(
+            sql,
+            "select count(*) as value from \"main_marts\".\"fct_orders\" o join raw.\"users\" u on true"
+        );
+        assert_eq!(c.resolve_sql(&|_| None).unwrap_err(), "fct_orders");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    fn rows(pairs: &[(Value, Value)]) -> Measurement {
+        Measurement::Rows {
+            columns: vec!["key".into(), "value".into()],
+            rows: pairs
+                .iter()
+                .map(|(k, v)| vec![k.clone(), v.clone()])
+                .collect(),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn series_compare_every_key_of_the_truth() {
+        let pack = HiddenChecks::load(&pack_path()).unwrap();
+        let truth = json!({
+            "sellers": {"rows": [
+                {"seller_id": 1, "gmv_usd": 100.0, "current_tier": "gold"},
+                {"seller_id": 2, "gmv_usd": 0.0, "current_tier": "bronze"}
+            ]},
+            "payments": {"events_by_type": {"captured": 5, "failed": 1}}
+        });
+        let gmv = pack.find("hidden.seller_gmv_each").unwrap();
+        let exp = expected_value(gmv, &truth);
+        let good = rows(&[(json!(1), json!("100.30")), (json!(2), json!("0.00"))]);
+        assert_eq!(judge(gmv, 1, &good, &exp, &tol()).outcome, Outcome::Pass);
+        // A seller missing from the result counts as 0, which is right for seller 2
+        // but not for seller 1.
+        let missing = rows(&[(json!(2), json!(0))]);
+        let v = judge(gmv, 1, &missing, &exp, &tol());
+        assert_eq!(v.outcome, Outcome::Fail);
+        assert_eq!(v.measured.unwrap()["mismatched_keys"], json!(1));
+        // An extra key with money fails unless it is zero.
+        let extra = rows(&[(json!(1), json!(100)), (json!(3), json!(5))]);
+        assert_eq!(judge(gmv, 1, &extra, &exp, &tol()).outcome, Outcome::Fail);
+
+        let tier = pack.find("hidden.seller_current_tier").unwrap();
+        let exp = expected_value(tier, &truth);
+        let good = rows(&[(json!(1), json!("gold")), (json!(2), json!("bronze"))]);
+        assert_eq!(judge(tier, 1, &good, &exp, &tol()).outcome, Outcome::Pass);
+        let short = rows(&[(json!(1), json!("gold"))]);
+        assert_eq!(judge(tier, 1, &short, &exp, &tol()).outcome, Outcome::Fail);
+
+        let by_type = pack.find("hidden.payments_events_by_type").unwrap();
+        let exp = expected_value(by_type, &truth);
+        let dup = rows(&[(json!("captured"), json!(6)), (json!("failed"), json!(1))]);
+        assert_eq!(judge(by_type, 2, &dup, &exp, &tol()).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn scalars_counts_exact_money_within_tolerance() {
+        let pack = HiddenChecks::load(&pack_path()).unwrap();
+        let truth = json!({"gmv": {"total_usd": 10000.0}, "payments": {"unique_events": 10}});
+        let gmv = pack.find("hidden.gmv_total").unwrap();
+        let exp = expected_value(gmv, &truth);
+        let one = |v: Value| Measurement::Rows {
+            columns: vec!["value".into()],
+            rows: vec![vec![v]],
+            truncated: false,
+        };
+        assert_eq!(
+            judge(gmv, 1, &one(json!("10049.99")), &exp, &tol()).outcome,
+            Outcome::Pass
+        );
+        assert_eq!(
+            judge(gmv, 1, &one(json!("10050.01")), &exp, &tol()).outcome,
+            Outcome::Fail
+        );
+        let count = pack.find("hidden.payments_unique_events").unwrap();
+        let exp = expected_value(count, &truth);
+        assert_eq!(
+            judge(count, 1, &one(json!(10)), &exp, &tol()).outcome,
+            Outcome::Pass
+        );
+        assert_eq!(
+            judge(count, 1, &one(json!(11)), &exp, &tol()).outcome,
+            Outcome::Fail
+        );
+        // A missing figure in truth.json is the grader's problem, not a fail.
+        let none = expected_value(count, &json!({}));
+        assert_eq!(
+            judge(count, 1, &one(json!(10)), &none, &tol()).outcome,
+            Outcome::Error
+        );
+        // Missing columns are not attempted; a failing query on a built model fails.
+        let cols = Measurement::MissingColumns {
+            model: "fct_payments".into(),
+            columns: vec!["event_id".into()],
+        };
+        assert_eq!(
+            judge(count, 1, &cols, &exp, &tol()).outcome,
+            Outcome::NotAttempted
+        );
+        let failed = Measurement::QueryFailed {
+            error: "Conversion Error".into(),
+        };
+        assert_eq!(
+            judge(count, 1, &failed, &exp, &tol()).outcome,
+            Outcome::Fail
+        );
+    }
+}

@@ -1,0 +1,345 @@
+//! `assay grade` with real execution: the strong reference solution and variants
+//! of it with one planted fault each, run in the sandbox for all three phases.
+//! Needs a running Docker engine (and, on first use, root to build the runner
+//! image); fails loudly without one. One test runs the grades one after another
+//! to keep the machine's two cores for dbt.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{assay, assert_valid, repo_root};
+use serde_json::Value;
+
+fn strong() -> PathBuf {
+    repo_root().join("reference-solutions/marketplace-elt/strong")
+}
+
+fn require_docker() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(assay::execute::docker::connect())
+        .expect("these tests need a running Docker engine (DOCKER_HOST or /var/run/docker.sock)");
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if ["__pycache__", "target", "logs", "dbt_packages"]
+            .iter()
+            .any(|n| name == *n)
+        {
+            continue;
+        }
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &to.join(&name));
+        } else if kind.is_file() {
+            fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// Replaces `from` with `to` in one file of a copied solution; the edit must apply.
+fn edit(root: &Path, rel: &str, from: &str, to: &str) {
+    let path = root.join(rel);
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains(from),
+        "{rel} no longer holds the text this test edits:\n{from}"
+    );
+    fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+fn grade(source: &Path, out: &Path) -> Value {
+    let run = assay()
+        .args([
+            "grade",
+            source.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        matches!(run.status.code(), Some(0) | Some(1)),
+        "grade failed: {stderr}"
+    );
+    let name = source.file_name().unwrap().to_str().unwrap();
+    let path = out.join(name).join("report.json");
+    let report: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    assert_valid(&report);
+    let stage = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "execute")
+        .expect("an execute stage record");
+    assert_eq!(
+        stage["status"], "ok",
+        "execution did not run: {stage}\n{stderr}"
+    );
+    eprintln!("{name}: {}", stage["detail"]);
+    report
+}
+
+/// phase → check id → outcome kind.
+fn hidden(report: &Value) -> BTreeMap<u64, BTreeMap<String, String>> {
+    let mut out: BTreeMap<u64, BTreeMap<String, String>> = BTreeMap::new();
+    for h in report["execution"]["hidden_checks"].as_array().unwrap() {
+        out.entry(h["phase"].as_u64().unwrap()).or_default().insert(
+            h["check"].as_str().unwrap().to_string(),
+            h["outcome"]["kind"].as_str().unwrap().to_string(),
+        );
+    }
+    out
+}
+
+fn not_passing(report: &Value, phase: u64) -> Vec<String> {
+    hidden(report)
+        .get(&phase)
+        .map(|m| {
+            m.iter()
+                .filter(|(_, o)| *o != "pass")
+                .map(|(c, o)| format!("{c}={o}"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn outcome(report: &Value, check: &str) -> String {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == check)
+        .unwrap_or_else(|| panic!("no result for {check}"))["outcome"]["kind"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn check_result<'a>(report: &'a Value, check: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == check)
+        .unwrap()
+}
+
+#[test]
+fn grading_runs_the_strong_solution_and_catches_planted_faults() {
+    require_docker();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("reports");
+    let mut failures = Vec::new();
+
+    // The strong reference: every hidden check passes in all three phases.
+    let report = grade(&strong(), &out);
+    let phases = hidden(&report);
+    assert_eq!(phases.len(), 3, "three phases of hidden checks");
+    for phase in 1..=3 {
+        let bad = not_passing(&report, phase);
+        if !bad.is_empty() {
+            failures.push(format!("strong, phase {phase}: {bad:?}"));
+        }
+    }
+    for check in [
+        "exec.hidden_phase1",
+        "exec.hidden_phase2",
+        "exec.hidden_phase3",
+        "exec.idempotent_rerun",
+        "exec.builds_cleanly",
+        "exec.candidate_tests_pass",
+    ] {
+        if outcome(&report, check) != "pass" {
+            failures.push(format!(
+                "strong: {check} is {}: {}",
+                outcome(&report, check),
+                check_result(&report, check)
+            ));
+        }
+    }
+
+    // Two independent faults in one copy: payments no longer deduplicated (T1),
+    // and fct_orders appends instead of merging, so a rerun duplicates rows.
+    let faulty = tmp.path().join("strong-faulty");
+    copy_tree(&strong(), &faulty);
+    edit(
+        &faulty,
+        "models/staging/stg_payments.sql",
+        "    qualify row_number() over (\n        partition by event_id\n        order by received_at, _airbyte_extracted_at, _airbyte_raw_id\n    ) = 1\n",
+        "",
+    );
+    edit(
+        &faulty,
+        "models/marts/core/fct_orders.sql",
+        "        unique_key='order_id',\n        incremental_strategy='merge',",
+        "        incremental_strategy='append',",
+    );
+    let report = grade(&faulty, &out);
+    let phases = hidden(&report);
+    if phases[&1]["hidden.payments_unique_events"] != "fail"
+        || phases[&1]["hidden.stg_payments_unique_events"] != "fail"
+    {
+        failures.push(format!(
+            "no-dedup: T1 checks should fail in phase 1: {:?}",
+            phases[&1]
+        ));
+    }
+    if phases[&1]["hidden.fct_orders_count"] != "pass" {
+        failures.push("append: fct_orders is right after the first build".into());
+    }
+    if phases[&3]["hidden.fct_orders_count"] != "fail" {
+        failures.push(format!(
+            "append: fct_orders should hold duplicates after the rerun: {:?}",
+            phases[&3]
+        ));
+    }
+    let idem = check_result(&report, "exec.idempotent_rerun");
+    if idem["outcome"]["kind"] != "fail"
+        || !idem["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["note"].as_str().unwrap().contains("`fct_orders`"))
+    {
+        failures.push(format!("append: the rerun must change fct_orders: {idem}"));
+    }
+    if outcome(&report, "exec.hidden_phase1") == "pass" {
+        failures.push("no-dedup: exec.hidden_phase1 passed".into());
+    }
+
+    // The incremental watermark on the raw products.updated_at: the future
+    // timestamps of trap T2 stall it, so the second load misses new products.
+    let stalled = tmp.path().join("strong-stalled-watermark");
+    copy_tree(&strong(), &stalled);
+    plant_stalled_watermark(&stalled);
+    let report = grade(&stalled, &out);
+    let p1 = not_passing(&report, 1);
+    let p2 = not_passing(&report, 2);
+    if !p1.is_empty() {
+        failures.push(format!("stalled watermark: phase 1 should pass: {p1:?}"));
+    }
+    if !p2.iter().any(|c| c.starts_with("hidden.seller_gmv_each")) {
+        failures.push(format!(
+            "stalled watermark: seller GMV should fail in phase 2: {p2:?}"
+        ));
+    }
+    if outcome(&report, "exec.hidden_phase1") != "pass"
+        || outcome(&report, "exec.hidden_phase2") == "pass"
+    {
+        failures.push("stalled watermark: phase 1 must pass and phase 2 must not".into());
+    }
+
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Seller GMV read through an incremental products model whose watermark is the
+/// raw `updated_at` (no cap at extraction time, no lookback).
+fn plant_stalled_watermark(root: &Path) {
+    edit(
+        root,
+        "models/marts/core/dim_products.sql",
+        "    where updated_at_utc >= (\n        select max(updated_at_utc) - interval '{{ var(\"incremental_lookback_days\") }} days'\n        from {{ this }}\n    )",
+        "    where updated_at_raw_utc > (\n        select max(updated_at_raw_utc)\n        from {{ this }}\n    )",
+    );
+    edit(
+        root,
+        "models/intermediate/int_order_items_usd.sql",
+        "    select product_id, seller_id from {{ ref('stg_products') }}",
+        "    select product_id, seller_id from {{ ref('dim_products') }}",
+    );
+}
+
+fn exec_outcomes(report: &Value) -> BTreeMap<String, String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"].as_str().unwrap().starts_with("exec."))
+        .map(|c| {
+            (
+                c["check"].as_str().unwrap().to_string(),
+                c["outcome"]["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn execute_stage(report: &Value) -> &Value {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "execute")
+        .unwrap()
+}
+
+#[test]
+fn without_an_engine_the_grade_is_static_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = assay()
+        .env("DOCKER_HOST", "unix:///nonexistent/assay-test/docker.sock")
+        .args([
+            "grade",
+            strong().to_str().unwrap(),
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("not executed"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {stderr}");
+    assert!(lines[0].contains("no Docker engine"), "{stderr}");
+    let report = common::read_report(tmp.path(), "strong");
+    let stage = execute_stage(&report);
+    assert_eq!(stage["status"], "failed");
+    assert!(stage["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no Docker engine"));
+    assert!(report.get("execution").is_none());
+    // The grader could not decide: errors, which leave the score, never fails.
+    for (check, outcome) in exec_outcomes(&report) {
+        assert_eq!(outcome, "error", "{check}");
+    }
+}
+
+#[test]
+fn no_exec_leaves_executed_checks_out_of_the_score() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = assay()
+        .args([
+            "grade",
+            strong().to_str().unwrap(),
+            "--no-exec",
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let report = common::read_report(tmp.path(), "strong");
+    let stage = execute_stage(&report);
+    assert_eq!(stage["status"], "skipped");
+    assert!(stage["detail"].as_str().unwrap().contains("--no-exec"));
+    let outcomes = exec_outcomes(&report);
+    assert_eq!(outcomes.len(), 6);
+    for (check, outcome) in outcomes {
+        assert_eq!(outcome, "not_applicable", "{check}");
+    }
+}
