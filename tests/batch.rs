@@ -346,3 +346,118 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn every_reference_solution_and_two_hostile_submissions_rank_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let refs = repo_root().join("reference-solutions/marketplace-elt");
+    // A folder whose README is a link to /etc/passwd, and an archive with a
+    // path-traversal entry and a link: both are graded, with refusals.
+    let folder = dir.path().join("hostile-folder");
+    copy_dir(&refs.join("weak"), &folder);
+    fs::remove_file(folder.join("README.md")).ok();
+    std::os::unix::fs::symlink("/etc/passwd", folder.join("README.md")).unwrap();
+    let tgz = dir.path().join("hostile.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(
+            fs::File::create(&tgz).unwrap(),
+            flate2::Compression::default(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        for (name, kind, link, data) in [
+            (
+                "dbt_project.yml",
+                tar::EntryType::Regular,
+                None,
+                &b"name: m\nprofile: m\n"[..],
+            ),
+            (
+                "../escape.sql",
+                tar::EntryType::Regular,
+                None,
+                &b"select 1"[..],
+            ),
+            (
+                "models/x.sql",
+                tar::EntryType::Symlink,
+                Some("/etc/passwd"),
+                &b""[..],
+            ),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            let gnu = header.as_gnu_mut().unwrap();
+            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+            if let Some(target) = link {
+                gnu.linkname[..target.len()].copy_from_slice(target.as_bytes());
+            }
+            header.set_entry_type(kind);
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append(&header, data).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    let names = ["strong", "adequate", "weak", "keyword-stuffer", "starter"];
+    let mut entries: Vec<(String, String)> = names
+        .iter()
+        .map(|n| (n.to_string(), refs.join(n).display().to_string()))
+        .collect();
+    entries.push(("hostile-folder".into(), folder.display().to_string()));
+    entries.push(("hostile-archive".into(), tgz.display().to_string()));
+    let borrowed: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let m = manifest(dir.path(), &borrowed);
+    let out = dir.path().join("out");
+    let run = batch(&[
+        m.to_str().unwrap(),
+        "--no-exec",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", stdout(&run));
+
+    let s = summary(&out);
+    let overall = |id: &str| {
+        s["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["overall"]
+            .as_f64()
+            .unwrap_or(0.0)
+    };
+    assert!(overall("strong") > overall("adequate"));
+    assert!(overall("adequate") > overall("weak"));
+    assert!(overall("weak") >= overall("keyword-stuffer"));
+    assert!(overall("keyword-stuffer") >= overall("starter"));
+    for hostile in ["hostile-folder", "hostile-archive"] {
+        let report: Value = serde_json::from_str(
+            &fs::read_to_string(out.join(hostile).join("report.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["status"], "graded");
+        assert!(
+            !report["acquisition"]["refusals"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "{hostile} has no refusal"
+        );
+    }
+    assert!(!dir.path().join("escape.sql").exists());
+    // The statistics name checks that separate strong from weak work.
+    let separating: Vec<&str> = s["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["discrimination"].as_f64().unwrap_or(0.0) >= 0.5)
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert!(separating.contains(&"dbt.payments_dedup"), "{separating:?}");
+    let index = fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(index.contains("hostile-archive") && index.contains("keyword-stuffer"));
+}
