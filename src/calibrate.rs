@@ -168,6 +168,7 @@ fn find_drift(solutions: &[SolutionResult]) -> Vec<String> {
                 )),
             }
         }
+        drift.extend(hidden_drift(s));
         let mine = overall.get(s.name.as_str()).copied().flatten();
         for (others, strict) in [
             (&s.expected.order.above, true),
@@ -187,6 +188,56 @@ fn find_drift(solutions: &[SolutionResult]) -> Vec<String> {
                         s.name
                     )),
                 }
+            }
+        }
+    }
+    drift
+}
+
+/// The hidden checks each phase must pass (`phaseN`) or must not pass
+/// (`phaseN_fail`). Without execution (`--no-exec`) there is nothing to compare.
+fn hidden_drift(s: &SolutionResult) -> Vec<String> {
+    let Some(exec) = &s.report.execution else {
+        return Vec::new();
+    };
+    let mut drift = Vec::new();
+    for (key, ids) in &s.expected.hidden {
+        let (phase, must_pass) = match key.strip_suffix("_fail") {
+            Some(p) => (p, false),
+            None => (key.as_str(), true),
+        };
+        let Some(n) = phase
+            .strip_prefix("phase")
+            .and_then(|n| n.parse::<u8>().ok())
+        else {
+            drift.push(format!(
+                "{}: [hidden] key `{key}` is not phaseN or phaseN_fail",
+                s.name
+            ));
+            continue;
+        };
+        for id in ids {
+            let passed = if id == "phase3.unchanged" {
+                s.report
+                    .checks
+                    .iter()
+                    .find(|c| c.check == "exec.idempotent_rerun")
+                    .map(|c| c.outcome == crate::checks::Outcome::Pass)
+            } else {
+                exec.hidden_checks
+                    .iter()
+                    .find(|h| &h.check == id && h.phase == n)
+                    .map(|h| h.outcome == crate::checks::Outcome::Pass)
+            };
+            match passed {
+                Some(p) if p == must_pass => {}
+                Some(_) => drift.push(format!(
+                    "{}: {id} {} in phase {n}, expected it to {}",
+                    s.name,
+                    if must_pass { "did not pass" } else { "passed" },
+                    if must_pass { "pass" } else { "fail" }
+                )),
+                None => drift.push(format!("{}: {id} did not run in phase {n}", s.name)),
             }
         }
     }

@@ -29,6 +29,33 @@ fn the_reference_solutions_land_in_their_bands() {
     assert!(table.contains("no drift"));
 }
 
+/// With the submissions executed: the hidden checks each expected.toml lists
+/// per phase pass (or, under `phaseN_fail`, do not), on top of the bands.
+#[test]
+fn executed_reference_solutions_pass_their_hidden_checks_and_bands() {
+    let out = tempfile::tempdir().unwrap();
+    let run = assay()
+        .args(["calibrate", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let table = stdout(&run);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "calibration drifted:\n{table}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let strong: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.path().join("strong/report.json")).unwrap())
+            .unwrap();
+    let hidden = strong["execution"]["hidden_checks"]
+        .as_array()
+        .expect("strong was executed");
+    assert!(hidden.len() >= 3 * 30, "{} hidden check runs", hidden.len());
+    assert!(hidden.iter().all(|h| h["outcome"]["kind"] == "pass"));
+}
+
 #[test]
 fn moving_points_so_strong_drops_a_band_is_drift() {
     let home = tempfile::tempdir().unwrap();
