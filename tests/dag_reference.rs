@@ -41,10 +41,6 @@ fn band(root: &Path, name: &str, rubric: &Rubric) -> (f64, u8) {
 fn reference_dags_land_in_their_pipeline_design_bands() {
     let home = Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = home.join("reference-solutions/marketplace-elt");
-    if !root.join("starter/dags/marketplace_elt.py").is_file() {
-        eprintln!("no reference solutions in this tree yet; nothing to calibrate");
-        return;
-    }
     let rubric = Rubric::load(&home.join("rubric/marketplace-elt.toml"), &|id| {
         assay::checks::find(id).is_some()
     })

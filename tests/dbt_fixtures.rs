@@ -305,21 +305,38 @@ fn hostile_projects_are_graded_with_clear_error_findings() {
     assert_eq!(outcome(&g, "dbt.confirmed_at_timezone"), Outcome::Pass);
 }
 
-/// Prints how the reference solutions score, when the pack's reference solutions
-/// are present beside the repository (`ASSAY_REFERENCE_DIR`).
+/// The reference solutions land in the Data Quality and Code Quality bands their
+/// expected.toml allows, and the keyword-stuffer earns no trap credit at all.
 #[test]
-fn reference_solutions_report() {
-    let Some(dir) = std::env::var_os("ASSAY_REFERENCE_DIR") else {
-        return;
-    };
-    let dir = std::path::PathBuf::from(dir);
-    let starter = dir.join("starter");
+fn reference_solutions_land_in_their_dbt_bands() {
+    let dir = common::repo_root().join("reference-solutions/marketplace-elt");
+    let starter = common::repo_root().join("fixtures/marketplace-elt/starter");
     for name in ["starter", "keyword-stuffer", "weak", "adequate", "strong"] {
         let g = grade(&dir.join(name), Some(&starter));
-        println!("== {name}: {:?}", g.scores);
-        for (id, r) in &g.results {
-            if id.starts_with("dbt.") {
-                println!("   {id}: {:?} — {}", r.outcome, r.summary);
+        let expected: toml::Table =
+            toml::from_str(&std::fs::read_to_string(dir.join(name).join("expected.toml")).unwrap())
+                .unwrap();
+        for dim in ["data_quality", "code_quality"] {
+            let range = expected["bands"][dim].as_array().unwrap();
+            let (lo, hi) = (
+                range[0].as_integer().unwrap() as u8,
+                range[1].as_integer().unwrap() as u8,
+            );
+            let got = band(&g, dim);
+            assert!(
+                (lo..=hi).contains(&got),
+                "{name}: {dim} is band {got}, expected {lo}-{hi}: {:?}",
+                g.scores
+            );
+        }
+        if name == "keyword-stuffer" {
+            for id in TRAP_CHECKS {
+                assert_ne!(
+                    outcome(&g, id),
+                    Outcome::Pass,
+                    "the keyword-stuffer earned {id}: {}",
+                    g.results[*id].summary
+                );
             }
         }
     }
