@@ -14,8 +14,8 @@ use crate::exercise::Exercise;
 use crate::facts::{Facts, SubmissionFacts};
 use crate::inventory::{Inventory, Origin};
 use crate::report::{
-    self, Acquisition, ExercisePackData, Format, Grader, InventorySummary, Overall, Report,
-    RubricRef, Stage, StageRecord, StageStatus, Status, Submission,
+    self, Acquisition, ExercisePackData, Format, InventorySummary, Report, RubricRef, Stage,
+    StageRecord, StageStatus, Status, Submission,
 };
 use crate::rubric::{Rubric, RubricError};
 
@@ -316,50 +316,24 @@ fn stage(stage: Stage, status: StageStatus, detail: String) -> StageRecord {
 }
 
 fn empty_report(req: &GradeRequest, exercise: &Exercise, rubric: &Rubric, name: &str) -> Report {
-    Report {
-        schema_version: report::SCHEMA_VERSION.to_string(),
-        grader: Grader {
-            name: "assay".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        exercise: exercise.id.clone(),
-        rubric: RubricRef {
-            path: rubric
-                .path
-                .strip_prefix(&exercise.home)
-                .unwrap_or(&rubric.path)
-                .display()
-                .to_string(),
+    let rubric_path = rubric
+        .path
+        .strip_prefix(&exercise.home)
+        .unwrap_or(&rubric.path);
+    Report::begin(
+        &exercise.id,
+        RubricRef {
+            path: rubric_path.display().to_string(),
             sha256: rubric.sha256.clone(),
         },
-        submission: Submission {
+        Submission {
             name: name.to_string(),
             source: report::redact_source(&req.source),
             kind: None,
             requested_ref: req.rev.clone(),
             commit: None,
         },
-        graded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        status: Status::Graded,
-        error: None,
-        stages: Vec::new(),
-        acquisition: None,
-        inventory: None,
-        dimensions: Vec::new(),
-        overall: Overall {
-            score: None,
-            band: None,
-            band_label: None,
-        },
-        checks: Vec::new(),
-        overrides: Vec::new(),
-        followups: Vec::new(),
-        traps: Vec::new(),
-        execution: None,
-        strengths: Vec::new(),
-        gaps: Vec::new(),
-        notices: Vec::new(),
-    }
+    )
 }
 
 fn write(report: Report, req: &GradeRequest, name: &str) -> Result<Graded, GradeError> {

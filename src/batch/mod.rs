@@ -217,45 +217,23 @@ fn is_done(dir: &Path, wanted: &Inputs) -> bool {
 /// A report for a submission the grader could not finish, so the cohort page
 /// still lists it.
 fn error_report(entry: &Entry, why: &str) -> Report {
-    Report {
-        schema_version: report::SCHEMA_VERSION.into(),
-        grader: report::Grader {
-            name: "assay".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        exercise: entry.exercise.clone(),
-        rubric: report::RubricRef {
+    let mut report = Report::begin(
+        &entry.exercise,
+        report::RubricRef {
             path: String::new(),
             sha256: String::new(),
         },
-        submission: report::Submission {
+        report::Submission {
             name: entry.id.clone(),
             source: report::redact_source(&entry.source),
             kind: None,
             requested_ref: entry.rev.clone(),
             commit: None,
         },
-        graded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        status: Status::Error,
-        error: Some(why.to_string()),
-        stages: Vec::new(),
-        acquisition: None,
-        inventory: None,
-        dimensions: Vec::new(),
-        overall: report::Overall {
-            score: None,
-            band: None,
-            band_label: None,
-        },
-        checks: Vec::new(),
-        overrides: Vec::new(),
-        followups: Vec::new(),
-        traps: Vec::new(),
-        execution: None,
-        strengths: Vec::new(),
-        gaps: Vec::new(),
-        notices: Vec::new(),
-    }
+    );
+    report.status = Status::Error;
+    report.error = Some(why.to_string());
+    report
 }
 
 /// Reads every listed submission's report and writes summary.json, index.html

@@ -293,6 +293,41 @@ pub struct Overall {
 }
 
 impl Report {
+    /// A report not yet graded: what is known before acquisition. Grading fills
+    /// it; a submission that cannot be graded keeps it with an error.
+    pub fn begin(exercise: &str, rubric: RubricRef, submission: Submission) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION.to_string(),
+            grader: Grader {
+                name: "assay".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            exercise: exercise.to_string(),
+            rubric,
+            submission,
+            graded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            status: Status::Graded,
+            error: None,
+            stages: Vec::new(),
+            acquisition: None,
+            inventory: None,
+            dimensions: Vec::new(),
+            overall: Overall {
+                score: None,
+                band: None,
+                band_label: None,
+            },
+            checks: Vec::new(),
+            overrides: Vec::new(),
+            followups: Vec::new(),
+            traps: Vec::new(),
+            execution: None,
+            strengths: Vec::new(),
+            gaps: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serialises")
     }
