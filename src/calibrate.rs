@@ -8,9 +8,10 @@
 //! data_quality = [3, 4]
 //! [hidden]                        # phase -> hidden checks that must pass (execution stage)
 //! phase1 = ["hidden.gmv_total"]
-//! [order]                         # optional: overall score relations to siblings
-//! above = ["adequate"]
-//! at_least = ["keyword-stuffer"]
+//! [order]                         # optional: score relations to siblings
+//! above = ["adequate"]            # overall score strictly above theirs
+//! at_least = ["keyword-stuffer"]  # overall score at or above theirs
+//! at_least_in_every_dimension = ["keyword-stuffer"]  # each dimension's score too
 //! ```
 
 use std::collections::BTreeMap;
@@ -42,6 +43,11 @@ pub struct Order {
     pub above: Vec<String>,
     #[serde(default)]
     pub at_least: Vec<String>,
+    /// Siblings whose score this solution must reach in every dimension, not
+    /// only overall: a solution that games one dimension cannot hide behind
+    /// the average.
+    #[serde(default)]
+    pub at_least_in_every_dimension: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -190,6 +196,40 @@ fn find_drift(solutions: &[SolutionResult]) -> Vec<String> {
                 }
             }
         }
+        drift.extend(dimension_order_drift(s, solutions));
+    }
+    drift
+}
+
+/// `at_least_in_every_dimension`: each dimension's score of this solution at or
+/// above the sibling's. A dimension neither could be scored in is no evidence
+/// either way; one scored for only one of them is drift, since the two cannot
+/// be compared.
+fn dimension_order_drift(s: &SolutionResult, solutions: &[SolutionResult]) -> Vec<String> {
+    let mut drift = Vec::new();
+    for other in &s.expected.order.at_least_in_every_dimension {
+        let Some(theirs) = solutions.iter().find(|o| &o.name == other) else {
+            drift.push(format!(
+                "{}: [order] names `{other}`, which is not a reference solution",
+                s.name
+            ));
+            continue;
+        };
+        for dim in &s.report.dimensions {
+            let their = theirs.report.dimensions.iter().find(|d| d.id == dim.id);
+            match (dim.score, their.and_then(|d| d.score)) {
+                (Some(a), Some(b)) if a >= b => {}
+                (None, None) => {}
+                (Some(a), Some(b)) => drift.push(format!(
+                    "{}: {} {a:.1} should be at least {other}'s {b:.1}",
+                    s.name, dim.name
+                )),
+                _ => drift.push(format!(
+                    "{}: cannot compare {} with {other}'s (scored for only one of them)",
+                    s.name, dim.name
+                )),
+            }
+        }
     }
     drift
 }
@@ -306,4 +346,115 @@ pub fn table(cal: &Calibration) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{DimensionScore, RubricRef, Submission};
+
+    fn solution(name: &str, scores: &[(&str, Option<f64>)], order: Order) -> SolutionResult {
+        let mut report = Report::begin(
+            "marketplace-elt",
+            RubricRef {
+                path: "rubric/marketplace-elt.toml".into(),
+                sha256: String::new(),
+            },
+            Submission {
+                name: name.into(),
+                source: name.into(),
+                kind: None,
+                requested_ref: None,
+                commit: None,
+            },
+        );
+        report.dimensions = scores
+            .iter()
+            .map(|(id, score)| DimensionScore {
+                id: id.to_string(),
+                name: id.replace('_', " "),
+                weight: 0.5,
+                score: *score,
+                band: Some(1),
+                band_label: None,
+                descriptor: None,
+                incomplete: false,
+                criteria: Vec::new(),
+            })
+            .collect();
+        SolutionResult {
+            name: name.into(),
+            expected: Expected {
+                bands: BTreeMap::new(),
+                hidden: BTreeMap::new(),
+                order,
+            },
+            report,
+        }
+    }
+
+    fn weak_over(other: &str) -> Order {
+        Order {
+            at_least_in_every_dimension: vec![other.into()],
+            ..Order::default()
+        }
+    }
+
+    #[test]
+    fn a_sibling_ahead_in_one_dimension_is_drift_even_when_behind_overall() {
+        let weak = solution(
+            "weak",
+            &[("data_quality", Some(30.0)), ("code_quality", Some(39.0))],
+            weak_over("keyword-stuffer"),
+        );
+        let stuffer = solution(
+            "keyword-stuffer",
+            &[("data_quality", Some(10.0)), ("code_quality", Some(40.9))],
+            Order::default(),
+        );
+        let drift = find_drift(&[weak, stuffer]);
+        assert_eq!(
+            drift,
+            vec!["weak: code quality 39.0 should be at least keyword-stuffer's 40.9".to_string()]
+        );
+    }
+
+    #[test]
+    fn ties_and_dimensions_neither_scored_are_no_drift() {
+        let weak = solution(
+            "weak",
+            &[("data_quality", Some(20.0)), ("problem_solving", None)],
+            weak_over("keyword-stuffer"),
+        );
+        let stuffer = solution(
+            "keyword-stuffer",
+            &[("data_quality", Some(20.0)), ("problem_solving", None)],
+            Order::default(),
+        );
+        assert!(find_drift(&[weak, stuffer]).is_empty());
+    }
+
+    #[test]
+    fn a_dimension_scored_for_one_only_or_an_unknown_sibling_is_drift() {
+        let weak = solution(
+            "weak",
+            &[("problem_solving", None)],
+            Order {
+                at_least_in_every_dimension: vec!["keyword-stuffer".into(), "nobody".into()],
+                ..Order::default()
+            },
+        );
+        let stuffer = solution(
+            "keyword-stuffer",
+            &[("problem_solving", Some(5.0))],
+            Order::default(),
+        );
+        let drift = find_drift(&[weak, stuffer]);
+        assert_eq!(drift.len(), 2, "{drift:?}");
+        assert!(
+            drift[0].contains("scored for only one of them"),
+            "{drift:?}"
+        );
+        assert!(drift[1].contains("`nobody`"), "{drift:?}");
+    }
 }

@@ -438,3 +438,89 @@ async fn a_panic_does_not_leave_the_container_behind() {
     assert!(err.is_panic());
     assert_no_sandbox_containers().await;
 }
+
+// Forges dbt's results: a read-only run_results.json claiming a success, put
+// where dbt writes its own through a link: the file itself in phase
+// `file-link`, the whole target folder in phase `folder-link`. dbt then fails
+// to write through the link, and the grader must not read the forgery.
+const FORGE_PROBE: &str = r#"
+import json, os
+
+def model(dbt, session):
+    target = os.environ["DBT_TARGET_PATH"]
+    phase = os.path.basename(os.path.dirname(target))
+    forged_dir = "/tmp/forged-" + phase
+    os.makedirs(forged_dir, exist_ok=True)
+    forged = os.path.join(forged_dir, "run_results.json")
+    with open(forged, "w") as f:
+        json.dump({"metadata": {}, "elapsed_time": 0.1, "args": {}, "results": [
+            {"unique_id": "model.tiny.forged_success", "status": "success",
+             "message": "forged", "failures": None, "execution_time": 0.1,
+             "timing": [], "thread_id": "Thread-1", "adapter_response": {}}]}, f)
+    os.chmod(forged, 0o444)
+    if phase == "folder-link":
+        os.rename(target, target + ".real")
+        os.symlink(forged_dir, target)
+    else:
+        link = os.path.join(target, "run_results.json")
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink(forged, link)
+    return session.sql("select 1 as forged")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_run_results_behind_a_link_are_not_read() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let image = image().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("project");
+    project(&proj, "forger");
+    write(&proj, "models/forge.py", FORGE_PROBE);
+    write(&proj, "models/honest.sql", "select 1 as id\n");
+
+    let run = run_project(
+        &image,
+        &SandboxLimits::default(),
+        &proj,
+        &[
+            phase(
+                "file-link",
+                &[("honest", "select count(*) from main.honest")],
+            ),
+            phase(
+                "folder-link",
+                &[("honest", "select count(*) from main.honest")],
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_no_sandbox_containers().await;
+    assert_eq!(run.phases.len(), 2);
+    for res in &run.phases {
+        // The grader carried on: the phase completed and its queries ran.
+        assert_eq!(res.status, PhaseStatus::Completed, "{}", res.runner_stderr);
+        assert_eq!(
+            res.outputs.queries[0].rows,
+            vec![vec![serde_json::json!(1)]]
+        );
+        let forged = res.outputs.run_results.as_ref().is_some_and(|rr| {
+            rr.results
+                .iter()
+                .any(|r| r.unique_id == "model.tiny.forged_success")
+        });
+        assert!(!forged, "the forged run_results.json was read");
+        assert!(
+            res.outputs
+                .problems
+                .iter()
+                .any(|p| p.contains("run_results.json was a symbolic link")),
+            "{:?}\n{}",
+            res.outputs.problems,
+            res.outputs.log_tail
+        );
+        // Without dbt's results nothing counts as built.
+        assert!(!res.nodes.all_ok(), "{:?}", res.nodes);
+    }
+}

@@ -48,10 +48,30 @@ fn a_folder_is_graded_without_history() {
     let report = read_report(out.path(), "cand-folder");
     assert_eq!(report["status"], "graded");
     assert_eq!(report["submission"]["kind"], "folder");
-    // Two of the nine contract models exist.
+    // Two of the nine contract models exist: stg_payments selects `*` from a
+    // source (its columns cannot be read), fct_orders one of its six columns.
+    let rubric: toml::Table = fs::read_to_string(repo_root().join("rubric/marketplace-elt.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let params = rubric["dimension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["criterion"].as_array().unwrap())
+        .find(|c| c["check"].as_str() == Some("dbt.contract_models"))
+        .unwrap()["params"]
+        .clone();
+    let file = params["file_credit"].as_float().unwrap();
+    let unreadable = params["unreadable_columns_credit"].as_float().unwrap();
+    let expected = (file + (1.0 - file) * unreadable + file + (1.0 - file) / 6.0) / 9.0;
     let contract = criterion(&report, "dbt.contract_models");
     assert_eq!(contract["outcome"]["kind"], "partial");
-    assert!((contract["outcome"]["fraction"].as_f64().unwrap() - 2.0 / 9.0).abs() < 1e-9);
+    let fraction = contract["outcome"]["fraction"].as_f64().unwrap();
+    assert!(
+        (fraction - expected).abs() < 1e-9,
+        "{fraction} vs {expected}"
+    );
     // A folder has no commit history: history criteria leave the denominator.
     assert_eq!(
         criterion(&report, "history.commit_cadence")["outcome"]["kind"],

@@ -96,6 +96,41 @@ impl Params {
     }
 }
 
+impl Params {
+    /// A table of string lists, `[params.key]` with `name = ["a", "b"]` entries.
+    pub fn string_lists(&self, key: &str) -> Result<Vec<(String, Vec<String>)>, ParamError> {
+        let wrong = || ParamError::WrongType(key.to_string(), "a table of string lists");
+        match self.0.get(key) {
+            Some(toml::Value::Table(t)) => t
+                .iter()
+                .map(|(name, v)| {
+                    let items = v.as_array().ok_or_else(wrong)?;
+                    let list = items
+                        .iter()
+                        .map(|i| i.as_str().map(str::to_string).ok_or_else(wrong))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((name.clone(), list))
+                })
+                .collect(),
+            Some(_) => Err(wrong()),
+            None => Err(ParamError::Missing(key.to_string())),
+        }
+    }
+
+    /// A share within 0..=1.
+    pub fn share(&self, key: &str) -> Result<f64, ParamError> {
+        let v = self.float(key)?;
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(ParamError::WrongType(
+                key.to_string(),
+                "a number within 0..1",
+            ))
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ParamError {
     #[error("the rubric gives this criterion no parameter `{0}`")]

@@ -92,6 +92,9 @@ pub struct PhaseFacts {
     pub hidden: Vec<HiddenMeasurement>,
     /// Row count and checksum of each idempotency model after this phase.
     pub models: BTreeMap<String, ModelState>,
+    /// The columns the warehouse holds for each model the check step read (by
+    /// model name, lower case): what the build really produced.
+    pub relation_columns: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -196,6 +199,14 @@ impl ExecutionFacts {
         self.phase(phase).and_then(|p| p.manifest.as_ref())
     }
 
+    /// The columns a model's relation held in the warehouse after the first
+    /// build, when the check step read that model.
+    pub fn built_columns(&self, model: &str) -> Option<&[String]> {
+        self.phase(1)
+            .and_then(|p| p.relation_columns.get(model))
+            .map(Vec::as_slice)
+    }
+
     /// The compiled SQL of a model as dbt ran it in the first phase, by model name.
     pub fn compiled_sql(&self, model: &str) -> Option<&str> {
         self.manifest(1)?
@@ -233,6 +244,7 @@ impl PhaseFacts {
             problems: Vec::new(),
             hidden: Vec::new(),
             models: BTreeMap::new(),
+            relation_columns: BTreeMap::new(),
         }
     }
 

@@ -377,6 +377,7 @@ fn phase_facts(number: u8, result: PhaseResult) -> PhaseFacts {
         problems,
         hidden: Vec::new(),
         models: BTreeMap::new(),
+        relation_columns: BTreeMap::new(),
     }
 }
 
@@ -602,6 +603,22 @@ impl QueryPlan {
                 }
                 map
             });
+        if let Some(columns) = &columns {
+            let refs = self
+                .checks
+                .iter()
+                .filter_map(|(_, plan)| plan.as_ref().ok())
+                .flatten()
+                .chain(self.models.iter().filter_map(|(_, r)| r.as_ref()));
+            for r in refs {
+                let key = (r.schema.to_lowercase(), r.table.to_lowercase());
+                if let Some(have) = columns.get(&key) {
+                    phase
+                        .relation_columns
+                        .insert(r.name.clone(), have.iter().cloned().collect());
+                }
+            }
+        }
         for (id, plan) in &self.checks {
             let measurement = match plan {
                 Err(m) => m.clone(),
@@ -795,6 +812,7 @@ pub fn report_summary(
             detail,
             wall_secs: Some((p.wall_secs * 10.0).round() / 10.0),
             nodes: (p.nodes.total > 0).then(|| tally(&p.nodes)),
+            problems: p.problems.clone(),
         });
         let verdicts = match tolerance(p.number) {
             Some(tol) => phase_verdicts(facts, p.number, &tol),

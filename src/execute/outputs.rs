@@ -229,6 +229,12 @@ pub struct DbtProcess {
     pub elapsed_secs: Option<f64>,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RefusedArtifact {
+    pub name: String,
+    pub reason: String,
+}
+
 /// The runner's own account of the phase (result.json).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunnerReport {
@@ -242,6 +248,10 @@ pub struct RunnerReport {
     pub queries_error: Option<String>,
     #[serde(default)]
     pub elapsed_secs: Option<f64>,
+    /// Artifacts the runner would not read: a link or other non-regular file
+    /// where dbt writes its results.
+    #[serde(default)]
+    pub refused_artifacts: Vec<RefusedArtifact>,
 }
 
 /// Parsed outputs of one phase. A file that is missing or does not parse is
@@ -273,6 +283,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// At most `max` characters of a string that came out of the container.
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
 pub fn parse_outputs(files: &OutputFiles) -> PhaseOutputs {
     let mut problems = Vec::new();
     let report = parse_json(files, "result.json", &mut problems).unwrap_or_else(|| {
@@ -283,6 +298,24 @@ pub fn parse_outputs(files: &OutputFiles) -> PhaseOutputs {
     let run_results = parse_json(files, "run_results.json", &mut problems);
     let manifest = parse_json(files, "manifest.json", &mut problems);
     let queries = parse_json(files, "queries.json", &mut problems).unwrap_or_default();
+    for r in &report.refused_artifacts {
+        problems.push(format!(
+            "{} was {}, not a regular file, and was not read: dbt's own results of this \
+             phase are unknown (a submission can plant such a link to forge them)",
+            truncate(&r.name, 80),
+            truncate(&r.reason, 200)
+        ));
+    }
+    if report.dbt.is_some()
+        && run_results.is_none()
+        && !files.files.contains_key("run_results.json")
+        && !report
+            .refused_artifacts
+            .iter()
+            .any(|r| r.name == "run_results.json")
+    {
+        problems.push("dbt ran but left no run_results.json".into());
+    }
     let log_tail = files
         .files
         .get("dbt_stdout_tail.log")

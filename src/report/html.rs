@@ -315,6 +315,7 @@ struct PhaseView {
     status: String,
     detail: String,
     nodes: String,
+    problems: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -483,6 +484,7 @@ impl View {
                     status: p.status.clone(),
                     detail: p.detail.clone().unwrap_or_default(),
                     nodes: p.nodes.as_ref().map(tally_text).unwrap_or_default(),
+                    problems: p.problems.clone(),
                 })
                 .collect(),
             has_hidden: !x.hidden_checks.is_empty(),

@@ -22,7 +22,7 @@ pub use enrich::{enrich, ExercisePackData, PackError};
 pub use summary::terminal_summary;
 
 /// Bumped on any change a reader of report.json could notice.
-pub const SCHEMA_VERSION: &str = "1.1.0";
+pub const SCHEMA_VERSION: &str = "1.2.0";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
@@ -151,6 +151,10 @@ pub struct PhaseSummary {
     pub wall_secs: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<TestTally>,
+    /// What the grader could not read back from the phase, and why (a broken
+    /// or tampered artifact, a failed raw load).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -765,6 +765,59 @@ impl DbtProjectFacts {
             .collect()
     }
 
+    /// The names of the columns a model outputs (lower case), read from its SQL:
+    /// `select *` is followed through its CTEs and, when it reads a single
+    /// model, into that model. `None` when a star reads a source, a join or
+    /// anything else whose columns the SQL does not name.
+    pub fn model_columns(&self, name: &str) -> Option<Vec<String>> {
+        self.model_columns_at(name, 0)
+    }
+
+    fn model_columns_at(&self, name: &str, depth: usize) -> Option<Vec<String>> {
+        // A ref cycle cannot build, but its facts must not loop the grader.
+        if depth > self.models.len() {
+            return None;
+        }
+        let sql = self.model(name)?.sql.as_ref()?;
+        let mut scope = sql.final_scope()?;
+        for _ in 0..=sql.scopes.len() {
+            let named = scope.outputs.iter().filter_map(|c| c.name.clone());
+            let Some(star) = &scope.star else {
+                return Some(named.collect());
+            };
+            if star.from.len() != 1 || star.joins != 0 {
+                return None;
+            }
+            let rel = &star.from[0];
+            let mut base = match rel.kind {
+                sql::RelKind::Cte if star.only_star => {
+                    scope = sql.scope(&rel.name)?;
+                    continue;
+                }
+                sql::RelKind::Cte => {
+                    let inner = sql.scope(&rel.name)?;
+                    if inner.star.is_some() {
+                        return None;
+                    }
+                    inner
+                        .outputs
+                        .iter()
+                        .filter_map(|c| c.name.clone())
+                        .collect()
+                }
+                sql::RelKind::Ref => self.model_columns_at(&rel.name, depth + 1)?,
+                _ => return None,
+            };
+            for c in named {
+                if !base.contains(&c) {
+                    base.push(c);
+                }
+            }
+            return Some(base);
+        }
+        None
+    }
+
     /// Whether `name` (a model or seed) is or reads the seed `seed`.
     pub fn reads_seed(&self, name: &str, seed: &str) -> bool {
         name == seed || self.upstream(name).contains(seed)

@@ -259,3 +259,80 @@ fn event_log_reviews_currency_and_timezone_partial_handling() {
         Outcome::Fail
     );
 }
+
+/// Every contract model of the rubric, each selecting its required columns
+/// (read from the rubric, so the test follows the contract).
+fn full_contract(hollow: Option<&str>) -> Vec<(String, String)> {
+    params("dbt.contract_models")
+        .string_lists("columns")
+        .unwrap()
+        .into_iter()
+        .map(|(name, cols)| {
+            let sql = if Some(name.as_str()) == hollow {
+                "-- order_id, buyer_id, status: all here\nselect 1 as placeholder\n".to_string()
+            } else {
+                format!(
+                    "select {} from {{{{ ref('upstream') }}}}\n",
+                    cols.join(", ")
+                )
+            };
+            (format!("models/marts/{name}.sql"), sql)
+        })
+        .collect()
+}
+
+fn as_files(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
+#[test]
+fn contract_models_need_their_columns_not_only_their_names() {
+    let full = full_contract(None);
+    assert_eq!(run(&ContractModels, &as_files(&full)), Outcome::Pass);
+    // A file under the contract's name whose SQL lacks the contract's columns
+    // (they are only named in a comment) earns the file's share alone.
+    let hollow = full_contract(Some("fct_orders"));
+    match run(&ContractModels, &as_files(&hollow)) {
+        Outcome::Partial { fraction } => {
+            let p = params("dbt.contract_models");
+            let file = p.float("file_credit").unwrap();
+            let n = full.len() as f64;
+            assert!((fraction - (n - 1.0 + file) / n).abs() < 1e-9, "{fraction}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        run(
+            &ContractModels,
+            &[("models/marts/other.sql", "select 1 as x\n")]
+        ),
+        Outcome::NotAttempted
+    );
+}
+
+#[test]
+fn contract_columns_are_followed_through_stars_into_ctes_and_models() {
+    let (_dir, f) = facts(&[
+        (
+            "models/staging/stg_payments.sql",
+            "with source as (select * from {{ source('m', 'payments') }}),\nrenamed as (select event_id, order_id, lower(event_type) as event_type, amount, currency, event_at from source)\nselect * from renamed\n",
+        ),
+        ("models/marts/fct_payments.sql", "select *, amount * 1.0 as amount_usd from {{ ref('stg_payments') }}\n"),
+        ("models/marts/raw_star.sql", "select * from {{ source('m', 'payments') }}\n"),
+    ]);
+    let p = f.dbt.main_project().unwrap();
+    assert_eq!(
+        p.model_columns("fct_payments").unwrap(),
+        [
+            "event_id",
+            "order_id",
+            "event_type",
+            "amount",
+            "currency",
+            "event_at",
+            "amount_usd"
+        ]
+    );
+    // A star over a source names no columns.
+    assert_eq!(p.model_columns("raw_star"), None);
+}

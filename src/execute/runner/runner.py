@@ -13,6 +13,7 @@ type and size checks, dbt runs in a child process with its own deadline, and
 every process it leaves behind is killed before results are read.
 """
 
+import errno
 import io
 import json
 import os
@@ -236,15 +237,42 @@ def run_queries(conn, queries, max_rows):
     return results
 
 
-def tail(path, limit):
+def open_below(dir_fd, parts):
+    """Open a regular file below a directory handle without following any link.
+
+    Every component is opened with O_NOFOLLOW relative to the one before, so a
+    link anywhere on the path (the file, or a folder swapped for a link) is
+    refused rather than followed. Returns (fd, None) or (None, reason); reason
+    is None when the file simply does not exist.
+    """
+    fds = []
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - limit))
-            return f.read(limit)
-    except OSError:
-        return b""
+        cur = dir_fd
+        for folder in parts[:-1]:
+            cur = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=cur)
+            fds.append(cur)
+        fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=cur)
+    except FileNotFoundError:
+        return None, None
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR):
+            return None, "a symbolic link"
+        return None, "unreadable: " + (e.strerror or "error")
+    finally:
+        for f in fds:
+            os.close(f)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None, "not a regular file"
+    return fd, None
+
+
+def tail(fd, limit):
+    with os.fdopen(fd, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - limit))
+        return f.read(limit)
 
 
 def cmd_phase(phase_id):
@@ -262,6 +290,9 @@ def cmd_phase(phase_id):
     cwd = os.path.join(phase_dir, "cwd")
     for d in (in_dir, out_dir, target_dir, log_dir, cwd):
         os.makedirs(d, exist_ok=True)
+    # Taken before the submission runs: it keeps pointing at the real phase
+    # folder even if a model renames the folder or puts a link in its place.
+    phase_fd = os.open(phase_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     max_total, max_file, max_entries = limits_from_env()
     safe_extract(sys.stdin.buffer, in_dir, max_total, max_file, max_entries)
     with open(os.path.join(in_dir, "phase.json"), "r", encoding="utf-8") as f:
@@ -282,7 +313,9 @@ def cmd_phase(phase_id):
         except Exception as e:
             result["raw_error"] = str(e)[:4000]
 
-    if result["raw_error"] is None:
+    # A check step only queries: starting a dbt child would cost a Python and
+    # dbt import (1-2 s) for nothing.
+    if result["raw_error"] is None and spec.get("dbt"):
         result["dbt"] = run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir)
 
     kill_everyone_else()
@@ -299,7 +332,7 @@ def cmd_phase(phase_id):
             result["queries_error"] = str(e)[:4000]
     result["elapsed_secs"] = time.monotonic() - started
 
-    emit_outputs(result, queries, out_dir, target_dir, int(spec.get("log_tail_bytes", 65536)))
+    emit_outputs(result, queries, phase_fd, int(spec.get("log_tail_bytes", 65536)))
 
 
 def run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir):
@@ -377,7 +410,7 @@ def cmd_dbt_child(commands_path, invocations_path):
     os._exit(worst)
 
 
-def emit_outputs(result, queries, out_dir, target_dir, log_tail_bytes):
+def emit_outputs(result, queries, phase_fd, log_tail_bytes):
     """Write one tar of the phase's outputs to stdout; the host re-checks every entry."""
     buf = io.BytesIO()
 
@@ -387,24 +420,39 @@ def emit_outputs(result, queries, out_dir, target_dir, log_tail_bytes):
         info.mode = 0o644
         tar.addfile(info, io.BytesIO(data))
 
-    def add_file(tar, name, path):
-        # O_NOFOLLOW: the submission could have replaced an artifact with a link.
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return
+    # The submission ran as this same user and could have replaced an artifact,
+    # or a folder on its path, with a link to a file it forged. Such an artifact
+    # is left out and named in result.json, so the report can say why dbt's
+    # results are missing.
+    refused = []
+
+    def read_artifact(name, parts):
+        fd, reason = open_below(phase_fd, parts)
+        if fd is None:
+            if reason is not None:
+                refused.append({"name": name, "reason": reason})
+            return None
         with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return
-            add_bytes(tar, name, f.read())
+            return f.read()
+
+    artifacts = [
+        ("invocations.json", read_artifact("invocations.json", ["out", "invocations.json"])),
+        ("run_results.json", read_artifact("run_results.json", ["target", "run_results.json"])),
+        ("manifest.json", read_artifact("manifest.json", ["target", "manifest.json"])),
+    ]
+    log_fd, log_refused = open_below(phase_fd, ["out", "dbt_stdout.log"])
+    log_tail = tail(log_fd, log_tail_bytes) if log_fd is not None else b""
+    if log_refused is not None:
+        refused.append({"name": "dbt_stdout.log", "reason": log_refused})
+    result["refused_artifacts"] = refused
 
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         add_bytes(tar, "result.json", json.dumps(result).encode())
         add_bytes(tar, "queries.json", json.dumps(queries).encode())
-        add_file(tar, "invocations.json", os.path.join(out_dir, "invocations.json"))
-        add_file(tar, "run_results.json", os.path.join(target_dir, "run_results.json"))
-        add_file(tar, "manifest.json", os.path.join(target_dir, "manifest.json"))
-        add_bytes(tar, "dbt_stdout_tail.log", tail(os.path.join(out_dir, "dbt_stdout.log"), log_tail_bytes))
+        for name, data in artifacts:
+            if data is not None:
+                add_bytes(tar, name, data)
+        add_bytes(tar, "dbt_stdout_tail.log", log_tail)
     sys.stdout.buffer.write(buf.getvalue())
     sys.stdout.buffer.flush()
 
