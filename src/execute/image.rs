@@ -237,6 +237,28 @@ pub fn cache_root(cfg: &RunnerConfig) -> Result<PathBuf, ExecuteError> {
 
 /// Makes sure the runner image exists in the local engine and returns its tag,
 /// building it when missing (or when `force_rebuild`).
+/// An exclusive lock on the cache folder's `build.lock`, held until dropped (the
+/// operating system releases it if the grader dies).
+async fn lock_builds(cache: &Path, progress: &Progress) -> Result<std::fs::File, ExecuteError> {
+    let path = cache.join("build.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| ExecuteError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => return Err(ExecuteError::io(&path, e)),
+    }
+    progress.step("waiting for another grader building the runner image…");
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| ExecuteError::io(&path, std::io::Error::other(e)))?
+        .map_err(|e| ExecuteError::io(&path, e))
+}
+
 pub async fn ensure_runner_image(
     cfg: &RunnerConfig,
     progress: &Progress,
@@ -250,6 +272,14 @@ pub async fn ensure_runner_image(
     }
     let cache = cache_root(cfg)?.join("runner");
     std::fs::create_dir_all(&cache).map_err(|e| ExecuteError::io(&cache, e))?;
+    // Graders started together (a batch, parallel CI jobs, the test suite)
+    // share the cached root filesystem and wheels: one builds, the others wait
+    // and then find the image.
+    let _build_lock = lock_builds(&cache, progress).await?;
+    if !cfg.force_rebuild && docker::image_exists(&docker, &tag).await? {
+        progress.finish(&format!("runner image {tag} built by another grader"));
+        return Ok(tag);
+    }
     let work = tempfile::Builder::new()
         .prefix("build-")
         .tempdir_in(&cache)
@@ -683,6 +713,24 @@ async fn run_step_output(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_build_waits_for_the_first_to_release_the_cache() {
+        let cache = tempfile::tempdir().unwrap();
+        let first = lock_builds(cache.path(), &Progress::quiet()).await.unwrap();
+        let path = cache.path().to_path_buf();
+        let second = tokio::spawn(async move {
+            let lock = lock_builds(&path, &Progress::quiet()).await.unwrap();
+            drop(lock);
+            std::time::Instant::now()
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!second.is_finished(), "the second build did not wait");
+        let released = std::time::Instant::now();
+        drop(first);
+        let acquired = second.await.unwrap();
+        assert!(acquired >= released);
+    }
 
     #[test]
     fn deb822_entry_for_the_codename_is_picked() {
