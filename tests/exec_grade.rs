@@ -135,8 +135,17 @@ fn check_result<'a>(report: &'a Value, check: &str) -> &'a Value {
         .unwrap()
 }
 
+/// The tests that run whole grades take turns: two at once would share the
+/// machine's two cores and slow dbt past its deadlines.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn grading_runs_the_strong_solution_and_catches_planted_faults() {
+    let _turn = heavy();
     require_docker();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("reports");
@@ -342,4 +351,154 @@ fn no_exec_leaves_executed_checks_out_of_the_score() {
     for (check, outcome) in outcomes {
         assert_eq!(outcome, "not_applicable", "{check}");
     }
+}
+
+/// One dbt Python model that tries everything a hostile submission might
+/// while dbt builds: reach the network, write to the grader's host, fork
+/// until the machine stops, and forge dbt's run_results.json behind a link.
+const HOSTILE_MODEL: &str = r#"
+import json, os, socket, time
+
+def model(dbt, session):
+    # Downstream of every mart, so the fork bomb cannot starve their builds:
+    # the hidden checks below must still find the marts right.
+    dbt.ref("mart_gmv_daily")
+    dbt.ref("mart_seller_performance")
+    dbt.ref("mart_payment_reconciliation")
+    dbt.ref("mart_customer_cohorts")
+    dbt.ref("dim_users")
+    dbt.ref("dim_sellers")
+    outcomes = []
+    try:
+        socket.create_connection(("1.1.1.1", 53), timeout=3).close()
+        outcomes.append("network:open")
+    except OSError:
+        outcomes.append("network:blocked")
+    try:
+        with open("HOST_MARKER", "w") as f:
+            f.write("escaped")
+        outcomes.append("host:written")
+    except OSError:
+        outcomes.append("host:refused")
+    children = []
+    for _ in range(5000):
+        try:
+            pid = os.fork()
+        except OSError:
+            break
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        children.append(pid)
+    outcomes.append("forks:%d" % len(children))
+    target = os.environ.get("DBT_TARGET_PATH", "target")
+    forged = "/tmp/forged-%d.json" % os.getpid()
+    with open(forged, "w") as f:
+        json.dump({"metadata": {}, "results": [{"unique_id": "model.forged.ok", "status": "success"}]}, f)
+    os.chmod(forged, 0o444)
+    link = os.path.join(target, "run_results.json")
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink(forged, link)
+    return session.sql("select '%s' as outcome" % ",".join(outcomes))
+"#;
+
+/// A batch with execution: a submission whose Python model attacks the sandbox
+/// is contained and reported, and the submission after it is graded as if
+/// nothing had happened.
+#[test]
+fn an_executed_batch_reports_a_hostile_model_and_grades_the_rest() {
+    let _turn = heavy();
+    require_docker();
+    let tmp = tempfile::tempdir().unwrap();
+    let hostile = tmp.path().join("hostile");
+    copy_tree(&strong(), &hostile);
+    let marker = std::env::temp_dir().join(format!("assay-escape-{}", std::process::id()));
+    fs::write(
+        hostile.join("models/hostile_probe.py"),
+        HOSTILE_MODEL.replace("HOST_MARKER", marker.to_str().unwrap()),
+    )
+    .unwrap();
+    let manifest = tmp.path().join("cohort.toml");
+    fs::write(
+        &manifest,
+        format!(
+            "[[submission]]\nid = \"hostile\"\nsource = \"{}\"\n\n[[submission]]\nid = \"strong\"\nsource = \"{}\"\n",
+            hostile.display(),
+            strong().display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("batch");
+    let run = assay()
+        .env("CI", "true")
+        .args([
+            "batch",
+            manifest.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+
+    let read = |id: &str| -> Value {
+        let report: Value =
+            serde_json::from_str(&fs::read_to_string(out.join(id).join("report.json")).unwrap())
+                .unwrap();
+        assert_valid(&report);
+        assert_eq!(report["status"], "graded", "{id}: {}", report["error"]);
+        report
+    };
+    let hostile_report = read("hostile");
+    assert!(
+        !marker.exists(),
+        "a model wrote to the host: {}",
+        marker.display()
+    );
+    // The forged results were refused and the report says so in every phase.
+    let phases = hostile_report["execution"]["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 3);
+    for p in phases {
+        let problems = p["problems"].as_array().cloned().unwrap_or_default();
+        assert!(
+            problems.iter().any(|m| m
+                .as_str()
+                .unwrap()
+                .contains("run_results.json was a symbolic link")),
+            "phase {}: {problems:?}",
+            p["phase"]
+        );
+    }
+    assert_ne!(outcome(&hostile_report, "exec.builds_cleanly"), "pass");
+    // What the warehouse holds is still measured: the hidden checks do not
+    // rest on dbt's own account of the build.
+    assert!(
+        not_passing(&hostile_report, 1).is_empty(),
+        "{:?}",
+        not_passing(&hostile_report, 1)
+    );
+
+    let strong_report = read("strong");
+    for phase in 1..=3 {
+        assert!(
+            not_passing(&strong_report, phase).is_empty(),
+            "strong after the hostile one, phase {phase}: {:?}",
+            not_passing(&strong_report, phase)
+        );
+    }
+    assert_eq!(outcome(&strong_report, "exec.builds_cleanly"), "pass");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let left = rt.block_on(async {
+        let engine = assay::execute::docker::connect().await.unwrap();
+        assay::execute::docker::list_sandbox_containers(&engine)
+            .await
+            .unwrap()
+    });
+    assert!(left.is_empty(), "sandbox containers left behind: {left:?}");
 }
