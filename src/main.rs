@@ -112,6 +112,7 @@ enum Command {
         /// Regrade submissions whose report is up to date.
         #[arg(long)]
         force: bool,
+        /// Skip running the submissions in containers; grade from their code alone.
         #[arg(long)]
         no_exec: bool,
         #[arg(long, default_value = "marketplace-elt")]
@@ -124,6 +125,7 @@ enum Command {
     Calibrate {
         #[arg(long, default_value = "marketplace-elt")]
         exercise: String,
+        /// Grade from the code alone: bands only, hidden-check expectations are not compared.
         #[arg(long)]
         no_exec: bool,
         /// Where the reference solutions' reports go.

@@ -1,6 +1,6 @@
-//! The dbt analyser and checks on whole projects: the fixtures under
-//! `fixtures/dbt/` (a strong layered project, the same in bronze/silver/gold, a
-//! weak one, a keyword-stuffed one) and hostile projects generated here.
+//! The dbt analyser and checks on whole projects: the pack's reference
+//! solutions (strong, weak, keyword-stuffer), the strong one rebuilt here in
+//! bronze/silver/gold folders, and hostile projects generated here.
 
 mod common;
 
@@ -66,6 +66,92 @@ fn fixture(name: &str) -> std::path::PathBuf {
     common::repo_root().join("fixtures/dbt").join(name)
 }
 
+fn reference(name: &str) -> std::path::PathBuf {
+    common::repo_root()
+        .join("reference-solutions/marketplace-elt")
+        .join(name)
+}
+
+/// The strong reference solution's dbt project laid out the medallion way:
+/// `staging/`, `intermediate/` and `marts/` become `bronze/`, `silver/` and
+/// `gold/` (folders, properties files and `dbt_project.yml`), and the
+/// non-contract models `stg_*` and `int_*` become `brz_*` and `slv_*` in file
+/// names and refs. Derived, not committed, so it follows the strong solution.
+fn medallion(dst: &Path) {
+    const LAYERS: [(&str, &str); 3] = [
+        ("staging", "bronze"),
+        ("intermediate", "silver"),
+        ("marts", "gold"),
+    ];
+    let names = regex::Regex::new(r"\b(stg|int)_(\w+)").unwrap();
+    let rename = |text: &str| -> String {
+        names
+            .replace_all(text, |c: &regex::Captures| match (&c[1], &c[2]) {
+                // The contract's name stays.
+                ("stg", "payments") => c[0].to_string(),
+                ("stg", rest) => format!("brz_{rest}"),
+                (_, rest) => format!("slv_{rest}"),
+            })
+            .into_owned()
+    };
+    let src = reference("strong");
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path
+                .strip_prefix(&src)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            let top = rel.split('/').next().unwrap();
+            if ![
+                "models",
+                "macros",
+                "seeds",
+                "tests",
+                "dbt_project.yml",
+                "packages.yml",
+            ]
+            .contains(&top)
+            {
+                continue;
+            }
+            let mut parts: Vec<String> = rel.split('/').map(str::to_string).collect();
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            if rel == "dbt_project.yml" {
+                for (from, to) in LAYERS {
+                    text = text
+                        .replace(&format!("    {from}:"), &format!("    {to}:"))
+                        .replace(&format!("+schema: {from}"), &format!("+schema: {to}"));
+                }
+            } else {
+                text = rename(&text);
+            }
+            for part in parts.iter_mut() {
+                for (from, to) in LAYERS {
+                    if *part == from {
+                        *part = to.to_string();
+                    }
+                    if *part == format!("_{from}.yml") {
+                        *part = format!("_{to}.yml");
+                    }
+                }
+            }
+            let last = parts.len() - 1;
+            parts[last] = rename(&parts[last]);
+            let out = dst.join(parts.join("/"));
+            std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+            std::fs::write(out, text).unwrap();
+        }
+    }
+}
+
 fn outcome(g: &Graded, id: &str) -> Outcome {
     g.results[id].outcome
 }
@@ -87,7 +173,7 @@ const TRAP_CHECKS: &[&str] = &[
 
 #[test]
 fn the_strong_project_handles_every_trap_with_file_and_line_evidence() {
-    let g = grade(&fixture("strong"), None);
+    let g = grade(&reference("strong"), None);
     for id in TRAP_CHECKS {
         let r = &g.results[*id];
         assert_eq!(
@@ -113,8 +199,16 @@ fn the_strong_project_handles_every_trap_with_file_and_line_evidence() {
 
 #[test]
 fn the_same_pipeline_in_bronze_silver_gold_scores_within_one_band() {
-    let layered = grade(&fixture("strong"), None);
-    let medallion = grade(&fixture("medallion"), None);
+    let layered = grade(&reference("strong"), None);
+    let dir = tempfile::tempdir().unwrap();
+    medallion(dir.path());
+    assert!(dir.path().join("models/bronze/brz_orders.sql").is_file());
+    assert!(dir.path().join("models/bronze/stg_payments.sql").is_file());
+    assert!(dir
+        .path()
+        .join("models/silver/slv_orders_enriched.sql")
+        .is_file());
+    let medallion = grade(dir.path(), None);
     for dim in ["data_quality", "code_quality"] {
         let (a, b) = (band(&layered, dim), band(&medallion, dim));
         assert!(
@@ -137,8 +231,8 @@ fn the_same_pipeline_in_bronze_silver_gold_scores_within_one_band() {
 
 #[test]
 fn the_keyword_stuffer_earns_no_trap_credit_and_lands_at_or_below_weak() {
-    let stuffer = grade(&fixture("stuffer"), None);
-    let weak = grade(&fixture("weak"), None);
+    let stuffer = grade(&reference("keyword-stuffer"), None);
+    let weak = grade(&reference("weak"), None);
     for id in [
         "dbt.payments_dedup",
         "dbt.confirmed_at_timezone",
@@ -349,7 +443,7 @@ fn jinja_lineage_matches_dbt_and_compiled_sql_gives_the_same_findings() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("strong.manifest.json")).unwrap())
             .unwrap();
-    let facts = facts_for(&fixture("strong"), None, Isolation::InProcess);
+    let facts = facts_for(&reference("strong"), None, Isolation::InProcess);
     let project = facts.dbt.main_project().unwrap();
     let nodes = manifest["nodes"].as_object().unwrap();
     let mut compared = 0;
@@ -385,7 +479,7 @@ fn jinja_lineage_matches_dbt_and_compiled_sql_gives_the_same_findings() {
         }
     }
     for m in [&manifest, &trimmed] {
-        let mut facts = facts_for(&fixture("strong"), None, Isolation::InProcess);
+        let mut facts = facts_for(&reference("strong"), None, Isolation::InProcess);
         dbt::apply_manifest(&mut facts.dbt, m, Isolation::InProcess);
         let project = facts.dbt.main_project().unwrap();
         assert_eq!(project.sql_origin, dbt::SqlOrigin::Compiled);
@@ -411,12 +505,13 @@ fn jinja_lineage_matches_dbt_and_compiled_sql_gives_the_same_findings() {
 /// The keyword-stuffer's findings as an interviewer reads them.
 #[test]
 fn stuffer_findings_as_users_see_them() {
-    let g = grade(&fixture("stuffer"), None);
+    let g = grade(&reference("keyword-stuffer"), None);
     let shown: Vec<&CheckResult> = [
         "dbt.payments_dedup",
         "dbt.soft_deletes",
         "dbt.currency_by_month",
         "dbt.singular_tests",
+        "dbt.mart_descriptions",
     ]
     .iter()
     .map(|id| &g.results[*id])

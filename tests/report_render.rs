@@ -82,7 +82,8 @@ fn fixture(payload: &str) -> Report {
         }],
         "execution": {
             "phases": [{ "phase": 1, "name": "initial", "status": "completed",
-                         "nodes": { "total": 10, "passed": 9, "failed": 1, "errored": 0, "warned": 0, "skipped": 0 } }],
+                         "nodes": { "total": 10, "passed": 9, "failed": 1, "errored": 0, "warned": 0, "skipped": 0 },
+                         "problems": [format!("run_results.json was a symbolic link {payload}")] }],
             "hidden_checks": [{ "check": "hidden.gmv_total", "title": "GMV in USD", "phase": 1, "trap": "T6",
                                 "outcome": { "kind": "fail" }, "measured": payload, "expected": 1234.5 }],
             "candidate_tests": { "total": 5, "passed": 4, "failed": 1, "errored": 0, "warned": 0, "skipped": 0 },

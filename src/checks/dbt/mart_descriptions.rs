@@ -269,7 +269,7 @@ impl Check for MartDescriptions {
         );
         if refuted > 0 {
             summary.push_str(&format!(
-                "; {refuted} description(s) claim work the SQL does not do"
+                "; {refuted} description(s) claim work the code does not bear out"
             ));
         }
         s::result(meta, Outcome::from_fraction(score), summary, evidence)

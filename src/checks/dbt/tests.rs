@@ -336,3 +336,46 @@ fn contract_columns_are_followed_through_stars_into_ctes_and_models() {
     // A star over a source names no columns.
     assert_eq!(p.model_columns("raw_star"), None);
 }
+
+#[test]
+fn mart_descriptions_that_claim_work_the_sql_does_not_do_earn_nothing() {
+    let described = |model_desc: &str| {
+        format!(
+            "version: 2\nmodels:\n  - name: fct_orders\n    description: {model_desc}\n    columns:\n      - name: order_id\n        description: Key.\n      - name: buyer_id\n        description: Buyer.\n      - name: status\n        description: Status.\n"
+        )
+    };
+    let model_weight = params("dbt.mart_descriptions")
+        .float("model_weight")
+        .unwrap();
+    // The SQL keeps every row: "deduplicated" is false, so only the columns count.
+    let false_claim = described("Orders, deduplicated on order_id.");
+    assert_eq!(
+        run(
+            &MartDescriptions,
+            &[MODEL, ("models/marts/_m.yml", &false_claim)]
+        ),
+        Outcome::from_fraction(1.0 - model_weight)
+    );
+    // The same words over SQL that does keep one row per order.
+    let dedup = (
+        "models/marts/fct_orders.sql",
+        "select order_id, buyer_id, status from {{ ref('stg_orders') }}\nqualify row_number() over (partition by order_id order by updated_at desc) = 1\n",
+    );
+    assert_eq!(
+        run(
+            &MartDescriptions,
+            &[dedup, ("models/marts/_m.yml", &false_claim)]
+        ),
+        Outcome::Pass
+    );
+    // A flag claimed as soft-delete handling but written as a constant.
+    let flag = (
+        "models/marts/dim_users.sql",
+        "select user_id, false as is_deleted from {{ ref('stg_users') }}\n",
+    );
+    let yml = "version: 2\nmodels:\n  - name: dim_users\n    description: Users.\n    columns:\n      - name: user_id\n        description: Key.\n      - name: is_deleted\n        description: Soft-deleted users are flagged here.\n";
+    assert_eq!(
+        run(&MartDescriptions, &[flag, ("models/marts/_u.yml", yml)]),
+        Outcome::from_fraction(model_weight + (1.0 - model_weight) * 0.5)
+    );
+}

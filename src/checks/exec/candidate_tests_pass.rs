@@ -13,7 +13,9 @@ crate::declare_check! {
     /// defined in starter files the candidate left unchanged do not count. The
     /// outcome is the share of the candidate's tests that passed in every phase
     /// they ran in (a warning counts as passing, a test skipped because its model
-    /// failed does not); every failure is listed with dbt's message.
+    /// failed does not); every failure is listed with dbt's message. A singular
+    /// test that cannot fail whatever the data (`where 1 = 0`, no condition on
+    /// any column: the dbt analyser's verdict) is listed and not counted.
     ///
     /// ## Why it matters
     /// Tests are how a team learns that yesterday's load broke a rule. A test that
@@ -55,6 +57,21 @@ impl Check for CandidateTestsPass {
         let result =
             |outcome, msg: String| CheckResult::new(meta.id, outcome, meta.confidence, msg);
         let inventory = &cx.facts.inventory;
+        // Singular tests that pass whatever the data: counting them would let a
+        // submission raise its pass rate with tests that assert nothing.
+        let vacuous: BTreeMap<&str, &str> = cx
+            .facts
+            .dbt
+            .main_project()
+            .map(|p| {
+                p.singular_tests
+                    .iter()
+                    .filter(|t| !t.meaningful)
+                    .map(|t| (t.path.as_str(), t.note.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut not_counted: BTreeMap<String, String> = BTreeMap::new();
         let mut tests: BTreeMap<String, TestRecord> = BTreeMap::new();
         for phase in &facts.phases {
             if !matches!(phase.ran, PhaseRun::Completed | PhaseRun::DbtTimedOut) {
@@ -74,6 +91,10 @@ impl Check for CandidateTestsPass {
                 // Only tests in files the candidate wrote or changed are theirs.
                 if let Some(f) = &file {
                     if !inventory.is_candidate_work(f) {
+                        continue;
+                    }
+                    if let Some(why) = vacuous.get(f.as_str()) {
+                        not_counted.insert(f.clone(), why.to_string());
                         continue;
                     }
                 }
@@ -96,11 +117,26 @@ impl Check for CandidateTestsPass {
                 }
             }
         }
+        let vacuous_evidence: Vec<Evidence> = not_counted
+            .iter()
+            .map(|(file, why)| {
+                Evidence::at(
+                    file.as_str(),
+                    None,
+                    format!("a singular test that cannot fail ({why}): not counted"),
+                )
+            })
+            .collect();
         if tests.is_empty() {
-            return result(
-                Outcome::NotAttempted,
-                "no dbt test written by the candidate ran".into(),
-            );
+            let msg = if not_counted.is_empty() {
+                "no dbt test written by the candidate ran".to_string()
+            } else {
+                format!(
+                    "the candidate's {} singular test(s) that ran cannot fail whatever the data",
+                    not_counted.len()
+                )
+            };
+            return result(Outcome::NotAttempted, msg).with_all_evidence(vacuous_evidence);
         }
         let total = tests.len();
         let failing: Vec<(&String, &TestRecord)> =
@@ -125,9 +161,18 @@ impl Check for CandidateTestsPass {
                 None => Evidence::note(note),
             });
         }
+        evidence.extend(vacuous_evidence);
+        let mut summary =
+            format!("{passed} of {total} of the candidate's dbt tests passed in every phase");
+        if !not_counted.is_empty() {
+            summary.push_str(&format!(
+                "; {} singular test(s) that cannot fail not counted",
+                not_counted.len()
+            ));
+        }
         result(
             Outcome::from_fraction(passed as f64 / total as f64),
-            format!("{passed} of {total} of the candidate's dbt tests passed in every phase"),
+            summary,
         )
         .with_all_evidence(evidence)
     }

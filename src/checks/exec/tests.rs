@@ -206,8 +206,14 @@ fn fixture(execution: Option<ExecutionFacts>) -> Fixture {
         ("models/fct_payments.sql", "select 1 as event_id"),
         ("models/mart_gmv_daily.sql", "select 1 as gmv_usd"),
         ("models/schema.yml", "version: 2\nmodels: []\n"),
+        (
+            "tests/assert_nothing.sql",
+            "select event_id from {{ ref('fct_payments') }} where 1 = 0",
+        ),
     ] {
-        std::fs::write(dir.path().join(f), text).unwrap();
+        let path = dir.path().join(f);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
     }
     let mut inventory = Inventory::build(dir.path()).unwrap();
     inventory.compare_with_starter(&Inventory::build(starter.path()).unwrap());
@@ -415,6 +421,54 @@ fn candidate_tests_count_only_the_candidates_files() {
     );
     assert!(failure.note.contains("phase 2"), "{}", failure.note);
     assert!(failure.note.contains("Got 7 results"), "{}", failure.note);
+}
+
+#[test]
+fn singular_tests_that_cannot_fail_are_not_counted() {
+    let mut ex = healthy();
+    for p in &mut ex.phases {
+        let (id, node) = node(
+            "test.marketplace.assert_nothing",
+            "assert_nothing",
+            "tests/assert_nothing.sql",
+        );
+        p.manifest.as_mut().unwrap().nodes.insert(id.clone(), node);
+        p.results.push(result(&id, NodeStatus::Pass, ""));
+    }
+    let mut fx = fixture(Some(ex));
+    fx.facts.dbt = crate::analyse::dbt::analyse_with(
+        &fx.facts.inventory,
+        crate::analyse::dbt::Isolation::InProcess,
+    );
+    let r = run(&CandidateTestsPass, &fx, &Params::default());
+    // The YAML test counts; the singular test that returns no row whatever the
+    // data is listed and left out.
+    assert!(r.summary.starts_with("1 of 1"), "{}", r.summary);
+    assert!(r.summary.contains("cannot fail"), "{}", r.summary);
+    assert!(r.evidence.iter().any(|e| {
+        e.file.as_deref() == Some("tests/assert_nothing.sql") && e.note.contains("not counted")
+    }));
+
+    // Take the YAML test away: nothing meaningful ran.
+    let mut ex = healthy();
+    for p in &mut ex.phases {
+        p.results
+            .retain(|r| !r.unique_id.contains("unique_fct_payments"));
+        let (id, node) = node(
+            "test.marketplace.assert_nothing",
+            "assert_nothing",
+            "tests/assert_nothing.sql",
+        );
+        p.manifest.as_mut().unwrap().nodes.insert(id.clone(), node);
+        p.results.push(result(&id, NodeStatus::Pass, ""));
+    }
+    let mut fx = fixture(Some(ex));
+    fx.facts.dbt = crate::analyse::dbt::analyse_with(
+        &fx.facts.inventory,
+        crate::analyse::dbt::Isolation::InProcess,
+    );
+    let r = run(&CandidateTestsPass, &fx, &Params::default());
+    assert_eq!(r.outcome, Outcome::NotAttempted, "{r:?}");
 }
 
 #[test]
