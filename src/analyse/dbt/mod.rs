@@ -571,7 +571,7 @@ fn judge_singular(f: &SqlFacts, t: &SingularTest) -> (bool, String) {
     } else {
         (
             false,
-            "returns rows unconditionally or never reads a column".into(),
+            "no condition reads a column, so what it returns does not depend on the data".into(),
         )
     }
 }
