@@ -502,3 +502,61 @@ fn an_executed_batch_reports_a_hostile_model_and_grades_the_rest() {
     });
     assert!(left.is_empty(), "sandbox containers left behind: {left:?}");
 }
+
+/// A submission whose Python model never returns: dbt is killed at its
+/// deadline in every phase, the report says so, and the grade completes.
+#[test]
+fn a_model_that_never_returns_is_cut_off_and_the_grade_completes() {
+    let _turn = heavy();
+    require_docker();
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("endless");
+    fs::create_dir_all(sub.join("models")).unwrap();
+    fs::write(
+        sub.join("dbt_project.yml"),
+        "name: marketplace\nversion: '1.0'\nprofile: marketplace\n",
+    )
+    .unwrap();
+    fs::write(sub.join("models/fct_orders.sql"), "select 1 as order_id\n").unwrap();
+    fs::write(
+        sub.join("models/spin.py"),
+        "def model(dbt, session):\n    while True:\n        pass\n    return session.sql(\"select 1 as never\")\n",
+    )
+    .unwrap();
+    // A short phase so the test does not wait out the default quarter hour.
+    let config = tmp.path().join("assay.toml");
+    fs::write(&config, "[execute]\nphase_timeout_secs = 30\n").unwrap();
+    let out = tmp.path().join("reports");
+    let run = assay()
+        .args(["grade", sub.to_str().unwrap(), "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(matches!(run.status.code(), Some(0) | Some(1)), "{stderr}");
+    let report: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("endless/report.json")).unwrap())
+            .unwrap();
+    assert_valid(&report);
+    assert_eq!(report["status"], "graded");
+    let phases = report["execution"]["phases"].as_array().unwrap();
+    assert_eq!(phases[0]["status"], "dbt_timed_out", "{phases:?}");
+    for p in phases {
+        assert_ne!(p["status"], "completed", "{p}");
+    }
+    assert_ne!(outcome(&report, "exec.builds_cleanly"), "pass");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let left = rt.block_on(async {
+        let engine = assay::execute::docker::connect().await.unwrap();
+        assay::execute::docker::list_sandbox_containers(&engine)
+            .await
+            .unwrap()
+    });
+    assert!(left.is_empty(), "sandbox containers left behind: {left:?}");
+}
