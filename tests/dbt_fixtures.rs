@@ -259,6 +259,7 @@ fn the_keyword_stuffer_earns_no_trap_credit_and_lands_at_or_below_weak() {
         dedup.evidence
     );
     assert_eq!(outcome(&stuffer, "dbt.singular_tests"), Outcome::Fail);
+    assert_eq!(outcome(&stuffer, "dbt.trap_tests"), Outcome::Fail);
     for dim in ["data_quality", "code_quality"] {
         assert!(
             band(&stuffer, dim) <= band(&weak, dim).max(1),

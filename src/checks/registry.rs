@@ -40,6 +40,7 @@ static CHECKS: &[&dyn Check] = &[
     &dbt::RelationshipTests,
     &dbt::AcceptedValues,
     &dbt::SingularTests,
+    &dbt::TrapTests,
     &dbt::SourceFreshness,
     &dbt::StagingPerSource,
     &dbt::LayerBoundaries,

@@ -42,6 +42,7 @@ mod soft_deletes;
 mod source_freshness;
 mod staging_per_source;
 mod support;
+mod trap_tests;
 
 pub use accepted_values::AcceptedValues;
 pub use confirmed_at_timezone::ConfirmedAtTimezone;
@@ -66,6 +67,7 @@ pub use singular_tests::SingularTests;
 pub use soft_deletes::SoftDeletes;
 pub use source_freshness::SourceFreshness;
 pub use staging_per_source::StagingPerSource;
+pub use trap_tests::TrapTests;
 
 #[cfg(test)]
 mod tests;

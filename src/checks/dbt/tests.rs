@@ -379,3 +379,48 @@ fn mart_descriptions_that_claim_work_the_sql_does_not_do_earn_nothing() {
         Outcome::from_fraction(model_weight + (1.0 - model_weight) * 0.5)
     );
 }
+
+#[test]
+fn trap_tests_need_the_right_test_on_the_handled_column() {
+    let payments = (
+        "models/marts/fct_payments.sql",
+        "select event_id, order_id from {{ ref('stg_payments') }}\n",
+    );
+    let traps = params("dbt.trap_tests").0["traps"]
+        .as_array()
+        .unwrap()
+        .len() as f64;
+    let yml = |tests: &str| {
+        format!("version: 2\nmodels:\n  - name: fct_payments\n    columns:\n      - name: event_id\n        data_tests: [{tests}]\n")
+    };
+    // `unique` on the deduplicated key guards T1.
+    let unique = yml("unique");
+    assert_eq!(
+        run(&TrapTests, &[payments, ("models/marts/_p.yml", &unique)]),
+        Outcome::from_fraction(1.0 / traps)
+    );
+    // not_null there does not: the rubric asks for a uniqueness test.
+    let not_null = yml("not_null");
+    assert_eq!(
+        run(&TrapTests, &[payments, ("models/marts/_p.yml", &not_null)]),
+        Outcome::Fail
+    );
+    // A singular test reading the model counts only when it can fail.
+    let vacuous = (
+        "tests/assert_p.sql",
+        "select event_id from {{ ref('fct_payments') }} where 1 = 0\n",
+    );
+    assert_eq!(run(&TrapTests, &[payments, vacuous]), Outcome::Fail);
+    let real = (
+        "tests/assert_p.sql",
+        "select event_id from {{ ref('fct_payments') }} group by event_id having count(*) > 1\n",
+    );
+    assert_eq!(
+        run(&TrapTests, &[payments, real]),
+        Outcome::from_fraction(1.0 / traps)
+    );
+    assert_eq!(
+        run(&TrapTests, &[("models/other.sql", "select 1 as x\n")]),
+        Outcome::NotAttempted
+    );
+}
