@@ -17,6 +17,20 @@ fn strong() -> PathBuf {
     repo_root().join("reference-solutions/marketplace-elt/strong")
 }
 
+fn assert_no_sandbox_left() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let left = rt.block_on(async {
+        let engine = assay::execute::docker::connect().await.unwrap();
+        assay::execute::docker::list_sandbox_containers(&engine)
+            .await
+            .unwrap()
+    });
+    assert!(left.is_empty(), "sandbox containers left behind: {left:?}");
+}
+
 fn require_docker() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -490,17 +504,7 @@ fn an_executed_batch_reports_a_hostile_model_and_grades_the_rest() {
     }
     assert_eq!(outcome(&strong_report, "exec.builds_cleanly"), "pass");
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let left = rt.block_on(async {
-        let engine = assay::execute::docker::connect().await.unwrap();
-        assay::execute::docker::list_sandbox_containers(&engine)
-            .await
-            .unwrap()
-    });
-    assert!(left.is_empty(), "sandbox containers left behind: {left:?}");
+    assert_no_sandbox_left();
 }
 
 /// A submission whose Python model never returns: dbt is killed at its
@@ -548,15 +552,5 @@ fn a_model_that_never_returns_is_cut_off_and_the_grade_completes() {
     }
     assert_ne!(outcome(&report, "exec.builds_cleanly"), "pass");
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let left = rt.block_on(async {
-        let engine = assay::execute::docker::connect().await.unwrap();
-        assay::execute::docker::list_sandbox_containers(&engine)
-            .await
-            .unwrap()
-    });
-    assert!(left.is_empty(), "sandbox containers left behind: {left:?}");
+    assert_no_sandbox_left();
 }
