@@ -483,7 +483,15 @@ impl View {
                     name: p.name.clone(),
                     status: p.status.clone(),
                     detail: p.detail.clone().unwrap_or_default(),
-                    nodes: p.nodes.as_ref().map(tally_text).unwrap_or_default(),
+                    // A phase that ran without dbt's results (dbt crashed, or an
+                    // artifact was refused) says so rather than showing nothing.
+                    nodes: p.nodes.as_ref().map(tally_text).unwrap_or_else(|| {
+                        if p.status == "skipped" {
+                            String::new()
+                        } else {
+                            "not known: no run_results.json was read".into()
+                        }
+                    }),
                     problems: p.problems.clone(),
                 })
                 .collect(),
