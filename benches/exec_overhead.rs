@@ -59,6 +59,7 @@ fn main() {
             hidden: hidden.as_ref(),
             submission_root: &source,
             inventory: &inventory,
+            packages: &[],
             config: &config,
         });
         if let ExecStatus::Unavailable { reason } = &facts.status {

@@ -17,6 +17,18 @@ pub struct Config {
     pub runner: crate::execute::RunnerConfig,
     /// The seeded data the submission runs on.
     pub data: DataConfig,
+    /// Where the dbt packages a submission asks for come from, offline.
+    pub packages: PackagesConfig,
+}
+
+/// The package cache: one folder per package name (`dbt_utils/dbt_project.yml`
+/// and the rest of the package), filled by a deployment that has network. The
+/// sandbox never runs `dbt deps`; see `exec_stage::packages`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PackagesConfig {
+    /// Defaults to `dbt-packages` in assay's cache folder, when it exists.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// Which seeded data the execution stage generates (and caches) for a grade.

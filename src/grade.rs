@@ -157,6 +157,12 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
             hidden: hidden.as_ref(),
             submission_root: &acquired.root,
             inventory: &facts.inventory,
+            packages: facts
+                .dbt
+                .projects
+                .first()
+                .map(|p| p.packages.as_slice())
+                .unwrap_or_default(),
             config: &req.config,
         });
         let detail = exec_stage::stage_detail(&execution);

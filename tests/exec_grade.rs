@@ -554,3 +554,168 @@ fn a_model_that_never_returns_is_cut_off_and_the_grade_completes() {
 
     assert_no_sandbox_left();
 }
+
+/// Writes a one-macro dbt package: `{{ <name>.answer() }}` renders `value`.
+fn macro_package(dir: &Path, name: &str, value: u32) {
+    fs::create_dir_all(dir.join("macros")).unwrap();
+    fs::write(
+        dir.join("dbt_project.yml"),
+        format!("name: {name}\nversion: '1.0.0'\nconfig-version: 2\nmacro-paths: [\"macros\"]\n"),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("macros/answer.sql"),
+        format!("{{% macro answer() %}}{value}{{% endmacro %}}\n"),
+    )
+    .unwrap();
+}
+
+/// The sandbox has no network, so `dbt deps` cannot run there: a hub package
+/// comes from the package cache and a `local:` one from the submission, both
+/// usable by the candidate's models; a package neither holds is reported as a
+/// limit of the grading environment and the grade goes on from the code.
+#[test]
+fn packages_come_from_the_cache_and_the_submission_and_a_missing_one_is_the_environments() {
+    let _turn = heavy();
+    require_docker();
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("with-packages");
+    copy_tree(&strong(), &sub);
+    let cache = tmp.path().join("package-cache");
+    macro_package(&cache.join("assay_audit"), "assay_audit", 40);
+    macro_package(&sub.join("vendor/helpers"), "helpers", 2);
+    fs::write(
+        sub.join("packages.yml"),
+        "packages:\n  - package: acme/assay_audit\n    version: 1.0.0\n  - local: vendor/helpers\n",
+    )
+    .unwrap();
+    fs::write(
+        sub.join("models/pkg_probe.sql"),
+        "select {{ assay_audit.answer() }} + {{ helpers.answer() }} as answer\n",
+    )
+    .unwrap();
+    let config = tmp.path().join("assay.toml");
+    fs::write(
+        &config,
+        format!("[packages]\ncache_dir = {:?}\n", cache.to_str().unwrap()),
+    )
+    .unwrap();
+
+    let grade_with_config = |out: &Path| {
+        let run = assay()
+            .args(["grade", sub.to_str().unwrap(), "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert!(matches!(run.status.code(), Some(0) | Some(1)), "{stderr}");
+        (common::read_report(out, "with-packages"), stderr)
+    };
+
+    let (report, stderr) = grade_with_config(&tmp.path().join("r1"));
+    assert_eq!(execute_stage(&report)["status"], "ok", "{stderr}");
+    assert_eq!(outcome(&report, "exec.builds_cleanly"), "pass");
+    let measured = hidden(&report);
+    assert_eq!(measured.len(), 3, "hidden checks in every phase");
+    for phase in 1..=3 {
+        assert!(
+            not_passing(&report, phase).is_empty(),
+            "phase {phase}: {:?}",
+            not_passing(&report, phase)
+        );
+    }
+
+    // A hub package the cache does not hold: nothing runs, and nothing is
+    // held against the candidate.
+    fs::write(
+        sub.join("packages.yml"),
+        "packages:\n  - package: acme/assay_audit\n    version: 1.0.0\n  - local: vendor/helpers\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n",
+    )
+    .unwrap();
+    let (report, stderr) = grade_with_config(&tmp.path().join("r2"));
+    assert_eq!(report["status"], "graded");
+    let stage = execute_stage(&report);
+    assert_eq!(stage["status"], "failed");
+    let detail = stage["detail"].as_str().unwrap();
+    assert!(detail.contains("environment limitation"), "{detail}");
+    assert!(detail.contains("dbt-labs/dbt_utils 1.3.0"), "{detail}");
+    assert!(!detail.contains("assay_audit"), "{detail}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("not executed"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    for (check, outcome) in exec_outcomes(&report) {
+        assert_eq!(outcome, "error", "{check}");
+    }
+    assert_no_sandbox_left();
+}
+
+/// Ctrl-C in the middle of a phase: the grader removes its container before it
+/// exits with 130, the status of an interrupted command.
+#[test]
+fn ctrl_c_removes_the_sandbox() {
+    let _turn = heavy();
+    require_docker();
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("endless");
+    fs::create_dir_all(sub.join("models")).unwrap();
+    fs::write(
+        sub.join("dbt_project.yml"),
+        "name: marketplace\nversion: '1.0'\nprofile: marketplace\n",
+    )
+    .unwrap();
+    fs::write(
+        sub.join("models/spin.py"),
+        "def model(dbt, session):\n    while True:\n        pass\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_assay"))
+        .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+        .env_remove("ASSAY_CONFIG")
+        .args(["grade", sub.to_str().unwrap(), "--out"])
+        .arg(tmp.path().join("reports"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = rt
+        .block_on(assay::execute::docker::connect())
+        .expect("a Docker engine");
+    // The runner image may need building on a fresh machine: wait generously.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    loop {
+        let live = rt
+            .block_on(assay::execute::docker::list_sandbox_containers(&engine))
+            .unwrap();
+        if !live.is_empty() {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the grade ended before its sandbox started"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sandbox started in time"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // Into dbt's run, past the container's start.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_no_sandbox_left();
+}

@@ -119,7 +119,7 @@ async fn dbt_build_reports_per_node_statuses_and_the_warehouse_persists() {
     let mut sandbox = Sandbox::start(&image, &SandboxLimits::default())
         .await
         .unwrap();
-    let upload = sandbox.upload_project(&proj).await.unwrap();
+    let upload = sandbox.upload_project(&proj, &[]).await.unwrap();
     assert_eq!(upload.profile_name, "tiny_profile");
 
     let mut first = phase(
@@ -385,7 +385,7 @@ async fn endless_model_is_killed_and_its_container_removed() {
     };
     let mut sandbox = Sandbox::start(&image, &limits).await.unwrap();
     let id = sandbox.container_id().unwrap().to_string();
-    sandbox.upload_project(&proj).await.unwrap();
+    sandbox.upload_project(&proj, &[]).await.unwrap();
 
     // First the runner's own dbt deadline: dbt is killed, the phase still reports.
     let mut short = phase("short", &[("alive", "select 42")]);

@@ -18,6 +18,7 @@
 
 pub mod facts;
 pub mod hidden;
+pub mod packages;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -69,6 +70,8 @@ pub struct StageInput<'a> {
     /// The acquired submission's root folder.
     pub submission_root: &'a Path,
     pub inventory: &'a Inventory,
+    /// The packages the project's `packages.yml` asks for (dbt analyser facts).
+    pub packages: &'a [crate::analyse::dbt::PackageRef],
     pub config: &'a Config,
 }
 
@@ -101,6 +104,22 @@ fn block_on<F: Future>(fut: F) -> F::Output {
 async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts {
     let cfg = input.config;
     let mut timings = Timings::default();
+
+    // Decided before anything starts: a package that cannot be had offline
+    // makes every build fail at parse time, which says nothing of the candidate.
+    let project_dir = input.submission_root.join(project_root);
+    let cache_root = execute::image::cache_root(&cfg.runner).ok();
+    let package_cache =
+        packages::cache_dir(cfg.packages.cache_dir.as_deref(), cache_root.as_deref());
+    let package_plan = match packages::plan(
+        input.packages,
+        &project_dir,
+        input.submission_root,
+        package_cache.as_deref(),
+    ) {
+        Ok(plan) => plan,
+        Err(unresolved) => return ExecutionFacts::unavailable(unresolved.to_string()),
+    };
 
     let t = Instant::now();
     let engine = match docker::connect().await {
@@ -169,9 +188,13 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
     timings.sandbox_start_secs = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let project_dir = input.submission_root.join(project_root);
     let mut stop: Option<PhaseRun> = None;
-    match sandbox.upload_project(&project_dir).await {
+    let installs: Vec<(String, PathBuf)> = package_plan
+        .install
+        .iter()
+        .map(|i| (i.name.clone(), i.from.clone()))
+        .collect();
+    match sandbox.upload_project(&project_dir, &installs).await {
         Ok(summary) => facts.upload = Some(summary),
         Err(ExecuteError::Upload(why)) => {
             stop = Some(PhaseRun::NotRun {

@@ -132,6 +132,8 @@ pub struct UploadSummary {
     pub bytes: u64,
     /// Paths left out (symlinks, special files, oversized files), relative.
     pub skipped: Vec<String>,
+    /// dbt packages placed into `dbt_packages/` by the grader.
+    pub packages: Vec<String>,
 }
 
 /// A running sandbox container for one submission.
@@ -175,10 +177,13 @@ impl Sandbox {
     }
 
     /// Copies the dbt project (the folder holding dbt_project.yml) into the
-    /// container, with the grader's own profiles.yml beside it.
+    /// container, with the grader's own profiles.yml beside it and each of
+    /// `packages` (name, host folder) as `dbt_packages/<name>`, so that dbt finds
+    /// them without `dbt deps`.
     pub async fn upload_project(
         &mut self,
         project_dir: &Path,
+        packages: &[(String, PathBuf)],
     ) -> Result<UploadSummary, ExecuteError> {
         let guard = self.live_guard()?;
         let profile_name = read_profile_name(project_dir);
@@ -197,6 +202,26 @@ impl Sandbox {
             &self.limits,
             &mut summary,
         )?;
+        if !packages.is_empty() {
+            let shipped = std::fs::symlink_metadata(project_dir.join("dbt_packages"))
+                .is_ok_and(|m| m.is_dir());
+            if !shipped {
+                append_dir_entry(&mut builder, "project/dbt_packages")?;
+            }
+            for (name, from) in packages {
+                let prefix = format!("project/dbt_packages/{name}");
+                append_dir_entry(&mut builder, &prefix)?;
+                add_tree(
+                    &mut builder,
+                    from,
+                    from,
+                    &prefix,
+                    &self.limits,
+                    &mut summary,
+                )?;
+                summary.packages.push(name.clone());
+            }
+        }
         let profiles = profiles_yml(&profile_name);
         append_bytes(&mut builder, "grader/profiles.yml", profiles.as_bytes())?;
         let data = builder
@@ -389,7 +414,7 @@ pub async fn run_project(
 ) -> Result<ProjectRun, ExecuteError> {
     let mut sandbox = Sandbox::start(image, limits).await?;
     let outcome = async {
-        let upload = sandbox.upload_project(project_dir).await?;
+        let upload = sandbox.upload_project(project_dir, &[]).await?;
         let mut results = Vec::with_capacity(phases.len());
         for spec in phases {
             let res = sandbox.run_phase(spec).await?;

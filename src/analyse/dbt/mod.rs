@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::contained::{self, ContainedLimits};
 use crate::inventory::{DbtProject, Inventory};
 pub use jinja::ModelConfig;
-pub use project::{ColumnSpec, SourceTable, TestSpec, YamlModel};
+pub use project::{ColumnSpec, PackageRef, PackageSource, SourceTable, TestSpec, YamlModel};
 pub use sql::{Rel, RelKind, Scope, SqlFacts};
 
 /// Largest model, macro or test file read, in bytes.
@@ -132,7 +132,7 @@ pub struct DbtProjectFacts {
     pub name: Option<String>,
     pub vars: BTreeMap<String, serde_json::Value>,
     pub folder_configs: Vec<(String, ModelConfig)>,
-    pub packages: Vec<String>,
+    pub packages: Vec<project::PackageRef>,
     pub seeds: Vec<String>,
     pub models: Vec<ModelFacts>,
     pub yaml_models: Vec<YamlModel>,

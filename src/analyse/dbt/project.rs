@@ -339,25 +339,89 @@ pub fn read_properties(
     (models, sources)
 }
 
-/// Package names a `packages.yml` asks for (`dbt-labs/dbt_utils` → `dbt_utils`).
-pub fn read_packages(doc: &Value) -> Vec<String> {
+/// Where a `packages.yml` entry comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PackageSource {
+    /// `package: dbt-labs/dbt_utils`, fetched from the package hub.
+    Hub,
+    /// `git:` or `private:`, fetched from a git host.
+    Git,
+    /// `tarball:`, fetched over HTTP.
+    Tarball,
+    /// `local:`, a folder given relative to the project.
+    Local { path: String },
+}
+
+/// One package a `packages.yml` (or `dependencies.yml`) asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PackageRef {
+    /// The folder name it is looked up under: `dbt-labs/dbt_utils` → `dbt_utils`,
+    /// a git URL's last segment, a tarball's `name`, a local folder's name.
+    pub name: String,
+    pub source: PackageSource,
+    /// The entry as a reader knows it: `dbt-labs/dbt_utils 1.1.1`.
+    pub spec: String,
+}
+
+/// The packages a `packages.yml` asks for, in order. Entries of no known form
+/// are left out: dbt itself rejects them at parse time.
+pub fn read_packages(doc: &Value) -> Vec<PackageRef> {
+    let last_segment = |s: &str| {
+        s.trim_end_matches('/')
+            .trim_end_matches(".git")
+            .rsplit(['/', '\\', ':'])
+            .next()
+            .unwrap_or(s)
+            .replace('-', "_")
+    };
     doc.get("packages")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|p| {
-            p.get("package")
-                .or_else(|| p.get("git"))
-                .or_else(|| p.get("local"))
-                .and_then(Value::as_str)
-                .map(|s| {
-                    s.trim_end_matches('/')
-                        .trim_end_matches(".git")
-                        .rsplit(['/', '\\'])
-                        .next()
-                        .unwrap_or(s)
-                        .replace('-', "_")
-                })
+            let text = |key: &str| p.get(key).and_then(Value::as_str);
+            let version = p
+                .get("version")
+                .or_else(|| p.get("revision"))
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                });
+            let spec = |s: &str| match &version {
+                Some(v) => format!("{s} {v}"),
+                None => s.to_string(),
+            };
+            if let Some(s) = text("package") {
+                return Some(PackageRef {
+                    name: last_segment(s),
+                    source: PackageSource::Hub,
+                    spec: spec(s),
+                });
+            }
+            if let Some(s) = text("git").or_else(|| text("private")) {
+                return Some(PackageRef {
+                    name: last_segment(s),
+                    source: PackageSource::Git,
+                    spec: spec(s),
+                });
+            }
+            if let Some(s) = text("tarball") {
+                return Some(PackageRef {
+                    name: text("name")
+                        .map(last_segment)
+                        .unwrap_or_else(|| last_segment(s)),
+                    source: PackageSource::Tarball,
+                    spec: s.to_string(),
+                });
+            }
+            text("local").map(|s| PackageRef {
+                name: last_segment(s),
+                source: PackageSource::Local {
+                    path: s.to_string(),
+                },
+                spec: format!("local: {s}"),
+            })
         })
         .collect()
 }
@@ -436,8 +500,27 @@ models:
     }
 
     #[test]
-    fn reads_package_names() {
-        let doc: Value = crate::yaml::parse("packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.0.0\n  - local: vendor/dbt-expectations\n").unwrap();
-        assert_eq!(read_packages(&doc), vec!["dbt_utils", "dbt_expectations"]);
+    fn reads_package_entries_of_every_form() {
+        let doc: Value = crate::yaml::parse(
+            "packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.0.0\n  - local: vendor/dbt-expectations\n  - git: https://github.com/acme/dbt-audit.git\n    revision: v2\n  - tarball: https://example.com/x.tgz\n    name: dbt_date\n  - nonsense: 1\n",
+        )
+        .unwrap();
+        let got = read_packages(&doc);
+        let names: Vec<&str> = got.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["dbt_utils", "dbt_expectations", "dbt_audit", "dbt_date"]
+        );
+        assert_eq!(got[0].source, PackageSource::Hub);
+        assert_eq!(got[0].spec, "dbt-labs/dbt_utils 1.0.0");
+        assert_eq!(
+            got[1].source,
+            PackageSource::Local {
+                path: "vendor/dbt-expectations".into()
+            }
+        );
+        assert_eq!(got[2].source, PackageSource::Git);
+        assert_eq!(got[2].spec, "https://github.com/acme/dbt-audit.git v2");
+        assert_eq!(got[3].source, PackageSource::Tarball);
     }
 }
