@@ -310,6 +310,52 @@ fn a_dedup_in_a_cte_nothing_selects_from_earns_nothing_but_a_live_one_in_an_inte
 }
 
 #[test]
+fn a_rank_computed_in_one_model_counts_only_where_a_model_on_the_path_keeps_rank_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ranked = "select event_id, order_id, received_at,\n\
+                  row_number() over (partition by event_id order by received_at) as delivery_rank\n\
+                  from {{ source('marketplace', 'payments') }}\n";
+    let base: Vec<(&str, &str)> = vec![
+        ("dbt_project.yml", "name: m\nprofile: m\n"),
+        ("models/staging/stg_payments.sql", ranked),
+    ];
+    let kept = "with ranked as (select * from {{ ref('stg_payments') }})\n\
+                select event_id, order_id from ranked where delivery_rank = 1\n";
+    let unfiltered = "select event_id, order_id from {{ ref('stg_payments') }}\n";
+    // The filter in a model no mart reads changes nothing the marts show.
+    let aside = "select * from {{ ref('stg_payments') }} where delivery_rank = 1\n";
+    for (name, fct, extra, expected) in [
+        ("kept", kept, None, Outcome::Pass),
+        ("unfiltered", unfiltered, None, Outcome::Fail),
+        ("aside", unfiltered, Some(aside), Outcome::Fail),
+    ] {
+        let mut files = base.clone();
+        files.push(("models/marts/fct_payments.sql", fct));
+        if let Some(sql) = extra {
+            files.push(("models/intermediate/int_payments_first.sql", sql));
+        }
+        let root = dir.path().join(name);
+        common::write_tree(&root, &files);
+        let g = grade(&root, None);
+        let r = &g.results["dbt.payments_dedup"];
+        assert_eq!(
+            r.outcome, expected,
+            "{name}: {} {:#?}",
+            r.summary, r.evidence
+        );
+        if expected == Outcome::Pass {
+            let e = r.evidence.iter().find(|e| e.lines.is_some()).unwrap();
+            assert_eq!(e.file.as_deref(), Some("models/staging/stg_payments.sql"));
+            assert!(
+                e.note.contains("`fct_payments` keeps delivery_rank = 1"),
+                "{}",
+                e.note
+            );
+        }
+    }
+}
+
+#[test]
 fn the_untouched_starter_earns_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let starter = dir.path().join("starter");

@@ -24,7 +24,7 @@ use crate::contained::{self, ContainedLimits};
 use crate::inventory::{DbtProject, Inventory};
 pub use jinja::ModelConfig;
 pub use project::{ColumnSpec, PackageRef, PackageSource, SourceTable, TestSpec, YamlModel};
-pub use sql::{Rel, RelKind, Scope, SqlFacts};
+pub use sql::{Rel, RelKind, Scope, SqlFacts, WindowUse};
 
 /// Largest model, macro or test file read, in bytes.
 pub const MAX_MODEL_BYTES: u64 = 256 * 1024;
@@ -752,6 +752,30 @@ impl DbtProjectFacts {
                 return out;
             }
         }
+    }
+
+    /// The first of `readers` that reads the model `model` and keeps only its
+    /// rows where `alias` equals 1: a rank computed in one model and filtered in
+    /// the next. `alias` must be a column `model` outputs, where its SQL says.
+    pub fn keeps_first_downstream<'a>(
+        &self,
+        model: &str,
+        alias: &str,
+        readers: &[&'a ModelFacts],
+    ) -> Option<&'a ModelFacts> {
+        if let Some(columns) = self.model_columns(model) {
+            if !columns.iter().any(|c| c == alias) {
+                return None;
+            }
+        }
+        readers.iter().copied().find(|b| {
+            b.name != model
+                && b.refs.iter().any(|r| r == model)
+                && b.sql
+                    .iter()
+                    .chain(b.incremental_sql.iter())
+                    .any(|f| f.keeps_first_of(model, alias))
+        })
     }
 
     /// Models on a path from the source table to `target` (target included).

@@ -328,6 +328,28 @@ impl SqlFacts {
         }
     }
 
+    /// A scope the final select reaches keeps only rows where `alias` equals 1,
+    /// over rows it reads from the model `model` (a ref), directly or through
+    /// this statement's CTEs: the second half of a rank computed in `model`.
+    pub fn keeps_first_of(&self, model: &str, alias: &str) -> bool {
+        self.reachable_scopes()
+            .any(|s| s.eq_one.iter().any(|a| a == alias) && self.reads_ref(s, model, 0))
+    }
+
+    fn reads_ref(&self, scope: &Scope, model: &str, depth: usize) -> bool {
+        // CTEs cannot read each other in a cycle, but hostile SQL must not loop.
+        if depth > self.scopes.len() {
+            return false;
+        }
+        scope.relations.iter().any(|r| match r.kind {
+            RelKind::Ref => r.name == model,
+            RelKind::Cte => self
+                .scope(&r.name)
+                .is_some_and(|c| self.reads_ref(c, model, depth + 1)),
+            _ => false,
+        })
+    }
+
     pub fn reachable_scopes(&self) -> impl Iterator<Item = &Scope> {
         self.scopes.iter().filter(|s| s.reachable)
     }
@@ -1015,6 +1037,19 @@ mod tests {
         let ranked = f.scope("ranked").unwrap();
         assert!(ranked.reachable);
         assert!(ranked.windows[0].filtered_to_first, "{:?}", ranked.windows);
+    }
+
+    #[test]
+    fn a_filter_on_a_rank_read_from_a_model_is_found_through_ctes() {
+        let f = facts(
+            "with ranked as (select * from __dbt_ref.\"int_ranked\"),
+             dead as (select * from __dbt_ref.\"other\" where rn = 1),
+             kept as (select * from ranked where rn = 1)
+             select * from kept",
+        );
+        assert!(f.keeps_first_of("int_ranked", "rn"));
+        assert!(!f.keeps_first_of("int_ranked", "row_num"));
+        assert!(!f.keeps_first_of("other", "rn"), "a dead CTE keeps nothing");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::support::{self as s, any_col};
-use crate::analyse::dbt::Scope;
+use crate::analyse::dbt::{DbtProjectFacts, ModelFacts, Scope, WindowUse};
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outcome};
 
 crate::declare_check! {
@@ -10,7 +10,8 @@ crate::declare_check! {
     /// source to the models the rubric names (`targets`: fct_payments and the
     /// reconciliation mart), some model keeps one row per `key` (event_id): a
     /// ROW_NUMBER/RANK over a partition by event_id kept where it equals 1 (WHERE
-    /// or QUALIFY), DISTINCT ON (event_id), a DISTINCT over named columns, or a
+    /// or QUALIFY, in the same model or in a later model of the path that reads
+    /// the rank), DISTINCT ON (event_id), a DISTINCT over named columns, or a
     /// GROUP BY event_id. The partition must not include the columns that differ
     /// between deliveries (`delivery_columns`: received_at, the loader's row id).
     ///
@@ -30,16 +31,21 @@ crate::declare_check! {
     }
 }
 
+fn is_rank(w: &WindowUse) -> bool {
+    matches!(w.function.as_str(), "row_number" | "rank" | "dense_rank")
+}
+
+/// A partition (or grouping) that holds the key and none of the columns that
+/// differ between deliveries of one event.
+fn clean(cols: &[String], key: &str, delivery: &[String]) -> bool {
+    cols.iter().any(|c| c == key) && !cols.iter().any(|c| delivery.iter().any(|d| c == d))
+}
+
 /// How a scope keeps one row per key, if it does.
 pub fn dedup_on(scope: &Scope, key: &str, delivery: &[String]) -> Option<(String, Option<String>)> {
-    let clean = |cols: &[String]| {
-        cols.iter().any(|c| c == key) && !cols.iter().any(|c| delivery.iter().any(|d| c == d))
-    };
+    let clean = |cols: &[String]| clean(cols, key, delivery);
     for w in &scope.windows {
-        if matches!(w.function.as_str(), "row_number" | "rank" | "dense_rank")
-            && w.filtered_to_first
-            && clean(&w.partition_by)
-        {
+        if is_rank(w) && w.filtered_to_first && clean(&w.partition_by) {
             return Some((
                 format!("keeps rank 1 of `{}`", w.text),
                 Some("partition by".into()),
@@ -67,6 +73,29 @@ pub fn dedup_on(scope: &Scope, key: &str, delivery: &[String]) -> Option<(String
         ));
     }
     None
+}
+
+/// A rank over the key that `scope` of `model` outputs unfiltered, kept where it
+/// equals 1 by a later model among `path`.
+fn rank_kept_downstream(
+    p: &DbtProjectFacts,
+    model: &ModelFacts,
+    scope: &Scope,
+    path: &[&ModelFacts],
+    key: &str,
+    delivery: &[String],
+) -> Option<(String, Option<String>)> {
+    scope.windows.iter().find_map(|w| {
+        let alias = w.alias.as_deref()?;
+        if !is_rank(w) || w.filtered_to_first || !clean(&w.partition_by, key, delivery) {
+            return None;
+        }
+        let reader = p.keeps_first_downstream(&model.name, alias, path)?;
+        Some((
+            format!("ranks `{}`; `{}` keeps {alias} = 1", w.text, reader.name),
+            Some("partition by".into()),
+        ))
+    })
 }
 
 impl Check for PaymentsDedup {
@@ -114,7 +143,10 @@ impl Check for PaymentsDedup {
                 Some(t) => p.path_models(&table, t),
                 None => readers.clone(),
             };
-            let (live, dead) = s::scan(&path, |_, scope| dedup_on(scope, &key, &delivery));
+            let (live, dead) = s::scan(&path, |m, scope| {
+                dedup_on(scope, &key, &delivery)
+                    .or_else(|| rank_kept_downstream(p, m, scope, &path, &key, &delivery))
+            });
             match live.first() {
                 Some(hit) => {
                     credited += 1;
