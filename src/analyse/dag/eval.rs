@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::classify;
 use super::model::*;
-use super::syntax::{Arg, DictItem, Expr, Module, Param, Stmt, StrPart};
+use super::syntax::{Arg, CompClause, DictItem, Expr, Module, Param, Stmt, StrPart};
 
 /// Evaluation steps before the analyser stops following a file's code.
 const MAX_STEPS: usize = 200_000;
@@ -470,15 +470,7 @@ impl<'m> Interp<'m> {
             Stmt::For {
                 target, iter, body, ..
             } => {
-                let items = match self.eval(iter) {
-                    V::List(items) => items,
-                    V::Dict(items) => items
-                        .into_iter()
-                        .map(|(k, _, _)| V::Str(plain(k)))
-                        .collect(),
-                    _ => vec![V::Unknown("loop item".into())],
-                };
-                for item in items.into_iter().take(MAX_LOOP_ITEMS) {
+                for item in self.loop_items(iter) {
                     self.assign(target, item);
                     if let Flow::Return(v) = self.block(body) {
                         return Flow::Return(v);
@@ -493,6 +485,45 @@ impl<'m> Interp<'m> {
             Stmt::Raise { .. } | Stmt::Other { .. } => {}
         }
         Flow::Next
+    }
+
+    /// What a `for` walks over. An unknown iterable runs the body once with an
+    /// unknown item, so the tasks it makes are still seen.
+    fn loop_items(&mut self, iter: &'m Expr) -> Vec<V> {
+        let mut items = match self.eval(iter) {
+            V::List(items) => items,
+            V::Dict(items) => items
+                .into_iter()
+                .map(|(k, _, _)| V::Str(plain(k)))
+                .collect(),
+            _ => vec![V::Unknown("loop item".into())],
+        };
+        items.truncate(MAX_LOOP_ITEMS);
+        items
+    }
+
+    /// Evaluates a comprehension's body once per combination of its `for`
+    /// clauses, in order. An `if` whose outcome the analyser cannot tell keeps
+    /// the item: a task made there exists on some parse.
+    fn comprehend(&mut self, body: &'m Expr, clauses: &'m [CompClause], out: &mut Vec<V>) {
+        // Nested `for` clauses multiply: the budget counts every combination.
+        if out.len() >= MAX_LIST_ITEMS || !self.tick() {
+            return;
+        }
+        match clauses.split_first() {
+            None => out.push(self.eval(body)),
+            Some((CompClause::If { test }, rest)) => {
+                if self.truthiness(test) != Some(false) {
+                    self.comprehend(body, rest, out);
+                }
+            }
+            Some((CompClause::For { target, iter }, rest)) => {
+                for item in self.loop_items(iter) {
+                    self.assign(target, item);
+                    self.comprehend(body, rest, out);
+                }
+            }
+        }
     }
 
     fn truthiness(&mut self, test: &'m Expr) -> Option<bool> {
@@ -664,6 +695,12 @@ impl<'m> Interp<'m> {
                 }
             },
             Expr::Lambda { .. } => V::Object("lambda".into()),
+            Expr::Comp { body, clauses } => {
+                let mut out = Vec::new();
+                self.comprehend(body, clauses, &mut out);
+                out.truncate(MAX_LIST_ITEMS);
+                V::List(out)
+            }
             Expr::Opaque { kind } => V::Unknown(kind.clone()),
         }
     }
@@ -959,6 +996,18 @@ impl<'m> Interp<'m> {
                         .unwrap_or(V::None),
                 )
             }
+            (V::Task(t), "expand" | "expand_kwargs") => {
+                let t = *t;
+                let read: Vec<V> = self
+                    .positional(args)
+                    .into_iter()
+                    .chain(self.kwargs(args).into_iter().map(|(_, v, _)| v))
+                    .collect();
+                for v in &read {
+                    self.data_edges(v, t, span.start);
+                }
+                Some(V::Task(t))
+            }
             (V::Deco(d), "override") => {
                 let mut d = d.clone();
                 for (k, v, l) in self.kwargs(args) {
@@ -1018,6 +1067,11 @@ impl<'m> Interp<'m> {
     fn call_import(&mut self, path: &str, args: &'m [Arg], span: Span) -> V {
         let last = last_segment(path);
         let second = path.rsplit('.').nth(1).unwrap_or("");
+        // `BashOperator.partial(task_id=...)` is the task of a dynamic mapping;
+        // its `.expand(...)` adds only what it reads.
+        if last == "partial" && is_operator_name(second) {
+            return self.make_task(path.trim_end_matches(".partial").to_string(), args, span);
+        }
         // parse-time work the scheduler repeats on every parse
         if let Some(what) = classify::top_level_work(path) {
             let site = self.site(span, what);
@@ -1042,6 +1096,32 @@ impl<'m> Interp<'m> {
         match path {
             "datetime.timedelta" | "pendulum.duration" | "datetime.datetime.timedelta" => {
                 return self.duration(args)
+            }
+            "builtins.range" => {
+                let bounds: Option<Vec<i64>> = self
+                    .positional(args)
+                    .into_iter()
+                    .map(|v| match v {
+                        V::Int(i) => Some(i),
+                        _ => None,
+                    })
+                    .collect();
+                let (start, stop, step) = match bounds.as_deref() {
+                    Some([stop]) => (0, *stop, 1),
+                    Some([start, stop]) => (*start, *stop, 1),
+                    Some([start, stop, step]) if *step != 0 => (*start, *stop, *step),
+                    _ => return V::Unknown("range".into()),
+                };
+                let mut out = Vec::new();
+                let mut i = start;
+                while (step > 0 && i < stop) || (step < 0 && i > stop) {
+                    if out.len() == MAX_LOOP_ITEMS {
+                        break;
+                    }
+                    out.push(V::Int(i));
+                    i = i.saturating_add(step);
+                }
+                return V::List(out);
             }
             "builtins.dict" => {
                 let mut items = Vec::new();

@@ -11,8 +11,10 @@
 //!    aliases resolve operator classes (Airflow 2 and 3 paths, providers); values
 //!    follow variables, `dict(...)`, `{**base}`, `|`, `.update()` and item
 //!    assignment; `with DAG(...)`, `DAG(...)`, called `@dag` functions,
-//!    TaskGroups and `@task_group`s, `@task` calls (with `.override`) and helper
-//!    functions are followed. Uncalled functions, `if __name__ == "__main__"`
+//!    TaskGroups and `@task_group`s, `@task` calls (with `.override`), helper
+//!    functions, `for` loops and list comprehensions over known values
+//!    (`range(...)` included), and dynamic task mapping (`.partial().expand()`
+//!    of an operator or a `@task`, one task) are followed. Uncalled functions, `if __name__ == "__main__"`
 //!    blocks, comments and unused variables create nothing. Variables and
 //!    environment reads are *unknown*, not *missing*.
 //! 3. Dependencies: `>>`/`<<` with lists and Labels, set_upstream/downstream,

@@ -233,12 +233,28 @@ pub enum Expr {
     Lambda {
         body: Box<Expr>,
     },
-    /// Anything the analyser does not model (comprehensions, comparisons, code
-    /// nested too deep); the kind says which.
+    /// A list, set or generator comprehension: `[body for t in it if c]`.
+    Comp {
+        body: Box<Expr>,
+        clauses: Vec<CompClause>,
+    },
+    /// Anything the analyser does not model (dict comprehensions, comparisons,
+    /// code nested too deep); the kind says which.
     Opaque {
         kind: String,
     },
 }
+
+/// One `for ... in ...` or `if ...` of a comprehension, in source order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "c", rename_all = "snake_case")]
+pub enum CompClause {
+    For { target: Expr, iter: Expr },
+    If { test: Expr },
+}
+
+/// Clauses kept per comprehension: the evaluator nests one level per clause.
+pub const MAX_COMP_CLAUSES: usize = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyntaxError {
@@ -844,6 +860,31 @@ impl<'a> Cx<'a> {
                     let _ = self.expr(child, depth);
                 }
                 Expr::Opaque { kind: kind.into() }
+            }
+            "list_comprehension" | "set_comprehension" | "generator_expression" => {
+                let body = self.boxed(node.child_by_field_name("body"), depth);
+                let mut clauses = Vec::new();
+                for child in named(node) {
+                    if clauses.len() == MAX_COMP_CLAUSES {
+                        return Expr::Opaque {
+                            kind: "comprehension with too many clauses".into(),
+                        };
+                    }
+                    match child.kind() {
+                        "for_in_clause" => clauses.push(CompClause::For {
+                            target: self.field_expr(child, "left", depth),
+                            iter: self.field_expr(child, "right", depth),
+                        }),
+                        "if_clause" => clauses.push(CompClause::If {
+                            test: named(child)
+                                .first()
+                                .map(|n| self.expr(*n, depth))
+                                .unwrap_or(Expr::None),
+                        }),
+                        _ => {}
+                    }
+                }
+                Expr::Comp { body, clauses }
             }
             "lambda" => Expr::Lambda {
                 body: self.boxed(node.child_by_field_name("body"), depth),

@@ -128,7 +128,36 @@ fn stage_of_a_name_is_not_taken_from_a_command_that_does_nothing() {
 #[test]
 fn hostile_growth_and_recursion_stay_bounded() {
     let d = dag(
-        "s = 'x'\nl = [1]\nfor i in [0] * 1:\n    pass\nfor i in [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40]:\n    s = s + s\n    l = l + l\ndef f(n):\n    f(n)\n    f(n)\nf(1)\nwith DAG('d') as dag:\n    E(task_id='a', doc=s)\n",
+        "s = 'x'\nl = [1]\nfor i in [0] * 1:\n    pass\nfor i in [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40]:\n    s = s + s\n    l = l + l\ndef f(n):\n    f(n)\n    f(n)\nf(1)\nwith DAG('d') as dag:\n    E(task_id='a', doc=s)\nbig = [0 for a in range(200) for b in range(200) for c in range(200) for d in range(200) for e in range(200) if False]\n",
     );
     assert_eq!(d.tasks.len(), 1);
+}
+
+#[test]
+fn comprehensions_make_one_task_per_item_and_wire_as_lists() {
+    let d = dag(&format!(
+        "{}    ts = [E(task_id=f't{{i}}') for i in range(3)]\n    a >> ts >> x\n    odd = [E(task_id=n) for n in ['p', 'q'] for _ in [0] if False]\n    chain(*(E(task_id=m + '_done') for m in ['b2']))\n",
+        four()
+    ));
+    let ids: BTreeSet<String> = d.tasks.iter().map(|t| t.task_id.clone()).collect();
+    assert_eq!(ids, set(&["a", "b", "c", "x", "t0", "t1", "t2", "b2_done"]));
+    assert_eq!(
+        edges(&d),
+        set(&["a>t0", "a>t1", "a>t2", "t0>x", "t1>x", "t2>x"])
+    );
+}
+
+#[test]
+fn an_operator_mapped_with_partial_and_expand_is_one_task_with_its_edges() {
+    let d = dag(&format!(
+        "{}    m = E.partial(task_id='m', retries=2).expand(op_args=[[1], [2]])\n    b >> m >> c\n",
+        four()
+    ));
+    let m = d
+        .tasks
+        .iter()
+        .find(|t| t.task_id == "m")
+        .expect("mapped task");
+    assert_eq!(m.operator, "airflow.operators.empty.EmptyOperator");
+    assert_eq!(edges(&d), set(&["b>m", "m>c"]));
 }

@@ -160,6 +160,20 @@ fn airflow2_and_airflow3_styles_give_the_same_facts() {
 }
 
 #[test]
+fn tasks_made_by_a_comprehension_are_the_same_pipeline() {
+    let written = facts(&[("dags/a.py", &fixture("airflow2_strong.py"))]);
+    let generated = facts(&[("dags/a.py", &fixture("airflow2_generated.py"))]);
+    assert_eq!(projection(&written), projection(&generated));
+    for id in DAG_CHECKS {
+        assert_eq!(
+            run(id, &written).outcome,
+            run(id, &generated).outcome,
+            "{id}"
+        );
+    }
+}
+
+#[test]
 fn both_strong_styles_pass_every_check() {
     for name in ["airflow2_strong.py", "airflow3_strong.py"] {
         let f = facts(&[("dags/marketplace_elt.py", &fixture(name))]);
