@@ -998,13 +998,18 @@ impl<'m> Interp<'m> {
             }
             (V::Task(t), "expand" | "expand_kwargs") => {
                 let t = *t;
-                let read: Vec<V> = self
-                    .positional(args)
-                    .into_iter()
-                    .chain(self.kwargs(args).into_iter().map(|(_, v, _)| v))
-                    .collect();
-                for v in &read {
-                    self.data_edges(v, t, span.start);
+                for v in self.positional(args) {
+                    self.data_edges(&v, t, span.start);
+                }
+                for (k, v, l) in self.kwargs(args) {
+                    self.data_edges(&v, t, span.start);
+                    // Each mapped instance gets one item; the first stands for
+                    // them all, so that `bash_command=[...]` is still read.
+                    if let V::List(items) = v {
+                        if let Some(first) = items.into_iter().next() {
+                            self.tasks[t].kwargs.entry(k).or_insert((first, l));
+                        }
+                    }
                 }
                 Some(V::Task(t))
             }

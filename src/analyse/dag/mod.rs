@@ -14,7 +14,8 @@
 //!    TaskGroups and `@task_group`s, `@task` calls (with `.override`), helper
 //!    functions, `for` loops and list comprehensions over known values
 //!    (`range(...)` included), and dynamic task mapping (`.partial().expand()`
-//!    of an operator or a `@task`, one task) are followed. Uncalled functions, `if __name__ == "__main__"`
+//!    of an operator or a `@task`: one task, whose expanded arguments are read
+//!    from their first value) are followed. Uncalled functions, `if __name__ == "__main__"`
 //!    blocks, comments and unused variables create nothing. Variables and
 //!    environment reads are *unknown*, not *missing*.
 //! 3. Dependencies: `>>`/`<<` with lists and Labels, set_upstream/downstream,

@@ -160,4 +160,15 @@ fn an_operator_mapped_with_partial_and_expand_is_one_task_with_its_edges() {
         .expect("mapped task");
     assert_eq!(m.operator, "airflow.operators.empty.EmptyOperator");
     assert_eq!(edges(&d), set(&["b>m", "m>c"]));
+
+    let (_, dags) = analyse_source(
+        "d.py",
+        "from airflow import DAG\nfrom airflow.operators.bash import BashOperator as B\nwith DAG('d') as dag:\n    B.partial(task_id='layers').expand(bash_command=[f'dbt test --select {l}' for l in ['staging', 'marts']])\n",
+        true,
+    )
+    .unwrap();
+    let layers = &dags[0].tasks[0];
+    let commands: Vec<&str> = layers.dbt.iter().map(|i| i.command.as_str()).collect();
+    assert_eq!(commands, ["test"], "{layers:#?}");
+    assert!(layers.stages.contains(&Stage::Test), "{:?}", layers.stages);
 }
