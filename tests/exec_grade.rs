@@ -507,6 +507,23 @@ fn an_executed_batch_reports_a_hostile_model_and_grades_the_rest() {
     assert_no_sandbox_left();
 }
 
+/// A dbt project in `dir/endless` whose one Python model never returns.
+fn endless(dir: &Path) -> PathBuf {
+    let sub = dir.join("endless");
+    fs::create_dir_all(sub.join("models")).unwrap();
+    fs::write(
+        sub.join("dbt_project.yml"),
+        "name: marketplace\nversion: '1.0'\nprofile: marketplace\n",
+    )
+    .unwrap();
+    fs::write(
+        sub.join("models/spin.py"),
+        "def model(dbt, session):\n    while True:\n        pass\n    return session.sql(\"select 1 as never\")\n",
+    )
+    .unwrap();
+    sub
+}
+
 /// A submission whose Python model never returns: dbt is killed at its
 /// deadline in every phase, the report says so, and the grade completes.
 #[test]
@@ -514,19 +531,8 @@ fn a_model_that_never_returns_is_cut_off_and_the_grade_completes() {
     let _turn = heavy();
     require_docker();
     let tmp = tempfile::tempdir().unwrap();
-    let sub = tmp.path().join("endless");
-    fs::create_dir_all(sub.join("models")).unwrap();
-    fs::write(
-        sub.join("dbt_project.yml"),
-        "name: marketplace\nversion: '1.0'\nprofile: marketplace\n",
-    )
-    .unwrap();
+    let sub = endless(tmp.path());
     fs::write(sub.join("models/fct_orders.sql"), "select 1 as order_id\n").unwrap();
-    fs::write(
-        sub.join("models/spin.py"),
-        "def model(dbt, session):\n    while True:\n        pass\n    return session.sql(\"select 1 as never\")\n",
-    )
-    .unwrap();
     // A short phase so the test does not wait out the default quarter hour.
     let config = tmp.path().join("assay.toml");
     fs::write(&config, "[execute]\nphase_timeout_secs = 30\n").unwrap();
@@ -660,18 +666,7 @@ fn ctrl_c_removes_the_sandbox() {
     let _turn = heavy();
     require_docker();
     let tmp = tempfile::tempdir().unwrap();
-    let sub = tmp.path().join("endless");
-    fs::create_dir_all(sub.join("models")).unwrap();
-    fs::write(
-        sub.join("dbt_project.yml"),
-        "name: marketplace\nversion: '1.0'\nprofile: marketplace\n",
-    )
-    .unwrap();
-    fs::write(
-        sub.join("models/spin.py"),
-        "def model(dbt, session):\n    while True:\n        pass\n",
-    )
-    .unwrap();
+    let sub = endless(tmp.path());
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_assay"))
         .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
         .env_remove("ASSAY_CONFIG")
