@@ -379,6 +379,7 @@ mod tests {
                 band_label: None,
                 descriptor: None,
                 incomplete: false,
+                ceiling: None,
                 criteria: Vec::new(),
             })
             .collect();

@@ -204,6 +204,10 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
     let (dimensions, overall) = crate::score::score(&rubric, &results, &titles);
     report.dimensions = dimensions;
     report.overall = overall;
+    report.contradictions = results
+        .values()
+        .filter_map(|r| r.contradiction.clone())
+        .collect();
     report.checks = results.into_values().collect();
     report.execution = facts
         .execution
@@ -252,15 +256,8 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
     })
 }
 
-/// The money tolerance the rubric gives the hidden checks of a phase.
 fn hidden_tolerance(rubric: &Rubric, phase: u8) -> Option<Tolerance> {
-    let id = format!("exec.hidden_phase{phase}");
-    rubric
-        .dimensions
-        .iter()
-        .flat_map(|d| d.criteria.iter())
-        .find(|c| c.check == id)
-        .and_then(|c| Tolerance::from_params(&c.params).ok())
+    crate::evidence::hidden_tolerance(rubric, phase)
 }
 
 /// Runs every registered check, each with the rubric's parameters for it. A check
@@ -294,6 +291,7 @@ pub fn run_checks(rubric: &Rubric, facts: &Facts) -> BTreeMap<String, CheckResul
         });
         results.insert(id.to_string(), result);
     }
+    crate::evidence::reconcile(rubric, facts, &mut results);
     results
 }
 

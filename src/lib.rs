@@ -13,6 +13,7 @@ pub mod calibrate;
 pub mod checks;
 pub mod config;
 pub mod contained;
+pub mod evidence;
 pub mod exec_stage;
 pub mod execute;
 pub mod exercise;

@@ -30,6 +30,20 @@ pub struct Rubric {
     pub band_labels: [String; 4],
     pub confidence_weight: ConfidenceWeight,
     pub dimensions: Vec<Dimension>,
+    /// Ceilings on the overall band (`[[overall_gate]]`).
+    pub overall_gates: Vec<Gate>,
+}
+
+/// A ceiling on a band: when the named check does not fully pass (fail,
+/// partial or not attempted), the band cannot exceed `max_band`, whatever the
+/// points add up to. Gates are how a fact that decides a level (the build
+/// fails, a figure on real data is wrong) outweighs many small credits.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    pub check: String,
+    pub max_band: u8,
+    /// Why the ceiling exists, as the report states it.
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -59,6 +73,7 @@ pub struct Dimension {
     /// One line per band, 1 to 4.
     pub descriptors: [String; 4],
     pub criteria: Vec<Criterion>,
+    pub gates: Vec<Gate>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +81,9 @@ pub struct Criterion {
     pub check: String,
     pub points: f64,
     pub params: Params,
+    /// The trap (T1-T8) whose hidden checks decide this criterion when the
+    /// pipeline ran: executed evidence outranks what the code appears to do.
+    pub decided_by_trap: Option<String>,
 }
 
 impl Rubric {
@@ -223,14 +241,21 @@ impl Rubric {
                     check,
                     points: c.points.into_inner(),
                     params: Params(c.params.unwrap_or_default()),
+                    decided_by_trap: c.decided_by_trap,
                 });
             }
+            let gates = dim
+                .gate
+                .into_iter()
+                .map(|g| gate(g, is_known, &err))
+                .collect::<Result<Vec<_>, _>>()?;
             dimensions.push(Dimension {
                 id,
                 name: dim.name,
                 weight: dim.weight.into_inner(),
                 descriptors,
                 criteria,
+                gates,
             });
         }
         for wanted in DIMENSIONS {
@@ -242,6 +267,11 @@ impl Rubric {
             }
         }
         dimensions.sort_by_key(|d| DIMENSIONS.iter().position(|x| *x == d.id));
+        let overall_gates = raw
+            .overall_gate
+            .into_iter()
+            .map(|g| gate(g, is_known, &err))
+            .collect::<Result<Vec<_>, _>>()?;
 
         Ok(Rubric {
             path: path.to_path_buf(),
@@ -251,8 +281,49 @@ impl Rubric {
             band_labels,
             confidence_weight: raw.confidence_weight,
             dimensions,
+            overall_gates,
         })
     }
+
+    /// The highest score a band ceiling allows: just under the next band's edge.
+    pub fn ceiling_score(&self, max_band: u8) -> f64 {
+        match max_band {
+            0 | 1 => self.band_edges[0] - 0.1,
+            2 => self.band_edges[1] - 0.1,
+            3 => self.band_edges[2] - 0.1,
+            _ => 100.0,
+        }
+    }
+}
+
+fn gate(
+    raw: RawGate,
+    is_known: &dyn Fn(&str) -> bool,
+    err: &dyn Fn(Option<Range<usize>>, String) -> RubricError,
+) -> Result<Gate, RubricError> {
+    let span = raw.check.span();
+    let check = raw.check.into_inner();
+    if !is_known(&check) {
+        return Err(err(
+            Some(span),
+            format!("unknown check `{check}` in a gate (see `assay checks`)"),
+        ));
+    }
+    let max_band = *raw.max_band.get_ref();
+    if !(1..=3).contains(&max_band) {
+        return Err(err(
+            Some(raw.max_band.span()),
+            "a gate's max_band must be 1, 2 or 3".into(),
+        ));
+    }
+    if raw.why.trim().is_empty() {
+        return Err(err(Some(span), "a gate needs a `why`".into()));
+    }
+    Ok(Gate {
+        check,
+        max_band,
+        why: raw.why,
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -288,6 +359,16 @@ struct RawRubric {
     bands: RawBands,
     confidence_weight: ConfidenceWeight,
     dimension: Vec<RawDimension>,
+    #[serde(default)]
+    overall_gate: Vec<RawGate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGate {
+    check: Spanned<String>,
+    max_band: Spanned<u8>,
+    why: String,
 }
 
 #[derive(Deserialize)]
@@ -306,6 +387,8 @@ struct RawDimension {
     descriptors: Spanned<Vec<String>>,
     #[serde(default)]
     criterion: Vec<RawCriterion>,
+    #[serde(default)]
+    gate: Vec<RawGate>,
 }
 
 #[derive(Deserialize)]
@@ -314,6 +397,7 @@ struct RawCriterion {
     check: Spanned<String>,
     points: Spanned<f64>,
     params: Option<toml::Table>,
+    decided_by_trap: Option<String>,
 }
 
 #[cfg(test)]

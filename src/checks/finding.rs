@@ -161,6 +161,31 @@ pub struct CheckResult {
     pub summary: String,
     #[serde(default)]
     pub evidence: Vec<Evidence>,
+    /// How the outcome was decided when the rubric ties this criterion to
+    /// executed evidence: by what was measured, or by the code alone (and why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// A static claim that execution refuted, when this criterion's code
+    /// looked right and the data said otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contradiction: Option<Contradiction>,
+}
+
+/// A claim refuted by what was measured: the static evidence that claims
+/// something (code, a description) and the executed evidence that disagrees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Contradiction {
+    /// The criterion whose outcome execution decided.
+    pub check: String,
+    /// The trap concerned, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trap: Option<String>,
+    /// What the code appears to do, in plain words.
+    pub claim: String,
+    /// Where the code claims it (file, line, snippet).
+    pub claimed_by: Vec<Evidence>,
+    /// What was measured: the failing hidden checks with measured and expected values.
+    pub refuted_by: Vec<Evidence>,
 }
 
 impl CheckResult {
@@ -176,6 +201,8 @@ impl CheckResult {
             confidence,
             summary: summary.into(),
             evidence: Vec::new(),
+            decided_by: None,
+            contradiction: None,
         }
     }
 

@@ -55,6 +55,7 @@ static CHECKS: &[&dyn Check] = &[
     &exec::HiddenPhase2,
     &exec::HiddenPhase3,
     &exec::IdempotentRerun,
+    &exec::IncrementalRegressions,
     &history::CommitCadence,
     &history::ExplorationFirst,
     &history::TestsWithModels,

@@ -207,6 +207,51 @@ impl ExecutionFacts {
             .map(Vec::as_slice)
     }
 
+    /// Why a model the project defines was never built, when the pipeline ran
+    /// and the first build left no relation for it: dbt's message for the node
+    /// when it gave one. `None` when it was built, is not in the project, or
+    /// nothing was measured.
+    pub fn never_built(&self, model: &str) -> Option<String> {
+        if self.status != ExecStatus::Ran {
+            return None;
+        }
+        let p = self.phase(1)?;
+        if p.ran != PhaseRun::Completed {
+            return None;
+        }
+        let node = p.model_node(model)?;
+        // The check step looked for the relation and found none.
+        let absent = p.hidden.iter().any(|h| {
+            matches!(&h.measurement, super::hidden::Measurement::NotBuilt { model: m } if m == model)
+        });
+        if !absent {
+            return None;
+        }
+        let message = p
+            .results
+            .iter()
+            .find(|r| r.unique_id == node.unique_id)
+            .map(|r| {
+                let m = r.message.clone().unwrap_or_default();
+                let first = m
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim();
+                let status = serde_json::to_value(&r.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_else(|| "no success".into());
+                if first.is_empty() {
+                    format!("dbt reported `{status}`")
+                } else {
+                    format!("dbt reported `{status}`: {first}")
+                }
+            })
+            .unwrap_or_else(|| "dbt gave no result for it".into());
+        Some(message)
+    }
+
     /// The compiled SQL of a model as dbt ran it in the first phase, by model name.
     pub fn compiled_sql(&self, model: &str) -> Option<&str> {
         self.manifest(1)?

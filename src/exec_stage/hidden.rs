@@ -28,6 +28,10 @@ pub struct HiddenChecks {
     /// build: the contract models, listed in the pack file (`[idempotency]
     /// models`), or every model a check reads when the file lists none.
     pub idempotency_models: Vec<String>,
+    /// The contract's required columns per model (`[idempotency] columns`): the
+    /// rerun's checksum covers these alone, so an extra column such as a
+    /// run-timestamp audit column does not count as a change.
+    pub required_columns: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,6 +49,24 @@ pub struct HiddenCheck {
     pub sql: String,
     pub expected: ExpectedSource,
     pub compare: Compare,
+    /// Series checks over truth records: only the records whose fields equal
+    /// these values are compared (e.g. the USD orders, where a missing currency
+    /// conversion cannot hide a duplicate).
+    pub truth_where: BTreeMap<String, Value>,
+    /// What a key the query returns but the truth does not list means.
+    pub extra_keys: ExtraKeys,
+}
+
+/// A series key in the candidate's answer that the truth does not list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtraKeys {
+    /// A mismatch (a money or count key counts only when it is not zero).
+    #[default]
+    Fail,
+    /// Not compared: the model may hold more rows than the check judges (SPEC:
+    /// reconciliation is read for the truth's GMV orders, joined by order_id).
+    Ignore,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,13 +92,21 @@ pub enum Compare {
     CountSeries,
     MoneySeries,
     LabelSeries,
+    /// Per key, an instant: the query gives epoch seconds (or ISO-8601 text),
+    /// the truth ISO-8601 UTC or null; they agree within the rubric's
+    /// `instant_tolerance_secs`, and a null agrees only with a null or an
+    /// absent key.
+    InstantSeries,
 }
 
 impl Compare {
     pub fn is_series(self) -> bool {
         matches!(
             self,
-            Compare::CountSeries | Compare::MoneySeries | Compare::LabelSeries
+            Compare::CountSeries
+                | Compare::MoneySeries
+                | Compare::LabelSeries
+                | Compare::InstantSeries
         )
     }
 }
@@ -155,6 +185,8 @@ struct RawFile {
 #[serde(deny_unknown_fields)]
 struct RawIdempotency {
     models: Spanned<Vec<String>>,
+    #[serde(default)]
+    columns: Option<Spanned<BTreeMap<String, Vec<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +205,8 @@ struct RawCheck {
     truth_value: Option<Spanned<String>>,
     expect: Option<Spanned<f64>>,
     compare: Spanned<Compare>,
+    truth_where: Option<Spanned<BTreeMap<String, toml::Value>>>,
+    extra_keys: Option<ExtraKeys>,
 }
 
 fn is_ident(s: &str) -> bool {
@@ -364,6 +398,38 @@ impl HiddenChecks {
                     ))
                 }
             };
+            let truth_where = match c.truth_where {
+                Some(w) => {
+                    let span = w.span();
+                    let is_records =
+                        matches!(&expected, ExpectedSource::Truth { key: Some(_), .. });
+                    if !is_records {
+                        return Err(err(
+                            Some(span),
+                            format!("check `{id}`: truth_where filters the records of a series with truth_key"),
+                        ));
+                    }
+                    let mut out = BTreeMap::new();
+                    for (k, v) in w.into_inner() {
+                        let v = serde_json::to_value(&v).map_err(|e| {
+                            err(
+                                Some(span.clone()),
+                                format!("check `{id}`: truth_where.{k}: {e}"),
+                            )
+                        })?;
+                        out.insert(k, v);
+                    }
+                    out
+                }
+                None => BTreeMap::new(),
+            };
+            let extra_keys = c.extra_keys.unwrap_or_default();
+            if extra_keys == ExtraKeys::Ignore && !compare.is_series() {
+                return Err(err(
+                    Some(compare_span),
+                    format!("check `{id}`: extra_keys applies to series checks"),
+                ));
+            }
             checks.push(HiddenCheck {
                 id,
                 title: c.title,
@@ -375,13 +441,28 @@ impl HiddenChecks {
                 sql,
                 expected,
                 compare,
+                truth_where,
+                extra_keys,
             });
         }
         if checks.is_empty() {
             return Err(err(None, "the file defines no [[check]]".into()));
         }
+        let mut required_columns = BTreeMap::new();
         let idempotency_models = match raw.idempotency {
             Some(idem) => {
+                if let Some(cols) = idem.columns {
+                    let span = cols.span();
+                    for (m, c) in cols.into_inner() {
+                        if !is_ident(&m) || c.is_empty() || !c.iter().all(|s| is_ident(s)) {
+                            return Err(err(
+                                Some(span),
+                                "idempotency.columns must map model names to column names".into(),
+                            ));
+                        }
+                        required_columns.insert(m, c);
+                    }
+                }
                 let span = idem.models.span();
                 let models = idem.models.into_inner();
                 if models.is_empty() || !models.iter().all(|m| is_ident(m)) {
@@ -400,10 +481,20 @@ impl HiddenChecks {
                 set.into_iter().collect()
             }
         };
+        if let Some(m) = required_columns
+            .keys()
+            .find(|m| !idempotency_models.contains(m))
+        {
+            return Err(err(
+                None,
+                format!("idempotency.columns names `{m}`, which idempotency.models does not list"),
+            ));
+        }
         Ok(HiddenChecks {
             path: path.to_path_buf(),
             checks,
             idempotency_models,
+            required_columns,
         })
     }
 
@@ -490,7 +581,13 @@ pub fn expected_value(check: &HiddenCheck, truth: &Value) -> Result<Expected, St
             }
         }
         (Value::Array(items), Some(k), Some(v)) => {
-            for item in items {
+            let selected = items.iter().filter(|item| {
+                check
+                    .truth_where
+                    .iter()
+                    .all(|(field, want)| item.get(field) == Some(want))
+            });
+            for item in selected {
                 let kv = item
                     .get(k)
                     .ok_or_else(|| format!("a record of `{path}` lacks `{k}`"))?;
@@ -541,6 +638,9 @@ fn number(v: &Value) -> Option<f64> {
 pub struct Tolerance {
     pub money_relative: f64,
     pub money_absolute: f64,
+    /// How far apart two instants may be and still agree; `None` when the
+    /// rubric gives none (an instant check then cannot be judged).
+    pub instant_secs: Option<f64>,
 }
 
 impl Tolerance {
@@ -548,6 +648,7 @@ impl Tolerance {
         Ok(Tolerance {
             money_relative: params.float("money_relative_tolerance")?,
             money_absolute: params.float("money_absolute_tolerance")?,
+            instant_secs: params.float("instant_tolerance_secs").ok(),
         })
     }
 
@@ -574,6 +675,10 @@ pub enum Measurement {
     /// The model is in the manifest but no relation exists (it failed to build
     /// or is ephemeral).
     NotBuilt { model: String },
+    /// The model is ephemeral: dbt inlines it into other models and builds no
+    /// relation, so there is nothing to query (the contract needs a table or
+    /// view).
+    Ephemeral { model: String },
     /// The query failed for another reason (the candidate's types, say).
     QueryFailed { error: String },
     /// The check could not run because of the submission (its project did not
@@ -612,8 +717,12 @@ pub fn judge(
         expected: exp,
         note,
     };
-    let (columns, rows) = match measurement {
-        Measurement::Rows { columns, rows, .. } => (columns, rows),
+    let (columns, rows, truncated) = match measurement {
+        Measurement::Rows {
+            columns,
+            rows,
+            truncated,
+        } => (columns, rows, *truncated),
         Measurement::MissingModel { model } => {
             return verdict(
                 Outcome::NotAttempted,
@@ -628,6 +737,16 @@ pub fn judge(
                 None,
                 None,
                 format!("`{model}` lacks column(s) {}", columns.join(", ")),
+            )
+        }
+        Measurement::Ephemeral { model } => {
+            return verdict(
+                Outcome::NotAttempted,
+                None,
+                None,
+                format!(
+                    "`{model}` is ephemeral: the contract needs a built relation (a table, view or incremental model) that can be queried"
+                ),
             )
         }
         Measurement::NotBuilt { model } => {
@@ -698,7 +817,9 @@ pub fn judge(
                 },
             )
         }
-        (Expected::Series(exp), true) => judge_series(check, phase, columns, rows, exp, tol),
+        (Expected::Series(exp), true) => {
+            judge_series(check, phase, columns, rows, truncated, exp, tol)
+        }
         _ => verdict(
             Outcome::Error,
             None,
@@ -713,74 +834,215 @@ fn judge_series(
     phase: u8,
     columns: &[String],
     rows: &[Vec<Value>],
+    truncated: bool,
     expected: &BTreeMap<String, Value>,
     tol: &Tolerance,
 ) -> Verdict {
-    let ki = columns.iter().position(|c| c.eq_ignore_ascii_case("key"));
-    let vi = columns.iter().position(|c| c.eq_ignore_ascii_case("value"));
-    let (Some(ki), Some(vi)) = (ki, vi) else {
-        return Verdict {
-            check: check.id.clone(),
-            phase,
-            outcome: Outcome::Error,
-            measured: None,
-            expected: None,
-            note: "the check's query returned no `key` and `value` columns".into(),
-        };
+    let verdict = |outcome, measured: Option<Value>, note: String| Verdict {
+        check: check.id.clone(),
+        phase,
+        outcome,
+        measured,
+        expected: Some(json!({"keys": expected.len()})),
+        note,
     };
+    let col = |name: &str| columns.iter().position(|c| c.eq_ignore_ascii_case(name));
+    let (Some(ki), Some(vi)) = (col("key"), col("value")) else {
+        return verdict(
+            Outcome::Error,
+            None,
+            "the check's query returned no `key` and `value` columns".into(),
+        );
+    };
+    if check.compare == Compare::InstantSeries && tol.instant_secs.is_none() {
+        return verdict(
+            Outcome::Error,
+            None,
+            "the rubric gives no instant_tolerance_secs for this phase".into(),
+        );
+    }
+    // The truth never has as many keys as the cap allows: an answer cut at the
+    // cap holds keys the truth does not, and that is the candidate's model.
+    if truncated {
+        return verdict(
+            Outcome::Fail,
+            Some(json!({"keys": rows.len(), "truncated": true})),
+            format!(
+                "the model gave more than {} keys, far more than the truth's {}",
+                rows.len(),
+                expected.len()
+            ),
+        );
+    }
+    // Rows the check's own SQL marks as not judgeable (a figure within half a
+    // cent of a threshold, where rounding decides either way).
+    let li = col("lenient");
     let mut measured: BTreeMap<String, Value> = BTreeMap::new();
+    let mut lenient: BTreeSet<String> = BTreeSet::new();
+    let mut unreadable_keys = 0usize;
+    let mut repeated = 0usize;
     for row in rows {
         let (Some(k), Some(v)) = (row.get(ki), row.get(vi)) else {
             continue;
         };
-        measured.insert(key_string(k), v.clone());
+        if k.is_null() {
+            unreadable_keys += 1;
+            continue;
+        }
+        let key = key_string(k);
+        if li.and_then(|i| row.get(i)).is_some_and(truthy) {
+            lenient.insert(key.clone());
+        }
+        if measured.insert(key, v.clone()).is_some() {
+            repeated += 1;
+        }
     }
     let mut mismatches = Vec::new();
-    let label = check.compare == Compare::LabelSeries;
-    let agrees = |m: Option<&Value>, e: Option<&Value>| -> bool {
-        if label {
-            match (m, e) {
-                (Some(Value::String(a)), Some(Value::String(b))) => a == b,
+    let mut unreadable_values = 0usize;
+    let compare = check.compare;
+    let mut agrees = |m: Option<&Value>, e: Option<&Value>| -> bool {
+        match compare {
+            Compare::LabelSeries => match (m.and_then(label), e.and_then(label)) {
+                (Some(a), Some(b)) => a == b,
                 _ => false,
-            }
-        } else {
-            let m = m.map_or(
-                Some(0.0),
-                |v| if v.is_null() { Some(0.0) } else { number(v) },
-            );
-            let e = e.map_or(Some(0.0), number);
-            match (m, e) {
-                (Some(m), Some(e)) if check.compare == Compare::MoneySeries => {
-                    tol.money_agrees(m, e)
+            },
+            Compare::InstantSeries => {
+                let m = m.filter(|v| !v.is_null());
+                let e = e.filter(|v| !v.is_null());
+                match (m, e) {
+                    (None, None) => true,
+                    (Some(m), Some(e)) => match (instant(m), instant(e)) {
+                        (Some(a), Some(b)) => (a - b).abs() <= tol.instant_secs.unwrap_or(0.0),
+                        (None, _) => {
+                            unreadable_values += 1;
+                            false
+                        }
+                        _ => false,
+                    },
+                    _ => false,
                 }
-                (Some(m), Some(e)) => (m - e).abs() < 1e-9,
-                _ => false,
+            }
+            _ => {
+                let m = m.map_or(
+                    Some(0.0),
+                    |v| if v.is_null() { Some(0.0) } else { number(v) },
+                );
+                let e = e.map_or(Some(0.0), number);
+                match (m, e) {
+                    (Some(m), Some(e)) if compare == Compare::MoneySeries => tol.money_agrees(m, e),
+                    (Some(m), Some(e)) => (m - e).abs() < 1e-9,
+                    (None, _) => {
+                        unreadable_values += 1;
+                        false
+                    }
+                    _ => false,
+                }
             }
         }
     };
-    let keys: BTreeSet<&String> = expected.keys().chain(measured.keys()).collect();
+    let keys: BTreeSet<&String> = match check.extra_keys {
+        ExtraKeys::Fail => expected.keys().chain(measured.keys()).collect(),
+        ExtraKeys::Ignore => expected.keys().collect(),
+    };
+    let mut judged = 0usize;
     for key in &keys {
+        if lenient.contains(*key) {
+            continue;
+        }
+        judged += 1;
         let (m, e) = (measured.get(*key), expected.get(*key));
         if !agrees(m, e) {
             mismatches.push(json!({"key": key, "measured": m, "expected": e}));
         }
     }
-    let ok = mismatches.is_empty();
-    let n = mismatches.len();
+    let n = mismatches.len() + unreadable_keys + repeated;
+    let ok = n == 0;
     mismatches.truncate(5);
-    Verdict {
-        check: check.id.clone(),
-        phase,
-        outcome: if ok { Outcome::Pass } else { Outcome::Fail },
-        measured: Some(
-            json!({"keys": measured.len(), "mismatched_keys": n, "examples": mismatches}),
-        ),
-        expected: Some(json!({"keys": expected.len()})),
-        note: if ok {
-            format!("all {} keys agree with the truth", expected.len())
+    let mut why = Vec::new();
+    if !mismatches.is_empty() {
+        why.push(format!(
+            "{} of {judged} keys disagree with the truth",
+            n - unreadable_keys - repeated
+        ));
+    }
+    if unreadable_keys > 0 {
+        why.push(format!(
+            "{unreadable_keys} rows have a key that could not be read as the check's type"
+        ));
+    }
+    if unreadable_values > 0 {
+        why.push(format!(
+            "{unreadable_values} values could not be read as the check's type"
+        ));
+    }
+    if repeated > 0 {
+        why.push(format!("{repeated} keys appear more than once"));
+    }
+    let mut measured_summary = json!({
+        "keys": measured.len(),
+        "mismatched_keys": n,
+        "examples": mismatches,
+    });
+    if !lenient.is_empty() {
+        measured_summary["lenient_keys"] = json!(lenient.len());
+    }
+    verdict(
+        if ok { Outcome::Pass } else { Outcome::Fail },
+        Some(measured_summary),
+        if ok {
+            format!("all {judged} keys agree with the truth")
         } else {
-            format!("{n} of {} keys disagree with the truth", keys.len())
+            why.join("; ")
         },
+    )
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "t" | "1"),
+        _ => false,
+    }
+}
+
+/// A label as text: strings trimmed and lower-cased, booleans and numbers in
+/// their plain form, so a BOOLEAN column and a 'true' text agree.
+fn label(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.trim().to_lowercase()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => i.to_string(),
+            None => n.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// An instant as epoch seconds: a number as is, or ISO-8601 text with or
+/// without an offset (without one it means UTC, as SPEC says of naive
+/// `*_utc` columns).
+fn instant(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => {
+            let s = s.trim();
+            if let Ok(f) = s.parse::<f64>() {
+                return Some(f);
+            }
+            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+                return Some(t.timestamp() as f64 + f64::from(t.timestamp_subsec_millis()) / 1e3);
+            }
+            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                .iter()
+                .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+                .map(|t| {
+                    let t = t.and_utc();
+                    t.timestamp() as f64 + f64::from(t.timestamp_subsec_millis()) / 1e3
+                })
+        }
+        _ => None,
     }
 }
 
@@ -796,6 +1058,7 @@ mod tests {
         Tolerance {
             money_relative: 0.005,
             money_absolute: 0.01,
+            instant_secs: Some(1.0),
         }
     }
 
@@ -1002,5 +1265,139 @@ compare = "count"
             judge(count, 1, &failed, &exp, &tol()).outcome,
             Outcome::Fail
         );
+    }
+
+    #[test]
+    fn per_order_checks_isolate_their_trap() {
+        let pack = HiddenChecks::load(&pack_path()).unwrap();
+        let truth = json!({
+            "orders": {"rows": [
+                {"order_id": 1, "confirmed_at_utc": "2026-03-10T14:05:00Z"},
+                {"order_id": 2, "confirmed_at_utc": null}
+            ]},
+            "reconciliation": {"rows": [
+                {"order_id": 1, "currency": "USD", "order_total_usd": 10.0, "captured_usd": 10.0, "is_matched": true},
+                {"order_id": 3, "currency": "EUR", "order_total_usd": 21.6, "captured_usd": 21.6, "is_matched": true}
+            ]}
+        });
+        // T3: the true instant as epoch seconds or ISO text passes; read as UTC
+        // (four hours off), NULL or an unreadable value fails.
+        let t3 = pack
+            .find("hidden.orders_confirmed_at_true_instant")
+            .unwrap();
+        let exp = expected_value(t3, &truth);
+        let instant = 1_773_151_500.0; // 2026-03-10T14:05:00Z
+        let ok = rows(&[
+            (json!(1), json!(instant.to_string())),
+            (json!(2), Value::Null),
+        ]);
+        assert_eq!(judge(t3, 1, &ok, &exp, &tol()).outcome, Outcome::Pass);
+        let iso = rows(&[
+            (json!(1), json!("2026-03-10 14:05:00")),
+            (json!(2), Value::Null),
+        ]);
+        assert_eq!(judge(t3, 1, &iso, &exp, &tol()).outcome, Outcome::Pass);
+        let as_utc = rows(&[(json!(1), json!((instant - 4.0 * 3600.0).to_string()))]);
+        assert_eq!(judge(t3, 1, &as_utc, &exp, &tol()).outcome, Outcome::Fail);
+        let null = rows(&[(json!(1), Value::Null), (json!(2), Value::Null)]);
+        assert_eq!(judge(t3, 1, &null, &exp, &tol()).outcome, Outcome::Fail);
+        let confirmed_unconfirmed = rows(&[(json!(1), json!(instant)), (json!(2), json!(instant))]);
+        assert_eq!(
+            judge(t3, 1, &confirmed_unconfirmed, &exp, &tol()).outcome,
+            Outcome::Fail
+        );
+        let garbage = rows(&[
+            (json!(1), json!("unreadable: soon")),
+            (json!(2), Value::Null),
+        ]);
+        let v = judge(t3, 1, &garbage, &exp, &tol());
+        assert_eq!(v.outcome, Outcome::Fail);
+        assert!(v.note.contains("could not be read"), "{}", v.note);
+
+        // T1 on reconciliation reads USD orders only and ignores orders the
+        // truth does not judge: a duplicated EUR capture is not its business,
+        // an extra non-GMV order in the mart is fine.
+        let cap = pack.find("hidden.recon_captured_usd").unwrap();
+        let exp = expected_value(cap, &truth);
+        assert_eq!(
+            exp,
+            Ok(Expected::Series([("1".to_string(), json!(10.0))].into()))
+        );
+        let ok = rows(&[
+            (json!(1), json!("10.00")),
+            (json!(3), json!(43.2)),
+            (json!(9), json!(5)),
+        ]);
+        assert_eq!(judge(cap, 1, &ok, &exp, &tol()).outcome, Outcome::Pass);
+        let dup = rows(&[(json!(1), json!(20.0))]);
+        assert_eq!(judge(cap, 1, &dup, &exp, &tol()).outcome, Outcome::Fail);
+        // A key the model repeats is named.
+        let twice = rows(&[(json!(1), json!(10.0)), (json!(1), json!(10.0))]);
+        let v = judge(cap, 1, &twice, &exp, &tol());
+        assert_eq!(v.outcome, Outcome::Fail);
+        assert!(v.note.contains("more than once"), "{}", v.note);
+        // An answer cut at the row cap fails, saying so.
+        let cut = Measurement::Rows {
+            columns: vec!["key".into(), "value".into()],
+            rows: vec![vec![json!(1), json!(10.0)]],
+            truncated: true,
+        };
+        let v = judge(cap, 1, &cut, &exp, &tol());
+        assert_eq!(v.outcome, Outcome::Fail);
+        assert!(v.note.contains("more than"), "{}", v.note);
+    }
+
+    #[test]
+    fn matching_is_lenient_within_half_a_cent_of_the_threshold() {
+        let pack = HiddenChecks::load(&pack_path()).unwrap();
+        let truth = json!({"reconciliation": {"rows": [
+            {"order_id": 1, "currency": "USD", "order_total_usd": 10.0, "captured_usd": 10.0, "is_matched": true},
+            {"order_id": 2, "currency": "USD", "order_total_usd": 10.0, "captured_usd": 0.0, "is_matched": false}
+        ]}});
+        let m = pack.find("hidden.recon_matched").unwrap();
+        let exp = expected_value(m, &truth);
+        let with = |cells: &[(i64, Value, bool)]| Measurement::Rows {
+            columns: vec!["key".into(), "value".into(), "lenient".into()],
+            rows: cells
+                .iter()
+                .map(|(k, v, l)| vec![json!(k), v.clone(), json!(l)])
+                .collect(),
+            truncated: false,
+        };
+        let good = with(&[(1, json!(true), false), (2, json!(false), false)]);
+        assert_eq!(judge(m, 1, &good, &exp, &tol()).outcome, Outcome::Pass);
+        // 0.0100000000000051 off: the candidate said unmatched, the row is lenient.
+        let rounding = with(&[(1, json!(false), true), (2, json!(false), false)]);
+        assert_eq!(judge(m, 1, &rounding, &exp, &tol()).outcome, Outcome::Pass);
+        let wrong = with(&[(1, json!(false), false), (2, json!(false), false)]);
+        assert_eq!(judge(m, 1, &wrong, &exp, &tol()).outcome, Outcome::Fail);
+        // A text boolean reads as one.
+        let text = with(&[(1, json!("true"), false), (2, json!("FALSE"), false)]);
+        assert_eq!(judge(m, 1, &text, &exp, &tol()).outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn a_month_that_cannot_be_read_is_named() {
+        let pack = HiddenChecks::load(&pack_path()).unwrap();
+        let truth = json!({"cohorts": [{"cohort_month": "2026-01-01", "buyers": 3, "returning_buyers": 1}]});
+        let c = pack.find("hidden.cohort_buyers").unwrap();
+        let exp = expected_value(c, &truth);
+        let bad = rows(&[(Value::Null, json!(3))]);
+        let v = judge(c, 1, &bad, &exp, &tol());
+        assert_eq!(v.outcome, Outcome::Fail);
+        assert!(v.note.contains("could not be read"), "{}", v.note);
+    }
+
+    #[test]
+    fn idempotency_hashes_the_contract_columns_only() {
+        let pack = HiddenChecks::load(&pack_path()).unwrap();
+        assert_eq!(
+            pack.required_columns.get("fct_payments").unwrap(),
+            &vec!["event_id", "order_id", "event_type", "amount_usd"]
+        );
+        let bad = format!(
+            "{ONE}\n[idempotency]\nmodels = [\"fct_orders\"]\n[idempotency.columns]\ndim_users = [\"user_id\"]\n"
+        );
+        assert!(parse(&bad).unwrap_err().message.contains("does not list"));
     }
 }

@@ -227,6 +227,11 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
             dbt_commands: vec![vec!["build".to_string()]],
             queries: Vec::new(),
             dbt_timeout_secs: None,
+            clock: truths
+                .get(snapshot_of(number))
+                .and_then(|t| t.get("sync_at"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
         };
         let mut phase = match sandbox.run_phase(&spec).await {
             Ok(result) => phase_facts(number, result),
@@ -254,6 +259,7 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
                     number,
                     &phase,
                     &idempotency_models(input.hidden),
+                    cfg.execute.max_series_rows,
                 );
                 let t = Instant::now();
                 let results = if plan.queries.is_empty() {
@@ -369,9 +375,21 @@ fn read_truth(path: &Path) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn idempotency_models(hidden: Option<&HiddenChecks>) -> Vec<String> {
+/// The models compared on the rerun, each with the required columns its
+/// checksum covers (empty: the whole row).
+fn idempotency_models(hidden: Option<&HiddenChecks>) -> Vec<(String, Vec<String>)> {
     hidden
-        .map(|h| h.idempotency_models.clone())
+        .map(|h| {
+            h.idempotency_models
+                .iter()
+                .map(|m| {
+                    (
+                        m.clone(),
+                        h.required_columns.get(m).cloned().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -449,6 +467,7 @@ async fn run_queries(
         dbt_commands: Vec::new(),
         queries,
         dbt_timeout_secs: None,
+        clock: None,
     };
     match sandbox.run_phase(&spec).await {
         Ok(res) => match res.status {
@@ -504,6 +523,14 @@ impl ModelRef {
     }
 }
 
+fn is_ephemeral(phase: &PhaseFacts, name: &str) -> bool {
+    phase
+        .model_node(name)
+        .and_then(|n| n.config.get("materialized"))
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.eq_ignore_ascii_case("ephemeral"))
+}
+
 fn model_ref(phase: &PhaseFacts, name: &str, columns: &[String]) -> Option<ModelRef> {
     let node = phase.model_node(name)?;
     Some(ModelRef {
@@ -523,7 +550,8 @@ impl QueryPlan {
         hidden: Option<&HiddenChecks>,
         number: u8,
         phase: &PhaseFacts,
-        idem_models: &[String],
+        idem_models: &[(String, Vec<String>)],
+        series_rows: u64,
     ) -> QueryPlan {
         let mut plan = QueryPlan {
             queries: Vec::new(),
@@ -542,19 +570,26 @@ impl QueryPlan {
                 continue;
             }
             let mut refs = Vec::new();
-            let mut missing = None;
+            let mut absent = None;
             for (model, cols) in check.models() {
+                if is_ephemeral(phase, model) {
+                    absent = Some(Measurement::Ephemeral {
+                        model: model.to_string(),
+                    });
+                    break;
+                }
                 match model_ref(phase, model, cols) {
                     Some(r) => refs.push(r),
                     None => {
-                        missing = Some(model.to_string());
+                        absent = Some(Measurement::MissingModel {
+                            model: model.to_string(),
+                        });
                         break;
                     }
                 }
             }
-            if let Some(model) = missing {
-                plan.checks
-                    .push((check.id.clone(), Err(Measurement::MissingModel { model })));
+            if let Some(m) = absent {
+                plan.checks.push((check.id.clone(), Err(m)));
                 continue;
             }
             let lookup = |name: &str| refs.iter().find(|r| r.name == name).map(ModelRef::relation);
@@ -566,6 +601,8 @@ impl QueryPlan {
                     plan.queries.push(SandboxQuery {
                         name: format!("hidden:{}", check.id),
                         sql,
+                        // A per-key comparison needs every key the model has.
+                        max_rows: check.compare.is_series().then_some(series_rows),
                     });
                     plan.checks.push((check.id.clone(), Ok(refs)));
                 }
@@ -574,16 +611,26 @@ impl QueryPlan {
                     .push((check.id.clone(), Err(Measurement::MissingModel { model }))),
             }
         }
-        for model in idem_models {
-            let r = model_ref(phase, model, &[]);
+        for (model, required) in idem_models {
+            let r = model_ref(phase, model, required).filter(|_| !is_ephemeral(phase, model));
             if let Some(r) = &r {
                 tables.insert(r.table.to_lowercase());
+                // Only the contract's required columns: an extra column such
+                // as a run-timestamp audit column may change on every build.
+                let hashed = if required.is_empty() {
+                    "t".to_string()
+                } else {
+                    let cols: Vec<String> =
+                        required.iter().map(|c| hidden::quote_ident(c)).collect();
+                    cols.join(", ")
+                };
                 plan.queries.push(SandboxQuery {
                     name: format!("state:{model}"),
                     sql: format!(
-                        "select count(*) as row_count, cast(sum(hash(t)) as varchar) as checksum from {} as t",
+                        "select count(*) as row_count, cast(sum(hash({hashed})) as varchar) as checksum from {} as t",
                         r.relation()
                     ),
+                    max_rows: None,
                 });
             }
             plan.models.push((model.clone(), r));
@@ -593,6 +640,7 @@ impl QueryPlan {
             plan.queries.insert(
                 0,
                 SandboxQuery {
+                    max_rows: None,
                     name: COLUMNS_QUERY.into(),
                     sql: format!(
                         "select lower(table_schema), lower(table_name), lower(column_name) \
@@ -795,11 +843,17 @@ pub fn stage_detail(facts: &ExecutionFacts) -> String {
 }
 
 /// Where the data of an exercise lives in a cache root (for tools and docs).
+/// The generator's version is part of the folder: data cached by an older
+/// assay (other truth keys) is never read by a newer one.
 pub fn data_dir(cache_root: &Path, exercise: &str, seed: u64, scale: u32) -> PathBuf {
+    let version = crate::generate::GENERATOR_VERSION
+        .rsplit('/')
+        .next()
+        .unwrap_or("0");
     cache_root
         .join("data")
         .join(exercise)
-        .join(format!("{seed}-{scale}"))
+        .join(format!("{seed}-{scale}-v{version}"))
 }
 
 /// The report's execution section: phases, every hidden check's verdict per

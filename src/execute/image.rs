@@ -28,11 +28,12 @@ pub const DOCKERFILE: &str = include_str!("runner/Dockerfile");
 pub const DEFAULT_REQUIREMENTS: &[&str] =
     &["dbt-core~=1.11.0", "dbt-duckdb~=1.11.0", "duckdb>=1.4,<3"];
 
-/// Debian packages added to `minbase`.
-const DEBIAN_PACKAGES: &[&str] = &["python3", "python3-venv"];
+/// Debian packages added to `minbase`. libfaketime makes "now" inside dbt the
+/// phase's sync time (runner.py, `clock_env`).
+const DEBIAN_PACKAGES: &[&str] = &["python3", "python3-venv", "libfaketime"];
 
 /// Bump when the recipe below changes in a way the hashed inputs do not show.
-const RECIPE_VERSION: &str = "assay-runner-recipe-1";
+const RECIPE_VERSION: &str = "assay-runner-recipe-2";
 
 pub const RUNNER_UID: u32 = 10001;
 

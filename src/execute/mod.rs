@@ -143,6 +143,10 @@ pub struct SandboxLimits {
     pub log_tail_bytes: u64,
     /// Most rows returned per check query.
     pub max_query_rows: u64,
+    /// Most rows returned per series check (one row per key: order, seller,
+    /// day). Far above any truth's key count at the scales the packs use; a
+    /// model that gives more keys fails its check.
+    pub max_series_rows: u64,
     /// The container exits by itself after this many seconds, even if the grader
     /// died without cleaning up.
     pub container_lifetime_secs: u64,
@@ -169,6 +173,7 @@ impl Default for SandboxLimits {
             max_run_results_bytes: 32 << 20,
             log_tail_bytes: 64 << 10,
             max_query_rows: 10_000,
+            max_series_rows: 2_000_000,
             container_lifetime_secs: 4 * 3600,
         }
     }

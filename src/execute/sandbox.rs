@@ -41,6 +41,10 @@ pub struct RawSnapshot {
 pub struct SandboxQuery {
     pub name: String,
     pub sql: String,
+    /// Overrides [`SandboxLimits::max_query_rows`] for this query: a per-key
+    /// comparison needs every key, however many the truth has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
 }
 
 /// One phase: load a raw snapshot (optional), run dbt commands in one process,
@@ -57,6 +61,10 @@ pub struct PhaseSpec {
     /// Overrides [`SandboxLimits::dbt_timeout_secs`] for this phase.
     #[serde(default)]
     pub dbt_timeout_secs: Option<u64>,
+    /// The instant "now" reads as inside dbt (ISO-8601 UTC, whole seconds): the
+    /// phase's sync time, so no result depends on the day the grade runs.
+    #[serde(default)]
+    pub clock: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -650,6 +658,7 @@ fn phase_archive(
         "max_rows": limits.max_query_rows,
         "dbt_timeout_secs": dbt_timeout_secs,
         "log_tail_bytes": limits.log_tail_bytes,
+        "clock": spec.clock,
         "raw": null,
     });
     if let Some(raw) = &spec.raw {

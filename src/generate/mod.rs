@@ -27,7 +27,7 @@ pub const EXERCISE: &str = "marketplace-elt";
 /// Seed used when the caller gives none.
 pub const DEFAULT_SEED: u64 = 20_260_701;
 /// Bumped whenever the same seed would produce different data.
-pub const GENERATOR_VERSION: &str = "marketplace-elt-gen/1";
+pub const GENERATOR_VERSION: &str = "marketplace-elt-gen/2";
 /// Largest accepted scale factor (scale 1 ≈ 5,000 orders).
 pub const MAX_SCALE: u32 = 1_000;
 

@@ -85,6 +85,17 @@ pub struct ReconciliationTruth {
     pub order_total_usd_total: f64,
     pub captured_usd_total: f64,
     pub unmatched_order_ids: Vec<i64>,
+    /// One record per GMV order: what its reconciliation row must say.
+    pub rows: Vec<ReconciliationRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReconciliationRow {
+    pub order_id: i64,
+    pub currency: String,
+    pub order_total_usd: f64,
+    pub captured_usd: f64,
+    pub is_matched: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -97,9 +108,25 @@ pub struct CohortRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct OrdersTruth {
     pub total: u64,
+    /// Orders with a confirmation instant.
+    pub confirmed: u64,
+    /// One record per order: the figures a correct `fct_orders` row holds.
+    pub rows: Vec<OrderRow>,
     pub by_status: BTreeMap<String, u64>,
     pub by_currency: BTreeMap<String, u64>,
     pub confirmed_before_created_if_read_as_utc: OrderIdSet,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderRow {
+    pub order_id: i64,
+    pub status: String,
+    pub currency: String,
+    pub created_at_utc: String,
+    /// The true confirmation instant (the naive New York wall time converted),
+    /// or null when the order was never confirmed.
+    pub confirmed_at_utc: Option<String>,
+    pub order_total_usd: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,6 +208,7 @@ pub(crate) fn compute(w: &World, at: i64, meta: &TruthMeta<'_>) -> Truth {
     let mut recon_captured_e4 = 0i64;
     let mut matched = 0u64;
     let mut unmatched_ids = Vec::new();
+    let mut recon_rows = Vec::new();
     let mut buyer_months: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
     for o in &visible_orders {
         let (status, _) = o.status_at(at);
@@ -207,11 +235,19 @@ pub(crate) fn compute(w: &World, at: i64, meta: &TruthMeta<'_>) -> Truth {
         recon_total_e4 += total_e4;
         recon_captured_e4 += cap;
         // |captured_usd − order_total_usd| ≤ 0.01 USD = 100 ten-thousandths.
-        if (cap - total_e4).abs() <= 100 {
+        let is_matched = (cap - total_e4).abs() <= 100;
+        if is_matched {
             matched += 1;
         } else {
             unmatched_ids.push(o.id);
         }
+        recon_rows.push(ReconciliationRow {
+            order_id: o.id,
+            currency: o.currency.code().to_string(),
+            order_total_usd: e4_to_dollars(total_e4),
+            captured_usd: e4_to_dollars(cap),
+            is_matched,
+        });
         buyer_months
             .entry(o.buyer_id)
             .or_default()
@@ -275,10 +311,18 @@ pub(crate) fn compute(w: &World, at: i64, meta: &TruthMeta<'_>) -> Truth {
         .collect();
     let mut misread = Vec::new();
     let mut confirmed = 0u64;
+    let mut order_rows = Vec::with_capacity(visible_orders.len());
     for o in &visible_orders {
-        *by_status
-            .entry(o.status_at(at).0.code().to_string())
-            .or_default() += 1;
+        let status = o.status_at(at).0.code().to_string();
+        order_rows.push(OrderRow {
+            order_id: o.id,
+            status: status.clone(),
+            currency: o.currency.code().to_string(),
+            created_at_utc: fmt_utc(o.created_at),
+            confirmed_at_utc: o.confirmed_at(at).map(fmt_utc),
+            order_total_usd: e4_to_dollars(to_usd_e4(o.total_cents, o.currency, o.created_at)),
+        });
+        *by_status.entry(status).or_default() += 1;
         *by_currency
             .entry(o.currency.code().to_string())
             .or_default() += 1;
@@ -408,6 +452,7 @@ pub(crate) fn compute(w: &World, at: i64, meta: &TruthMeta<'_>) -> Truth {
             order_total_usd_total: e4_to_dollars(recon_total_e4),
             captured_usd_total: e4_to_dollars(recon_captured_e4),
             unmatched_order_ids: unmatched_ids,
+            rows: recon_rows,
         },
         cohorts: cohorts
             .into_iter()
@@ -419,6 +464,8 @@ pub(crate) fn compute(w: &World, at: i64, meta: &TruthMeta<'_>) -> Truth {
             .collect(),
         orders: OrdersTruth {
             total: visible_orders.len() as u64,
+            confirmed,
+            rows: order_rows,
             by_status,
             by_currency,
             confirmed_before_created_if_read_as_utc: OrderIdSet {

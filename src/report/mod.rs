@@ -15,6 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::acquire::{Refusal, SourceKind};
+pub use crate::checks::Contradiction;
 use crate::checks::{CheckResult, Confidence, Evidence, Outcome};
 use crate::inventory::DbtProject;
 
@@ -22,7 +23,7 @@ pub use enrich::{enrich, ExercisePackData, PackError};
 pub use summary::terminal_summary;
 
 /// Bumped on any change a reader of report.json could notice.
-pub const SCHEMA_VERSION: &str = "1.2.0";
+pub const SCHEMA_VERSION: &str = "1.3.0";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
@@ -52,6 +53,10 @@ pub struct Report {
     /// Questions for the debrief, chosen from the gaps.
     #[serde(default)]
     pub followups: Vec<FollowUp>,
+    /// Static claims that execution refuted: the code appears to handle a trap,
+    /// the data says it does not.
+    #[serde(default)]
+    pub contradictions: Vec<Contradiction>,
     /// The exercise's data traps: found, handled, tested.
     #[serde(default)]
     pub traps: Vec<TrapRow>,
@@ -271,7 +276,21 @@ pub struct DimensionScore {
     pub descriptor: Option<String>,
     /// True when a check errored: the score stands on fewer criteria than the rubric has.
     pub incomplete: bool,
+    /// A band ceiling that applied: the score was lowered to stay under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<Ceiling>,
     pub criteria: Vec<CriterionScore>,
+}
+
+/// A rubric gate that closed: whatever the points added up to, the band stays
+/// at or below `max_band` because `check` did not fully pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ceiling {
+    pub check: String,
+    pub max_band: u8,
+    pub why: String,
+    /// The score the points gave before the ceiling.
+    pub uncapped_score: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -294,6 +313,8 @@ pub struct Overall {
     pub score: Option<f64>,
     pub band: Option<u8>,
     pub band_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<Ceiling>,
 }
 
 impl Report {
@@ -320,10 +341,12 @@ impl Report {
                 score: None,
                 band: None,
                 band_label: None,
+                ceiling: None,
             },
             checks: Vec::new(),
             overrides: Vec::new(),
             followups: Vec::new(),
+            contradictions: Vec::new(),
             traps: Vec::new(),
             execution: None,
             strengths: Vec::new(),

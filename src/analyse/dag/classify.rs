@@ -657,7 +657,10 @@ fn words(id: &str) -> Vec<String> {
 
 fn stage_of_dbt(inv: &DbtInvocation) -> (Vec<Stage>, bool) {
     match inv.command.as_str() {
-        "build" => (vec![Stage::Transform, Stage::Test], false),
+        // dbt build tests each model before the models downstream of it are
+        // built, so the marts it writes are published tested: it is transform,
+        // test and publish at once.
+        "build" => (vec![Stage::Transform, Stage::Test, Stage::Publish], false),
         "run" | "seed" | "snapshot" | "compile" => (vec![Stage::Transform], false),
         "test" => (vec![Stage::Test], true),
         "source freshness" => (vec![Stage::Extract], true),

@@ -4,19 +4,24 @@ use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Outcome};
 crate::declare_check! {
     /// ## What it checks
     /// The DAG invokes dbt so that models are tested after they are built:
-    /// `dbt build` (which runs each model's tests after it), or every
-    /// `dbt run` followed by `dbt test` in the same command or in a task
-    /// downstream of it. Tests that exist but do not follow the run (parallel
-    /// branches) earn half; `--full-refresh` in a scheduled command halves the
-    /// credit, since it rebuilds every incremental model on every run.
+    /// `dbt build` (which tests each model before anything downstream of it is
+    /// built), or every `dbt run` followed by `dbt test` in the same command or
+    /// in a task downstream of it. `dbt run` then `dbt test` publishes the marts
+    /// before their tests run, so it earns the rubric's `run_then_test_credit`
+    /// unless a publish task downstream of the tests gates what users see.
+    /// Tests that exist but do not follow the run (parallel branches) earn
+    /// `parallel_test_credit`; `--full-refresh` in a scheduled command
+    /// multiplies the credit by `full_refresh_factor`, since it rebuilds every
+    /// incremental model on every run.
     ///
     /// ## Why it matters
     /// `dbt run` alone publishes whatever the SQL produced; the tests the project
     /// declares never run, so duplicated payments or broken joins reach the marts.
     ///
     /// ## How to pass
-    /// `dbt build`, or `dbt run` then `dbt test` as separate tasks wired
-    /// `dbt_run >> dbt_test`, without `--full-refresh` on the schedule.
+    /// `dbt build`, or `dbt run` then `dbt test` with a publish step after the
+    /// tests (`dbt_run >> dbt_test >> publish`), without `--full-refresh` on the
+    /// schedule.
     pub struct DbtBuildThenTest {
         id: "dag.dbt_build_then_test",
         title: "dbt models are built, then tested",
@@ -30,6 +35,17 @@ impl Check for DbtBuildThenTest {
     }
 
     fn run(&self, cx: &CheckContext) -> CheckResult {
+        let params = || -> Result<(f64, f64, f64), crate::checks::ParamError> {
+            Ok((
+                cx.params.share("run_then_test_credit")?,
+                cx.params.share("parallel_test_credit")?,
+                cx.params.share("full_refresh_factor")?,
+            ))
+        };
+        let (run_then_test, parallel, full_refresh_factor) = match params() {
+            Ok(p) => p,
+            Err(e) => return (self as &dyn Check).param_error(e),
+        };
         let dags = match candidate_dags(cx, &Self::META) {
             Ok(d) => d,
             Err(r) => return r,
@@ -62,31 +78,53 @@ impl Check for DbtBuildThenTest {
                     continue;
                 }
                 let run_at = runs.unwrap_or(0);
-                if cmds[run_at..].contains(&"test") {
-                    covered += 1.0;
-                    good.push(task_evidence(
-                        t,
-                        "dbt test follows dbt run in the same command",
-                    ));
+                let later = d.descendants(&t.task_id);
+                let testers: Vec<&str> = later
+                    .iter()
+                    .filter(|id| {
+                        d.task(id).is_some_and(|u| {
+                            u.dbt
+                                .iter()
+                                .any(|i| i.command == "test" || i.command == "build")
+                        })
+                    })
+                    .map(String::as_str)
+                    .collect();
+                let same_command = cmds[run_at..].contains(&"test");
+                // A publish step after the tests gates what users see.
+                let gated = |tester: &str| {
+                    d.descendants(tester).iter().any(|id| {
+                        d.task(id).is_some_and(|u| {
+                            u.stages.contains(&crate::analyse::dag::Stage::Publish)
+                        })
+                    })
+                };
+                if same_command || !testers.is_empty() {
+                    let gate_from = if same_command {
+                        Some(t.task_id.as_str())
+                    } else {
+                        testers.iter().copied().find(|x| gated(x))
+                    };
+                    if gate_from.is_some_and(gated) {
+                        covered += 1.0;
+                        good.push(task_evidence(
+                            t,
+                            "dbt test runs after dbt run and a publish step waits for it",
+                        ));
+                    } else {
+                        covered += run_then_test;
+                        bad.push(task_evidence(
+                            t,
+                            "dbt test runs only after dbt run has already published the models: untested data is visible until the tests finish (dbt build tests each model before building on it)",
+                        ));
+                    }
                     continue;
                 }
-                let later = d.descendants(&t.task_id);
-                let tested_after = later.iter().any(|id| {
-                    d.task(id).is_some_and(|u| {
-                        u.dbt
-                            .iter()
-                            .any(|i| i.command == "test" || i.command == "build")
-                    })
-                });
-                if tested_after {
-                    covered += 1.0;
-                    good.push(task_evidence(t, "a dbt test task runs downstream"));
-                } else if d
-                    .tasks
+                if d.tasks
                     .iter()
                     .any(|u| u.dbt.iter().any(|i| i.command == "test"))
                 {
-                    covered += 0.5;
+                    covered += parallel;
                     half = true;
                     bad.push(task_evidence(
                         t,
@@ -108,7 +146,7 @@ impl Check for DbtBuildThenTest {
         }
         let mut fraction = covered / builders as f64;
         if full_refresh {
-            fraction *= 0.5;
+            fraction *= full_refresh_factor;
         }
         let summary = format!(
             "{covered} of {builders} dbt build/run task(s) are tested afterwards{}{}",

@@ -411,7 +411,8 @@ fn dbt_run_without_a_following_test() {
     let f = snippet(
         "with DAG('d', start_date=datetime(2026,1,1)):\n    r = BashOperator(task_id='run', bash_command='dbt run')\n    t = BashOperator(task_id='test', bash_command='dbt test')\n",
     );
-    assert_eq!(credit(&run("dag.dbt_build_then_test", &f)), 0.5);
+    // Tests in parallel with the run: the rubric's parallel_test_credit.
+    assert_eq!(credit(&run("dag.dbt_build_then_test", &f)), 0.25);
     assert_eq!(
         run("dag.quality_after_transform", &f).outcome,
         Outcome::Fail
@@ -419,10 +420,32 @@ fn dbt_run_without_a_following_test() {
     let f = snippet(
         "with DAG('d', start_date=datetime(2026,1,1)):\n    r = BashOperator(task_id='run', bash_command='dbt run --full-refresh')\n    t = BashOperator(task_id='test', bash_command='dbt test')\n    [r] >> t\n",
     );
-    assert_eq!(credit(&run("dag.dbt_build_then_test", &f)), 0.5);
+    // run then test (0.5: the marts are visible before their tests), halved
+    // again for --full-refresh on the schedule.
+    assert_eq!(credit(&run("dag.dbt_build_then_test", &f)), 0.25);
     assert_eq!(
         run("dag.quality_after_transform", &f).outcome,
         Outcome::Pass
+    );
+}
+
+#[test]
+fn dbt_build_or_a_publish_gate_outranks_run_then_test() {
+    let dag = |body: &str| {
+        snippet(&format!(
+            "with DAG('d', start_date=datetime(2026,1,1)):\n{body}"
+        ))
+    };
+    let run_then_test = dag("    r = BashOperator(task_id='run', bash_command='dbt run')\n    t = BashOperator(task_id='test', bash_command='dbt test')\n    r >> t\n");
+    let gated = dag("    r = BashOperator(task_id='run', bash_command='dbt run')\n    t = BashOperator(task_id='test', bash_command='dbt test')\n    p = BashOperator(task_id='publish', bash_command='dbt docs generate')\n    r >> t >> p\n");
+    let build = dag("    b = BashOperator(task_id='build', bash_command='dbt build')\n");
+    assert_eq!(credit(&run("dag.dbt_build_then_test", &run_then_test)), 0.5);
+    assert_eq!(credit(&run("dag.dbt_build_then_test", &gated)), 1.0);
+    assert_eq!(credit(&run("dag.dbt_build_then_test", &build)), 1.0);
+    // dbt build is transform, test and publish at once.
+    assert_eq!(
+        build.dag.dags[0].tasks[0].stages,
+        vec![Stage::Transform, Stage::Test, Stage::Publish]
     );
 }
 

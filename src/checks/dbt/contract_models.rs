@@ -100,6 +100,17 @@ impl Check for ContractModels {
                 continue;
             };
             found += 1;
+            // A contract model that never built earns none of the model-level
+            // credit: its SQL says nothing the warehouse did not refute.
+            if let Some(why) = execution.and_then(|x| x.never_built(name)) {
+                any_built = true;
+                evidence.push(Evidence::at(
+                    path.as_str(),
+                    None,
+                    format!("contract model `{name}` was never built: {why}"),
+                ));
+                continue;
+            }
             let columns = match execution.and_then(|x| x.built_columns(name)) {
                 Some(cols) => Columns::Built(cols.to_vec()),
                 None => match project.and_then(|p| p.model_columns(name)) {

@@ -10,6 +10,7 @@ mod hidden_phase1;
 mod hidden_phase2;
 mod hidden_phase3;
 mod idempotent_rerun;
+mod incremental_regressions;
 
 pub use builds_cleanly::BuildsCleanly;
 pub use candidate_tests_pass::CandidateTestsPass;
@@ -17,6 +18,7 @@ pub use hidden_phase1::HiddenPhase1;
 pub use hidden_phase2::HiddenPhase2;
 pub use hidden_phase3::HiddenPhase3;
 pub use idempotent_rerun::IdempotentRerun;
+pub use incremental_regressions::IncrementalRegressions;
 
 use serde_json::json;
 

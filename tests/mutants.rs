@@ -1,0 +1,340 @@
+//! The mutation suite: each patch in `tests/mutants/` plants one trap or
+//! phase fault in a copy of the strong reference solution; graded with
+//! execution, the dimension it concerns must drop at least one band from the
+//! strong solution's band 4, and the report must say why (the failing hidden
+//! check, the contradiction, the ceiling). The patches in `tests/variants/`
+//! are the opposite: correct ways to write the pipeline that the hidden checks
+//! must accept (T2 capped at `current_timestamp`, which holds only because the
+//! sandbox's clock reads the sync time; money rounded per event in DOUBLE;
+//! reconciliation over every order; a text cohort month; an audit column that
+//! changes on every build; TIMESTAMPTZ instants). All variants go into one
+//! copy, graded once. Needs a running Docker engine. The grades run two at a
+//! time, the most two cores sensibly hold.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{assay, assert_valid, repo_root};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Mutants {
+    mutant: Vec<Mutant>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Mutant {
+    name: String,
+    what: String,
+    drops: Vec<String>,
+    fails: Vec<String>,
+    phase: u64,
+    #[serde(default)]
+    first_in_phase: bool,
+    #[serde(default)]
+    contradiction: Option<String>,
+    #[serde(default)]
+    ceiling: Option<String>,
+    #[serde(default)]
+    overall_at_most: Option<u64>,
+}
+
+fn mutants_dir() -> PathBuf {
+    repo_root().join("tests/mutants")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if ["target", "logs", "dbt_packages"]
+            .iter()
+            .any(|n| name == *n)
+        {
+            continue;
+        }
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &to.join(&name));
+        } else if kind.is_file() {
+            fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// A copy of the strong solution with the mutant's patch applied; the patch
+/// must apply cleanly, or the suite no longer tests what it says.
+fn mutate(m: &Mutant, into: &Path) -> PathBuf {
+    let root = into.join(&m.name);
+    copy_tree(
+        &repo_root().join("reference-solutions/marketplace-elt/strong"),
+        &root,
+    );
+    apply(&root, &mutants_dir().join(format!("{}.patch", m.name)));
+    root
+}
+
+fn apply(root: &Path, patch: &Path) {
+    let out = Command::new("patch")
+        .args(["-p1", "--forward", "--batch", "-i"])
+        .arg(&patch)
+        .current_dir(&root)
+        .output()
+        .expect("`patch` runs");
+    assert!(
+        out.status.success(),
+        "{} does not apply to the strong solution: {}{}",
+        patch.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One copy of the strong solution with every correct variant applied.
+fn with_variants(into: &Path) -> (PathBuf, Vec<String>) {
+    let root = into.join("correct-variants");
+    copy_tree(
+        &repo_root().join("reference-solutions/marketplace-elt/strong"),
+        &root,
+    );
+    let mut names = Vec::new();
+    let mut patches: Vec<PathBuf> = fs::read_dir(repo_root().join("tests/variants"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "patch"))
+        .collect();
+    patches.sort();
+    for p in &patches {
+        apply(&root, p);
+        names.push(p.file_stem().unwrap().to_string_lossy().into_owned());
+    }
+    assert!(names.len() >= 5, "{names:?}");
+    (root, names)
+}
+
+fn grade(source: &Path, out: &Path) -> Value {
+    let run = assay()
+        .args(["grade", source.to_str().unwrap(), "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        matches!(run.status.code(), Some(0) | Some(1)),
+        "grading {} failed: {stderr}",
+        source.display()
+    );
+    let report_path =
+        find_report(out).unwrap_or_else(|| panic!("no report.json under {}", out.display()));
+    let report: Value = serde_json::from_str(&fs::read_to_string(report_path).unwrap()).unwrap();
+    assert_valid(&report);
+    let exec = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "execute")
+        .expect("an execute stage record");
+    assert_eq!(
+        exec["status"], "ok",
+        "execution did not run: {exec}\n{stderr}"
+    );
+    report
+}
+
+fn find_report(dir: &Path) -> Option<PathBuf> {
+    for entry in fs::read_dir(dir).ok()? {
+        let p = entry.ok()?.path();
+        if p.is_dir() {
+            if let Some(r) = find_report(&p) {
+                return Some(r);
+            }
+        } else if p.file_name().is_some_and(|n| n == "report.json") {
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn band(report: &Value, dim: &str) -> u64 {
+    report["dimensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == dim)
+        .and_then(|d| d["band"].as_u64())
+        .unwrap_or_else(|| panic!("no band for {dim}"))
+}
+
+fn hidden_outcome(report: &Value, check: &str, phase: u64) -> Option<String> {
+    report["execution"]["hidden_checks"]
+        .as_array()?
+        .iter()
+        .find(|h| h["check"] == check && h["phase"] == phase)
+        .and_then(|h| h["outcome"]["kind"].as_str())
+        .map(str::to_string)
+}
+
+/// Everything the mutant's report must show, as failures to list.
+fn judge(m: &Mutant, report: &Value) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for dim in &m.drops {
+        let b = band(report, dim);
+        if b > 3 {
+            wrong.push(format!("{dim} stays at band {b}"));
+        }
+    }
+    for check in &m.fails {
+        match hidden_outcome(report, check, m.phase).as_deref() {
+            Some("fail") => {}
+            other => wrong.push(format!(
+                "{check} in phase {} is {other:?}, not fail",
+                m.phase
+            )),
+        }
+        if m.first_in_phase {
+            for earlier in 1..m.phase {
+                if hidden_outcome(report, check, earlier).as_deref() != Some("pass") {
+                    wrong.push(format!("{check} should pass in phase {earlier}"));
+                }
+            }
+        }
+    }
+    if let Some(trap) = &m.contradiction {
+        let found = report["contradictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["trap"] == trap.as_str() && !c["refuted_by"].as_array().unwrap().is_empty());
+        if !found {
+            wrong.push(format!(
+                "no contradiction for {trap}: {}",
+                report["contradictions"]
+            ));
+        }
+    }
+    if let Some(check) = &m.ceiling {
+        let capped = report["dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["ceiling"]["check"] == check.as_str());
+        if !capped {
+            wrong.push(format!("no dimension is capped by {check}"));
+        }
+    }
+    if let Some(max) = m.overall_at_most {
+        let b = report["overall"]["band"].as_u64().unwrap_or(0);
+        if b > max {
+            wrong.push(format!("overall band {b} above {max}"));
+        }
+    }
+    wrong
+}
+
+#[test]
+fn every_mutant_of_the_strong_solution_drops_its_dimension_and_says_why() {
+    let text = fs::read_to_string(mutants_dir().join("mutants.toml")).unwrap();
+    let mutants: Mutants = toml::from_str(&text).unwrap();
+    // Every patch file is listed, and every listed mutant has a patch.
+    let patches: Vec<String> = fs::read_dir(mutants_dir())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".patch").map(str::to_string)
+        })
+        .collect();
+    for p in &patches {
+        assert!(
+            mutants.mutant.iter().any(|m| &m.name == p),
+            "{p}.patch is not listed in mutants.toml"
+        );
+    }
+    assert!(mutants.mutant.len() >= 11);
+
+    let work = tempfile::tempdir().unwrap();
+    let (variants, variant_names) = with_variants(&work.path().join("src"));
+    let mut sources: Vec<(Option<Mutant>, PathBuf)> = vec![(None, variants)];
+    sources.extend(
+        mutants
+            .mutant
+            .iter()
+            .map(|m| (Some(m.clone()), mutate(m, &work.path().join("src")))),
+    );
+    let results: Vec<(Option<Mutant>, Value)> = std::thread::scope(|s| {
+        let chunks: Vec<Vec<(Option<Mutant>, PathBuf)>> = vec![
+            sources.iter().step_by(2).cloned().collect(),
+            sources.iter().skip(1).step_by(2).cloned().collect(),
+        ];
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                let out = work.path().join("out");
+                s.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(m, src)| {
+                            let name = src.file_name().unwrap().to_owned();
+                            let report = grade(&src, &out.join(name));
+                            (m, report)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut failures = Vec::new();
+    for (m, report) in &results {
+        let Some(m) = m else {
+            let bad: Vec<String> = report["execution"]["hidden_checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|h| h["outcome"]["kind"] != "pass")
+                .map(|h| format!("{} phase {}: {}", h["check"], h["phase"], h["measured"]))
+                .collect();
+            eprintln!(
+                "correct variants ({}): {} not passing",
+                variant_names.join(", "),
+                bad.len()
+            );
+            if !bad.is_empty() {
+                failures.push(format!(
+                    "correct variants ({}) fail hidden checks:\n  {}",
+                    variant_names.join(", "),
+                    bad.join("\n  ")
+                ));
+            }
+            if band(report, "data_quality") < 4 {
+                failures.push("correct variants leave Data Quality below band 4".into());
+            }
+            continue;
+        };
+        let wrong = judge(m, report);
+        let bands: Vec<String> = report["dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| format!("{}={}", d["id"].as_str().unwrap(), d["band"]))
+            .collect();
+        eprintln!("{} ({}): {}", m.name, m.what, bands.join(" "));
+        if !wrong.is_empty() {
+            failures.push(format!("{}: {}", m.name, wrong.join("; ")));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "mutants not caught:\n{}",
+        failures.join("\n")
+    );
+}
