@@ -1,6 +1,10 @@
-//! The command line as users meet it: listing and explaining checks, exit codes.
+//! The command line as users meet it: listing and explaining checks, exit codes,
+//! where reports land and what may replace them, output into closed pipes.
 
 mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use common::*;
 
@@ -131,5 +135,64 @@ fn every_check_is_scored_by_the_rubric_or_listed_as_unused() {
             .iter()
             .any(|(u, _)| *u == id);
         assert!(scored.contains(id) ^ unused, "{id} must be either scored by rubric/marketplace-elt.toml or listed in UNUSED_BY_RUBRIC, not both or neither");
+    }
+}
+
+/// Grades `source` from the code alone into `out`, with `extra` arguments.
+fn grade_static(source: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    assay()
+        .arg("grade")
+        .arg(source)
+        .args(["--no-exec", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The report folders in `out`.
+fn folders(out: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn reports_are_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("cand");
+    write_tree(&sub, &small_project());
+    let out = tmp.path().join("reports");
+    // The usual umask, whatever the test runner's is.
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"umask 022 && exec "$0" grade "$1" --no-exec --format json,html,markdown,junit --out "$2""#)
+        .arg(env!("CARGO_BIN_EXE_assay"))
+        .arg(&sub)
+        .arg(&out)
+        .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+        .env_remove("ASSAY_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = report_dir(&out, "cand");
+    assert_eq!(mode(&dir), 0o755);
+    let files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(files.len() >= 4, "{files:?}");
+    for file in files {
+        assert_eq!(mode(&file), 0o644, "{}", file.display());
     }
 }

@@ -78,8 +78,35 @@ pub fn git_repo(dir: &Path, steps: &[(&str, &[(&str, &str)])]) -> git2::Oid {
     parent.unwrap()
 }
 
+/// The report folder of the submission called `name` in `out`: `out/name` when
+/// the grade was given `--name name`, else the one default-named folder
+/// `name-<hash>` (the source's basename and a hash of its path and ref).
+pub fn report_dir(out: &Path, name: &str) -> PathBuf {
+    let exact = out.join(name);
+    if exact.is_dir() {
+        return exact;
+    }
+    let mut found: Vec<PathBuf> = fs::read_dir(out)
+        .unwrap_or_else(|e| panic!("no report folder in {}: {e}", out.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix(name))
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|hash| hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .collect();
+    assert!(
+        found.len() == 1,
+        "expected one report folder for {name} in {}, found {found:?}",
+        out.display()
+    );
+    found.remove(0)
+}
+
 pub fn read_report(out: &Path, name: &str) -> Value {
-    let path = out.join(name).join("report.json");
+    let path = report_dir(out, name).join("report.json");
     let text = fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("no report at {}: {e}", path.display()));
     let report: Value = serde_json::from_str(&text).unwrap();
