@@ -2,8 +2,10 @@
 //! Exit codes: 0 graded, 1 graded but below the `--fail-under` bar, 2 the grader
 //! could not grade.
 
-use std::path::PathBuf;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -157,6 +159,30 @@ fn parse_format(name: &str) -> Result<Format, String> {
     })
 }
 
+/// Set once standard output's reader has gone (`assay render … | head`).
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Prints to standard output. A closed pipe silences the rest of the output
+/// instead of crashing: the command finishes and exits with its own code.
+fn emit(text: &str) -> Result<()> {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        other => other.context("cannot write to standard output"),
+    }
+}
+
+/// `emit` with a line end.
+fn emitln(text: &str) -> Result<()> {
+    emit(&format!("{text}\n"))
+}
+
 fn main() -> ExitCode {
     // A contained parser child must not set up logging or read configuration.
     let args: Vec<String> = std::env::args().collect();
@@ -228,19 +254,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 overrides,
             };
             let graded = grade::grade(&req).context("grading failed")?;
-            print!(
-                "{}",
-                assay::report::terminal_summary(
-                    &graded.report,
-                    &graded.report_path.display().to_string()
-                )
-            );
+            emit(&assay::report::terminal_summary(
+                &graded.report,
+                &graded.report_path.display().to_string(),
+            ))?;
             if graded.report.status == Status::Error {
                 return Ok(ExitCode::from(2));
             }
             if let (Some(bar), Some(score)) = (fail_under, graded.report.overall.score) {
                 if score < bar {
-                    println!("below the bar: {score:.1} < {bar:.1}");
+                    emitln(&format!("below the bar: {score:.1} < {bar:.1}"))?;
                     return Ok(ExitCode::from(1));
                 }
             }
@@ -275,13 +298,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 (None, None) => bail!("give a manifest, or `assay batch merge DIR... --out DIR`"),
             };
-            println!(
+            emitln(&format!(
                 "{} graded, {} unchanged, {} could not be graded\nindex: {}",
                 outcome.graded,
                 outcome.skipped,
                 outcome.errors,
                 outcome.index.display()
-            );
+            ))?;
             Ok(if outcome.errors > 0 {
                 ExitCode::from(2)
             } else {
@@ -294,7 +317,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
         } => {
             let cal = assay::calibrate::calibrate(&exercise, &config, no_exec, &out)?;
-            print!("{}", assay::calibrate::table(&cal));
+            emit(&assay::calibrate::table(&cal))?;
             Ok(if cal.drift.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -317,14 +340,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 out_dir: out,
             };
             let summary = assay::generate::generate(&opts)?;
-            println!(
+            emitln(&format!(
                 "wrote {} files for {} (seed {}, scale {}) to {}",
                 summary.files.len(),
                 summary.exercise,
                 summary.seed,
                 summary.scale,
                 summary.out_dir.display()
-            );
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Render {
@@ -343,11 +366,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let rubric = grade::load_rubric(&exercise)?;
                 assay::report::overrides::apply(&mut parsed, &inputs, &rubric.band_labels)?;
             }
-            if out.as_deref() == Some(std::path::Path::new("-")) {
+            if out.as_deref() == Some(Path::new("-")) {
                 let [one] = format.as_slice() else {
                     bail!("printing to stdout takes exactly one --format");
                 };
-                print!("{}", one.render(&parsed)?);
+                emit(&one.render(&parsed)?)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let dir = out.unwrap_or_else(|| {
@@ -357,7 +380,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .unwrap_or_else(|| PathBuf::from("."))
             });
             for path in assay::report::write_formats(&parsed, &dir, &format)? {
-                println!("{}", path.display());
+                emitln(&path.display().to_string())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -367,13 +390,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let unused = assay::checks::UNUSED_BY_RUBRIC
                     .iter()
                     .any(|(id, _)| *id == meta.id);
-                println!(
+                emitln(&format!(
                     "{:<32} {:<10} {}{}",
                     meta.id,
                     meta.confidence.as_str(),
                     meta.title,
                     if unused { "  (not scored)" } else { "" }
-                );
+                ))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -382,17 +405,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("no check `{check}`; `assay checks` lists them");
             };
             let meta = found.meta();
-            println!(
+            emitln(&format!(
                 "# {} — {}\n\nconfidence: {}\n\n{}",
                 meta.id,
                 meta.title,
                 meta.confidence.as_str(),
                 meta.doc_markdown()
-            );
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {
-            print!("{}", assay::report::json_schema());
+            emit(&assay::report::json_schema())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Contained { kind } => Ok(ExitCode::from(assay::contained::serve(&kind) as u8)),

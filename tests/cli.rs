@@ -166,6 +166,76 @@ fn folders(out: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+fn printing_into_a_closed_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("cand");
+    write_tree(&sub, &small_project());
+    let out = tmp.path().join("reports");
+    let run = grade_static(&sub, &out, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let report = report_dir(&out, "cand").join("report.json");
+
+    let closed = |args: &[&std::ffi::OsStr]| {
+        // The reader is gone before the first write, as when `head -1` has
+        // exited: every write meets a broken pipe.
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_assay"))
+            .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+            .env_remove("ASSAY_CONFIG")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    };
+    let render = closed(&[
+        "render".as_ref(),
+        report.as_os_str(),
+        "--format".as_ref(),
+        "html".as_ref(),
+        "--out".as_ref(),
+        "-".as_ref(),
+    ]);
+    assert_eq!(render.status.code(), Some(0), "{}", stderr(&render));
+    assert!(stderr(&render).is_empty(), "{}", stderr(&render));
+    for args in [
+        vec!["checks"],
+        vec!["schema"],
+        vec!["explain", "dbt.contract_models"],
+    ] {
+        let os: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        let run = closed(&os);
+        assert_eq!(run.status.code(), Some(0), "{args:?}: {}", stderr(&run));
+        assert!(stderr(&run).is_empty(), "{args:?}: {}", stderr(&run));
+    }
+    // A grade still writes its report and exits with its own code.
+    let grade = closed(&[
+        "grade".as_ref(),
+        sub.as_os_str(),
+        "--no-exec".as_ref(),
+        "--fail-under".as_ref(),
+        "99".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(grade.status.code(), Some(1), "{}", stderr(&grade));
+
+    // And as a shell pipeline reads it.
+    let piped = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" render "$1" --format html --out - | head -1"#)
+        .arg(env!("CARGO_BIN_EXE_assay"))
+        .arg(&report)
+        .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert_eq!(stdout(&piped).lines().count(), 1);
+    assert!(!stderr(&piped).contains("panicked"), "{}", stderr(&piped));
+}
+
+#[test]
 fn reports_are_readable_by_others() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
