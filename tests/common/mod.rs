@@ -154,3 +154,35 @@ pub fn refusal_kinds(report: &Value) -> Vec<String> {
         .map(|r| r["kind"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// A run id no other test or grade on the engine uses: the tests pass it as
+/// ASSAY_RUN_ID and look only at the containers that carry it.
+pub fn new_run_id() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "test-{}-{nanos:08x}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The sandbox containers (any state) the run `run_id` has on the engine.
+pub fn run_containers(run_id: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let engine = assay::execute::docker::connect()
+            .await
+            .expect("a running Docker engine");
+        assay::execute::docker::list_run_containers(&engine, run_id)
+            .await
+            .unwrap()
+    })
+}
