@@ -6,12 +6,14 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use assay::config::Config;
 use assay::grade::{self, GradeRequest};
+use assay::outdir::Overwrite;
 use assay::report::{Format, Report, Status};
 
 #[derive(Parser)]
@@ -57,7 +59,7 @@ enum FixturesCommand {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Grade one submission and write DIR/<submission>/report.json.
+    /// Grade one submission and write OUT/<name>/report.json.
     Grade {
         /// A folder, a git repository, an https:// or file:// git URL, or a .zip/.tar.gz archive.
         source: String,
@@ -68,6 +70,13 @@ enum Command {
         exercise: String,
         #[arg(long, default_value = "reports")]
         out: PathBuf,
+        /// The report folder's name (default: the source's name and a short hash
+        /// of its path or URL and the ref, so grading it again updates its report).
+        #[arg(long, value_parser = parse_name)]
+        name: Option<String>,
+        /// Replace a graded report of another submission that holds the folder.
+        #[arg(long)]
+        force: bool,
         /// Exit 1 when the overall score is below this bar (0-100).
         #[arg(long)]
         fail_under: Option<f64>,
@@ -159,6 +168,10 @@ fn parse_format(name: &str) -> Result<Format, String> {
     })
 }
 
+fn parse_name(name: &str) -> Result<String, String> {
+    assay::outdir::check_name(name).map(|()| name.to_string())
+}
+
 /// Set once standard output's reader has gone (`assay render … | head`).
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
@@ -181,6 +194,38 @@ fn emit(text: &str) -> Result<()> {
 /// `emit` with a line end.
 fn emitln(text: &str) -> Result<()> {
     emit(&format!("{text}\n"))
+}
+
+/// A duration as people read it: `0.4 s`, `42 s`, `3 min 05 s`.
+fn human(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 10.0 {
+        format!("{secs:.1} s")
+    } else if secs < 60.0 {
+        format!("{secs:.0} s")
+    } else {
+        let whole = secs.round() as u64;
+        format!("{} min {:02} s", whole / 60, whole % 60)
+    }
+}
+
+/// The last line of `assay grade`'s summary: the time spent, split between
+/// dbt and the grader when the submission ran.
+fn time_line(total: Duration, dbt_secs: Option<f64>) -> String {
+    match dbt_secs {
+        Some(dbt) => {
+            let dbt = Duration::try_from_secs_f64(dbt)
+                .unwrap_or_default()
+                .min(total);
+            format!(
+                "time: {} (dbt {}, grader {})",
+                human(total),
+                human(dbt),
+                human(total - dbt)
+            )
+        }
+        None => format!("time: {}", human(total)),
+    }
 }
 
 fn main() -> ExitCode {
@@ -232,6 +277,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rev,
             exercise,
             out,
+            name,
+            force,
             fail_under,
             no_exec,
             format,
@@ -242,6 +289,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     bail!("--fail-under takes a score from 0 to 100");
                 }
             }
+            let started = Instant::now();
             let req = GradeRequest {
                 source,
                 rev,
@@ -249,15 +297,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 out_dir: out,
                 config,
                 no_exec,
-                name: None,
+                name,
+                overwrite: if force {
+                    Overwrite::AnySource
+                } else {
+                    Overwrite::SameSource
+                },
                 formats: format,
                 overrides,
             };
             let graded = grade::grade(&req).context("grading failed")?;
+            if let Some(kept) = &graded.kept {
+                eprintln!(
+                    "assay: this grade failed; the graded report {} was kept, and this one was written beside it as {}",
+                    kept.display(),
+                    graded.report_path.display()
+                );
+            }
+            // The page an interviewer opens, when it was written.
+            let shown = graded
+                .written
+                .iter()
+                .find(|p| p.file_name() == Some(std::ffi::OsStr::new(Format::Html.file_name())))
+                .unwrap_or(&graded.report_path);
             emit(&assay::report::terminal_summary(
                 &graded.report,
-                &graded.report_path.display().to_string(),
+                &shown.display().to_string(),
             ))?;
+            emitln(&time_line(started.elapsed(), graded.dbt_secs))?;
             if graded.report.status == Status::Error {
                 return Ok(ExitCode::from(2));
             }

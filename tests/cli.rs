@@ -166,6 +166,152 @@ fn folders(out: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+fn two_submissions_in_folders_of_one_name_keep_two_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = tmp.path().join("alice/submission");
+    let second = tmp.path().join("bob/submission");
+    write_tree(&first, &small_project());
+    let mut fewer = small_project();
+    fewer.retain(|(p, _)| !p.starts_with("models/staging"));
+    write_tree(&second, &fewer);
+    let out = tmp.path().join("reports");
+
+    let run = grade_static(&first, &out, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    // The summary ends with the page to open and the time the grade took.
+    let text = stdout(&run);
+    let lines: Vec<&str> = text.lines().collect();
+    let [.., report, time] = lines.as_slice() else {
+        panic!("{text}")
+    };
+    assert!(
+        report.starts_with("report: ") && report.ends_with("report.html"),
+        "{text}"
+    );
+    assert!(
+        Path::new(report.trim_start_matches("report: ")).is_file(),
+        "{text}"
+    );
+    assert!(time.starts_with("time: "), "{text}");
+    let run = grade_static(&second, &out, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+
+    let dirs = folders(&out);
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    let files = |dir: &Path| {
+        let report: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+        assert_valid(&report);
+        report["inventory"]["files"].as_u64().unwrap()
+    };
+    let mut counts = [files(&dirs[0]), files(&dirs[1])];
+    counts.sort();
+    assert_eq!(
+        counts,
+        [5, 6],
+        "each folder holds its own submission's report"
+    );
+
+    // Grading the first one again updates its own report.
+    let run = grade_static(&first, &out, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert_eq!(folders(&out), dirs);
+}
+
+#[test]
+fn a_failed_grade_never_replaces_a_graded_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo_dir = tmp.path().join("cand");
+    git_repo(&repo_dir, &[("work", &small_project())]);
+    let repo = git2::Repository::open(&repo_dir).unwrap();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    repo.branch("feature", &head, false).unwrap();
+    let out = tmp.path().join("reports");
+
+    let run = grade_static(&repo_dir, &out, &["--ref", "feature"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let [dir] = folders(&out).try_into().unwrap();
+    let good = fs::read(dir.join("report.json")).unwrap();
+
+    // A typo in --ref is another ref: its error report has its own folder.
+    let run = grade_static(&repo_dir, &out, &["--ref", "featrue"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert_eq!(folders(&out).len(), 2);
+    assert_eq!(fs::read(dir.join("report.json")).unwrap(), good);
+
+    // The same ref, now gone: the grade fails and is written beside the
+    // graded report, which stays as it was, and stderr says so.
+    repo.find_branch("feature", git2::BranchType::Local)
+        .unwrap()
+        .delete()
+        .unwrap();
+    let run = grade_static(&repo_dir, &out, &["--ref", "feature"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert_eq!(fs::read(dir.join("report.json")).unwrap(), good);
+    assert!(stderr(&run).contains("was kept"), "{}", stderr(&run));
+    let failed: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("report.error.json")).unwrap()).unwrap();
+    assert_valid(&failed);
+    assert_eq!(failed["status"], "error");
+    assert!(
+        stdout(&run).contains("report.error.json"),
+        "{}",
+        stdout(&run)
+    );
+
+    // --force does not let a failed grade replace a graded report either.
+    let run = grade_static(&repo_dir, &out, &["--ref", "feature", "--force"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert_eq!(fs::read(dir.join("report.json")).unwrap(), good);
+
+    // Once the ref is back, the grade replaces the report and the failure's.
+    repo.branch("feature", &head, false).unwrap();
+    let run = grade_static(&repo_dir, &out, &["--ref", "feature"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(!dir.join("report.error.json").exists());
+}
+
+#[test]
+fn name_chooses_the_folder_and_another_submission_needs_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, second) = (tmp.path().join("one"), tmp.path().join("two"));
+    write_tree(&first, &small_project());
+    write_tree(&second, &small_project());
+    let out = tmp.path().join("reports");
+
+    let run = grade_static(&first, &out, &["--name", "alice"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert_eq!(folders(&out), vec![out.join("alice")]);
+    let report = read_report(&out, "alice");
+    assert_eq!(report["submission"]["name"], "alice");
+    let good = fs::read(out.join("alice/report.json")).unwrap();
+
+    // Another submission under the same name is refused before any work.
+    let run = grade_static(&second, &out, &["--name", "alice"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stderr(&run).contains("--force"), "{}", stderr(&run));
+    assert_eq!(fs::read(out.join("alice/report.json")).unwrap(), good);
+
+    let run = grade_static(&second, &out, &["--name", "alice", "--force"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let report = read_report(&out, "alice");
+    assert!(
+        report["submission"]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("two"),
+        "{}",
+        report["submission"]
+    );
+
+    for bad in ["../escape", ".hidden", "a b"] {
+        let run = grade_static(&first, &out, &["--name", bad]);
+        assert_eq!(run.status.code(), Some(2), "--name {bad}");
+    }
+    assert_eq!(folders(&out), vec![out.join("alice")]);
+}
+
+#[test]
 fn printing_into_a_closed_pipe_ends_quietly() {
     let tmp = tempfile::tempdir().unwrap();
     let sub = tmp.path().join("cand");
