@@ -178,21 +178,7 @@ fn two_submissions_in_folders_of_one_name_keep_two_reports() {
 
     let run = grade_static(&first, &out, &[]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
-    // The summary ends with the page to open and the time the grade took.
-    let text = stdout(&run);
-    let lines: Vec<&str> = text.lines().collect();
-    let [.., report, time] = lines.as_slice() else {
-        panic!("{text}")
-    };
-    assert!(
-        report.starts_with("report: ") && report.ends_with("report.html"),
-        "{text}"
-    );
-    assert!(
-        Path::new(report.trim_start_matches("report: ")).is_file(),
-        "{text}"
-    );
-    assert!(time.starts_with("time: "), "{text}");
+    let summary = stdout(&run);
     let run = grade_static(&second, &out, &[]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
 
@@ -211,6 +197,21 @@ fn two_submissions_in_folders_of_one_name_keep_two_reports() {
         [5, 6],
         "each folder holds its own submission's report"
     );
+
+    // The summary ends with the page to open and the time the grade took.
+    let lines: Vec<&str> = summary.lines().collect();
+    let [.., report, time] = lines.as_slice() else {
+        panic!("{summary}")
+    };
+    assert!(
+        report.starts_with("report: ") && report.ends_with("report.html"),
+        "{summary}"
+    );
+    assert!(
+        Path::new(report.trim_start_matches("report: ")).is_file(),
+        "{summary}"
+    );
+    assert!(time.starts_with("time: "), "{summary}");
 
     // Grading the first one again updates its own report.
     let run = grade_static(&first, &out, &[]);
