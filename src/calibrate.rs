@@ -128,6 +128,7 @@ pub fn calibrate(
             name: Some(name.clone()),
             formats: vec![crate::report::Format::Json, crate::report::Format::Html],
             overrides: None,
+            overwrite: crate::outdir::Overwrite::Always,
         };
         let graded = grade::grade(&req)?;
         solutions.push(SolutionResult {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::acquire::{self, Acquired};
 use crate::checks::{self, CheckContext, CheckResult, Outcome, Params};
@@ -13,6 +13,7 @@ use crate::exec_stage::{self, ExecStatus, HiddenChecks, HiddenChecksError, Toler
 use crate::exercise::Exercise;
 use crate::facts::{Facts, SubmissionFacts};
 use crate::inventory::{Inventory, Origin};
+use crate::outdir::{self, Identity, Overwrite, Target};
 use crate::report::{
     self, Acquisition, ExercisePackData, Format, InventorySummary, Report, RubricRef, Stage,
     StageRecord, StageStatus, Status, Submission,
@@ -28,8 +29,11 @@ pub struct GradeRequest {
     pub config: Config,
     /// Skip the execution stage on purpose.
     pub no_exec: bool,
-    /// The report folder's name; derived from SOURCE when absent.
+    /// The report folder's name; derived from SOURCE and the ref when absent
+    /// (see [`crate::outdir`]).
     pub name: Option<String>,
+    /// What may happen to a report already in the folder.
+    pub overwrite: Overwrite,
     /// Formats written beside report.json (which is always written).
     pub formats: Vec<Format>,
     /// Interviewer overrides (TOML), recorded beside the automatic bands.
@@ -39,7 +43,15 @@ pub struct GradeRequest {
 #[derive(Debug)]
 pub struct Graded {
     pub report: Report,
+    /// report.json, or report.error.json beside a graded report that was kept.
     pub report_path: PathBuf,
+    /// Every file written, report.json (or report.error.json) first.
+    pub written: Vec<PathBuf>,
+    /// The earlier graded report a failed grade left in place.
+    pub kept: Option<PathBuf>,
+    /// dbt's own time inside the sandbox, summed over the phases, when the
+    /// submission ran.
+    pub dbt_secs: Option<f64>,
 }
 
 /// Failures of the grader itself, as opposed to problems with a submission.
@@ -60,6 +72,8 @@ pub enum GradeError {
     Pack(#[from] report::PackError),
     #[error(transparent)]
     Overrides(#[from] report::overrides::OverrideError),
+    #[error(transparent)]
+    Occupied(#[from] outdir::Occupied),
 }
 
 /// Whether a check id names something the rubric may score.
@@ -81,11 +95,16 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         None => Vec::new(),
     };
     let hidden = HiddenChecks::load_for(&exercise.pack_dir)?;
-    let name = req
-        .name
-        .clone()
-        .unwrap_or_else(|| acquire::submission_name(&req.source));
+    let identity = Identity::of(&req.source, req.rev.as_deref());
+    let name = req.name.clone().unwrap_or_else(|| identity.default_name());
+    // Another submission's graded report is refused before any work is done.
+    outdir::check_free(&req.out_dir.join(&name), &identity, req.overwrite)?;
     let mut report = empty_report(req, &exercise, &rubric, &name);
+    let out = Destination {
+        dir: req.out_dir.join(&name),
+        identity: &identity,
+        req,
+    };
 
     tracing::info!(source = %report.submission.source, "acquiring the submission");
     let acquired = match acquire::acquire(&req.source, req.rev.as_deref(), &req.config.acquire) {
@@ -96,7 +115,7 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
             report
                 .stages
                 .push(stage(Stage::Acquire, StageStatus::Failed, e.to_string()));
-            return write(report, req, &name);
+            return out.write(report, None);
         }
     };
     report.submission.kind = Some(acquired.kind.clone());
@@ -125,7 +144,7 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
             report
                 .stages
                 .push(stage(Stage::Inventory, StageStatus::Failed, e.to_string()));
-            return write(report, req, &name);
+            return out.write(report, None);
         }
     };
     report.inventory = Some(inventory_summary(&facts));
@@ -220,7 +239,12 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
     ));
     report::enrich(&mut report, &pack);
     report::overrides::apply(&mut report, &overrides, &rubric.band_labels)?;
-    write(report, req, &name)
+    let dbt_secs = facts
+        .execution
+        .as_ref()
+        .filter(|e| e.status == ExecStatus::Ran)
+        .map(|e| e.timings.dbt_secs);
+    out.write(report, dbt_secs)
 }
 
 fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io::Result<Facts> {
@@ -340,15 +364,52 @@ fn empty_report(req: &GradeRequest, exercise: &Exercise, rubric: &Rubric, name: 
     )
 }
 
-fn write(report: Report, req: &GradeRequest, name: &str) -> Result<Graded, GradeError> {
-    let dir = req.out_dir.join(name);
-    let report_path = dir.join("report.json");
-    report::write_formats(&report, &dir, &req.formats).map_err(|source| GradeError::Write {
-        path: dir.clone(),
-        source,
-    })?;
-    Ok(Graded {
-        report,
-        report_path,
-    })
+/// The submission's report folder, and whose report goes there.
+struct Destination<'a> {
+    dir: PathBuf,
+    identity: &'a Identity,
+    req: &'a GradeRequest,
+}
+
+impl Destination<'_> {
+    /// Writes the report where [`outdir::target`] says: a failed grade never
+    /// replaces a graded report unless the caller owns the folder.
+    fn write(&self, report: Report, dbt_secs: Option<f64>) -> Result<Graded, GradeError> {
+        let dir = &self.dir;
+        let failed = |path: &Path, source: report::WriteError| GradeError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let io_failed = |path: &Path, source: std::io::Error| {
+            failed(
+                path,
+                report::WriteError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                },
+            )
+        };
+        let graded = report.status == Status::Graded;
+        let (written, kept) = match outdir::target(dir, graded, self.req.overwrite) {
+            Target::Report => {
+                let written = report::write_formats(&report, dir, &self.req.formats)
+                    .map_err(|e| failed(dir, e))?;
+                outdir::record(dir, self.identity).map_err(|e| io_failed(dir, e))?;
+                (written, None)
+            }
+            Target::BesideGraded => {
+                let path = dir.join(outdir::ERROR_FILE);
+                report::write_atomic(&path, report.to_json().as_bytes())
+                    .map_err(|e| io_failed(&path, e))?;
+                (vec![path], Some(dir.join("report.json")))
+            }
+        };
+        Ok(Graded {
+            report,
+            report_path: written[0].clone(),
+            written,
+            kept,
+            dbt_secs,
+        })
+    }
 }

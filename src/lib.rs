@@ -22,6 +22,7 @@ pub mod generate;
 pub mod grade;
 pub mod history;
 pub mod inventory;
+pub mod outdir;
 pub mod report;
 pub mod rubric;
 pub mod score;

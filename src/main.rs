@@ -2,14 +2,18 @@
 //! Exit codes: 0 graded, 1 graded but below the `--fail-under` bar, 2 the grader
 //! could not grade.
 
-use std::path::PathBuf;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use assay::config::Config;
 use assay::grade::{self, GradeRequest};
+use assay::outdir::Overwrite;
 use assay::report::{Format, Report, Status};
 
 #[derive(Parser)]
@@ -55,7 +59,7 @@ enum FixturesCommand {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Grade one submission and write DIR/<submission>/report.json.
+    /// Grade one submission and write OUT/<name>/report.json.
     Grade {
         /// A folder, a git repository, an https:// or file:// git URL, or a .zip/.tar.gz archive.
         source: String,
@@ -66,6 +70,13 @@ enum Command {
         exercise: String,
         #[arg(long, default_value = "reports")]
         out: PathBuf,
+        /// The report folder's name (default: the source's name and a short hash
+        /// of its path or URL and the ref, so grading it again updates its report).
+        #[arg(long, value_parser = parse_name)]
+        name: Option<String>,
+        /// Replace a graded report of another submission that holds the folder.
+        #[arg(long)]
+        force: bool,
         /// Exit 1 when the overall score is below this bar (0-100).
         #[arg(long)]
         fail_under: Option<f64>,
@@ -157,6 +168,66 @@ fn parse_format(name: &str) -> Result<Format, String> {
     })
 }
 
+fn parse_name(name: &str) -> Result<String, String> {
+    assay::outdir::check_name(name).map(|()| name.to_string())
+}
+
+/// Set once standard output's reader has gone (`assay render … | head`).
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Prints to standard output. A closed pipe silences the rest of the output
+/// instead of crashing: the command finishes and exits with its own code.
+fn emit(text: &str) -> Result<()> {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        other => other.context("cannot write to standard output"),
+    }
+}
+
+/// `emit` with a line end.
+fn emitln(text: &str) -> Result<()> {
+    emit(&format!("{text}\n"))
+}
+
+/// A duration as people read it: `0.4 s`, `42 s`, `3 min 05 s`.
+fn human(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 10.0 {
+        format!("{secs:.1} s")
+    } else if secs < 60.0 {
+        format!("{secs:.0} s")
+    } else {
+        let whole = secs.round() as u64;
+        format!("{} min {:02} s", whole / 60, whole % 60)
+    }
+}
+
+/// The last line of `assay grade`'s summary: the time spent, split between
+/// dbt and the grader when the submission ran.
+fn time_line(total: Duration, dbt_secs: Option<f64>) -> String {
+    match dbt_secs {
+        Some(dbt) => {
+            let dbt = Duration::try_from_secs_f64(dbt)
+                .unwrap_or_default()
+                .min(total);
+            format!(
+                "time: {} (dbt {}, grader {})",
+                human(total),
+                human(dbt),
+                human(total - dbt)
+            )
+        }
+        None => format!("time: {}", human(total)),
+    }
+}
+
 fn main() -> ExitCode {
     // A contained parser child must not set up logging or read configuration.
     let args: Vec<String> = std::env::args().collect();
@@ -206,6 +277,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rev,
             exercise,
             out,
+            name,
+            force,
             fail_under,
             no_exec,
             format,
@@ -216,6 +289,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     bail!("--fail-under takes a score from 0 to 100");
                 }
             }
+            let started = Instant::now();
             let req = GradeRequest {
                 source,
                 rev,
@@ -223,24 +297,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 out_dir: out,
                 config,
                 no_exec,
-                name: None,
+                name,
+                overwrite: if force {
+                    Overwrite::AnySource
+                } else {
+                    Overwrite::SameSource
+                },
                 formats: format,
                 overrides,
             };
             let graded = grade::grade(&req).context("grading failed")?;
-            print!(
-                "{}",
-                assay::report::terminal_summary(
-                    &graded.report,
-                    &graded.report_path.display().to_string()
-                )
-            );
+            if let Some(kept) = &graded.kept {
+                eprintln!(
+                    "assay: this grade failed; the graded report {} was kept, and this one was written beside it as {}",
+                    kept.display(),
+                    graded.report_path.display()
+                );
+            }
+            // The page an interviewer opens, when it was written.
+            let shown = graded
+                .written
+                .iter()
+                .find(|p| p.file_name() == Some(std::ffi::OsStr::new(Format::Html.file_name())))
+                .unwrap_or(&graded.report_path);
+            emit(&assay::report::terminal_summary(
+                &graded.report,
+                &shown.display().to_string(),
+            ))?;
+            emitln(&time_line(started.elapsed(), graded.dbt_secs))?;
             if graded.report.status == Status::Error {
                 return Ok(ExitCode::from(2));
             }
             if let (Some(bar), Some(score)) = (fail_under, graded.report.overall.score) {
                 if score < bar {
-                    println!("below the bar: {score:.1} < {bar:.1}");
+                    emitln(&format!("below the bar: {score:.1} < {bar:.1}"))?;
                     return Ok(ExitCode::from(1));
                 }
             }
@@ -275,13 +365,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 (None, None) => bail!("give a manifest, or `assay batch merge DIR... --out DIR`"),
             };
-            println!(
+            emitln(&format!(
                 "{} graded, {} unchanged, {} could not be graded\nindex: {}",
                 outcome.graded,
                 outcome.skipped,
                 outcome.errors,
                 outcome.index.display()
-            );
+            ))?;
             Ok(if outcome.errors > 0 {
                 ExitCode::from(2)
             } else {
@@ -294,7 +384,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
         } => {
             let cal = assay::calibrate::calibrate(&exercise, &config, no_exec, &out)?;
-            print!("{}", assay::calibrate::table(&cal));
+            emit(&assay::calibrate::table(&cal))?;
             Ok(if cal.drift.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -317,14 +407,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 out_dir: out,
             };
             let summary = assay::generate::generate(&opts)?;
-            println!(
+            emitln(&format!(
                 "wrote {} files for {} (seed {}, scale {}) to {}",
                 summary.files.len(),
                 summary.exercise,
                 summary.seed,
                 summary.scale,
                 summary.out_dir.display()
-            );
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Render {
@@ -343,11 +433,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let rubric = grade::load_rubric(&exercise)?;
                 assay::report::overrides::apply(&mut parsed, &inputs, &rubric.band_labels)?;
             }
-            if out.as_deref() == Some(std::path::Path::new("-")) {
+            if out.as_deref() == Some(Path::new("-")) {
                 let [one] = format.as_slice() else {
                     bail!("printing to stdout takes exactly one --format");
                 };
-                print!("{}", one.render(&parsed)?);
+                emit(&one.render(&parsed)?)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let dir = out.unwrap_or_else(|| {
@@ -357,7 +447,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .unwrap_or_else(|| PathBuf::from("."))
             });
             for path in assay::report::write_formats(&parsed, &dir, &format)? {
-                println!("{}", path.display());
+                emitln(&path.display().to_string())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -367,13 +457,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let unused = assay::checks::UNUSED_BY_RUBRIC
                     .iter()
                     .any(|(id, _)| *id == meta.id);
-                println!(
+                emitln(&format!(
                     "{:<32} {:<10} {}{}",
                     meta.id,
                     meta.confidence.as_str(),
                     meta.title,
                     if unused { "  (not scored)" } else { "" }
-                );
+                ))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -382,17 +472,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("no check `{check}`; `assay checks` lists them");
             };
             let meta = found.meta();
-            println!(
+            emitln(&format!(
                 "# {} — {}\n\nconfidence: {}\n\n{}",
                 meta.id,
                 meta.title,
                 meta.confidence.as_str(),
                 meta.doc_markdown()
-            );
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {
-            print!("{}", assay::report::json_schema());
+            emit(&assay::report::json_schema())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Contained { kind } => Ok(ExitCode::from(assay::contained::serve(&kind) as u8)),

@@ -1,6 +1,10 @@
-//! The command line as users meet it: listing and explaining checks, exit codes.
+//! The command line as users meet it: listing and explaining checks, exit codes,
+//! where reports land and what may replace them, output into closed pipes.
 
 mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use common::*;
 
@@ -131,5 +135,281 @@ fn every_check_is_scored_by_the_rubric_or_listed_as_unused() {
             .iter()
             .any(|(u, _)| *u == id);
         assert!(scored.contains(id) ^ unused, "{id} must be either scored by rubric/marketplace-elt.toml or listed in UNUSED_BY_RUBRIC, not both or neither");
+    }
+}
+
+/// Grades `source` from the code alone into `out`, with `extra` arguments.
+fn grade_static(source: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    assay()
+        .arg("grade")
+        .arg(source)
+        .args(["--no-exec", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The report folders in `out`.
+fn folders(out: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn two_submissions_in_folders_of_one_name_keep_two_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = tmp.path().join("alice/submission");
+    let second = tmp.path().join("bob/submission");
+    write_tree(&first, &small_project());
+    let mut fewer = small_project();
+    fewer.retain(|(p, _)| !p.starts_with("models/staging"));
+    write_tree(&second, &fewer);
+    let out = tmp.path().join("reports");
+
+    let run = grade_static(&first, &out, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let summary = stdout(&run);
+    let run = grade_static(&second, &out, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+
+    let dirs = folders(&out);
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    let files = |dir: &Path| {
+        let report: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+        assert_valid(&report);
+        report["inventory"]["files"].as_u64().unwrap()
+    };
+    let mut counts = [files(&dirs[0]), files(&dirs[1])];
+    counts.sort();
+    assert_eq!(
+        counts,
+        [5, 6],
+        "each folder holds its own submission's report"
+    );
+
+    // The summary ends with the page to open and the time the grade took.
+    let lines: Vec<&str> = summary.lines().collect();
+    let [.., report, time] = lines.as_slice() else {
+        panic!("{summary}")
+    };
+    assert!(
+        report.starts_with("report: ") && report.ends_with("report.html"),
+        "{summary}"
+    );
+    assert!(
+        Path::new(report.trim_start_matches("report: ")).is_file(),
+        "{summary}"
+    );
+    assert!(time.starts_with("time: "), "{summary}");
+
+    // Grading the first one again updates its own report.
+    let run = grade_static(&first, &out, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert_eq!(folders(&out), dirs);
+}
+
+#[test]
+fn a_failed_grade_never_replaces_a_graded_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo_dir = tmp.path().join("cand");
+    git_repo(&repo_dir, &[("work", &small_project())]);
+    let repo = git2::Repository::open(&repo_dir).unwrap();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    repo.branch("feature", &head, false).unwrap();
+    let out = tmp.path().join("reports");
+
+    let run = grade_static(&repo_dir, &out, &["--ref", "feature"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let [dir] = folders(&out).try_into().unwrap();
+    let good = fs::read(dir.join("report.json")).unwrap();
+
+    // A typo in --ref is another ref: its error report has its own folder.
+    let run = grade_static(&repo_dir, &out, &["--ref", "featrue"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert_eq!(folders(&out).len(), 2);
+    assert_eq!(fs::read(dir.join("report.json")).unwrap(), good);
+
+    // The same ref, now gone: the grade fails and is written beside the
+    // graded report, which stays as it was, and stderr says so.
+    repo.find_branch("feature", git2::BranchType::Local)
+        .unwrap()
+        .delete()
+        .unwrap();
+    let run = grade_static(&repo_dir, &out, &["--ref", "feature"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert_eq!(fs::read(dir.join("report.json")).unwrap(), good);
+    assert!(stderr(&run).contains("was kept"), "{}", stderr(&run));
+    let failed: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("report.error.json")).unwrap()).unwrap();
+    assert_valid(&failed);
+    assert_eq!(failed["status"], "error");
+    assert!(
+        stdout(&run).contains("report.error.json"),
+        "{}",
+        stdout(&run)
+    );
+
+    // --force does not let a failed grade replace a graded report either.
+    let run = grade_static(&repo_dir, &out, &["--ref", "feature", "--force"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert_eq!(fs::read(dir.join("report.json")).unwrap(), good);
+
+    // Once the ref is back, the grade replaces the report and the failure's.
+    repo.branch("feature", &head, false).unwrap();
+    let run = grade_static(&repo_dir, &out, &["--ref", "feature"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(!dir.join("report.error.json").exists());
+}
+
+#[test]
+fn name_chooses_the_folder_and_another_submission_needs_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, second) = (tmp.path().join("one"), tmp.path().join("two"));
+    write_tree(&first, &small_project());
+    write_tree(&second, &small_project());
+    let out = tmp.path().join("reports");
+
+    let run = grade_static(&first, &out, &["--name", "alice"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert_eq!(folders(&out), vec![out.join("alice")]);
+    let report = read_report(&out, "alice");
+    assert_eq!(report["submission"]["name"], "alice");
+    let good = fs::read(out.join("alice/report.json")).unwrap();
+
+    // Another submission under the same name is refused before any work.
+    let run = grade_static(&second, &out, &["--name", "alice"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stderr(&run).contains("--force"), "{}", stderr(&run));
+    assert_eq!(fs::read(out.join("alice/report.json")).unwrap(), good);
+
+    let run = grade_static(&second, &out, &["--name", "alice", "--force"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let report = read_report(&out, "alice");
+    assert!(
+        report["submission"]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("two"),
+        "{}",
+        report["submission"]
+    );
+
+    for bad in ["../escape", ".hidden", "a b"] {
+        let run = grade_static(&first, &out, &["--name", bad]);
+        assert_eq!(run.status.code(), Some(2), "--name {bad}");
+    }
+    assert_eq!(folders(&out), vec![out.join("alice")]);
+}
+
+#[test]
+fn printing_into_a_closed_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("cand");
+    write_tree(&sub, &small_project());
+    let out = tmp.path().join("reports");
+    let run = grade_static(&sub, &out, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let report = report_dir(&out, "cand").join("report.json");
+
+    let closed = |args: &[&std::ffi::OsStr]| {
+        // The reader is gone before the first write, as when `head -1` has
+        // exited: every write meets a broken pipe.
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_assay"))
+            .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+            .env_remove("ASSAY_CONFIG")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    };
+    let render = closed(&[
+        "render".as_ref(),
+        report.as_os_str(),
+        "--format".as_ref(),
+        "html".as_ref(),
+        "--out".as_ref(),
+        "-".as_ref(),
+    ]);
+    assert_eq!(render.status.code(), Some(0), "{}", stderr(&render));
+    assert!(stderr(&render).is_empty(), "{}", stderr(&render));
+    for args in [
+        vec!["checks"],
+        vec!["schema"],
+        vec!["explain", "dbt.contract_models"],
+    ] {
+        let os: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        let run = closed(&os);
+        assert_eq!(run.status.code(), Some(0), "{args:?}: {}", stderr(&run));
+        assert!(stderr(&run).is_empty(), "{args:?}: {}", stderr(&run));
+    }
+    // A grade still writes its report and exits with its own code.
+    let grade = closed(&[
+        "grade".as_ref(),
+        sub.as_os_str(),
+        "--no-exec".as_ref(),
+        "--fail-under".as_ref(),
+        "99".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(grade.status.code(), Some(1), "{}", stderr(&grade));
+
+    // And as a shell pipeline reads it.
+    let piped = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" render "$1" --format html --out - | head -1"#)
+        .arg(env!("CARGO_BIN_EXE_assay"))
+        .arg(&report)
+        .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert_eq!(stdout(&piped).lines().count(), 1);
+    assert!(!stderr(&piped).contains("panicked"), "{}", stderr(&piped));
+}
+
+#[test]
+fn reports_are_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("cand");
+    write_tree(&sub, &small_project());
+    let out = tmp.path().join("reports");
+    // The usual umask, whatever the test runner's is.
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"umask 022 && exec "$0" grade "$1" --no-exec --format json,html,markdown,junit --out "$2""#)
+        .arg(env!("CARGO_BIN_EXE_assay"))
+        .arg(&sub)
+        .arg(&out)
+        .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+        .env_remove("ASSAY_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = report_dir(&out, "cand");
+    assert_eq!(mode(&dir), 0o755);
+    let files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(files.len() >= 4, "{files:?}");
+    for file in files {
+        assert_eq!(mode(&file), 0o644, "{}", file.display());
     }
 }

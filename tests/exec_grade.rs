@@ -10,25 +10,21 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{assay, assert_valid, repo_root};
+use common::{assay, assert_valid, new_run_id, repo_root, run_containers};
 use serde_json::Value;
 
 fn strong() -> PathBuf {
     repo_root().join("reference-solutions/marketplace-elt/strong")
 }
 
-fn assert_no_sandbox_left() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let left = rt.block_on(async {
-        let engine = assay::execute::docker::connect().await.unwrap();
-        assay::execute::docker::list_sandbox_containers(&engine)
-            .await
-            .unwrap()
-    });
-    assert!(left.is_empty(), "sandbox containers left behind: {left:?}");
+/// The grades of run `run_id` left no container behind. Other grades on the
+/// same engine (another test binary, someone's `assay grade`) are not looked at.
+fn assert_no_sandbox_left(run_id: &str) {
+    let left = run_containers(run_id);
+    assert!(
+        left.is_empty(),
+        "sandbox containers of run {run_id} left behind: {left:?}"
+    );
 }
 
 fn require_docker() {
@@ -72,7 +68,9 @@ fn edit(root: &Path, rel: &str, from: &str, to: &str) {
 }
 
 fn grade(source: &Path, out: &Path) -> Value {
+    let run_id = new_run_id();
     let run = assay()
+        .env("ASSAY_RUN_ID", &run_id)
         .args([
             "grade",
             source.to_str().unwrap(),
@@ -87,7 +85,7 @@ fn grade(source: &Path, out: &Path) -> Value {
         "grade failed: {stderr}"
     );
     let name = source.file_name().unwrap().to_str().unwrap();
-    let path = out.join(name).join("report.json");
+    let path = common::report_dir(out, name).join("report.json");
     let report: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     assert_valid(&report);
     let stage = report["stages"]
@@ -101,6 +99,7 @@ fn grade(source: &Path, out: &Path) -> Value {
         "execution did not run: {stage}\n{stderr}"
     );
     eprintln!("{name}: {}", stage["detail"]);
+    assert_no_sandbox_left(&run_id);
     report
 }
 
@@ -444,8 +443,10 @@ fn an_executed_batch_reports_a_hostile_model_and_grades_the_rest() {
     )
     .unwrap();
     let out = tmp.path().join("batch");
+    let run_id = new_run_id();
     let run = assay()
         .env("CI", "true")
+        .env("ASSAY_RUN_ID", &run_id)
         .args([
             "batch",
             manifest.to_str().unwrap(),
@@ -504,7 +505,7 @@ fn an_executed_batch_reports_a_hostile_model_and_grades_the_rest() {
     }
     assert_eq!(outcome(&strong_report, "exec.builds_cleanly"), "pass");
 
-    assert_no_sandbox_left();
+    assert_no_sandbox_left(&run_id);
 }
 
 /// A dbt project in `dir/endless` whose one Python model never returns.
@@ -537,7 +538,9 @@ fn a_model_that_never_returns_is_cut_off_and_the_grade_completes() {
     let config = tmp.path().join("assay.toml");
     fs::write(&config, "[execute]\nphase_timeout_secs = 30\n").unwrap();
     let out = tmp.path().join("reports");
+    let run_id = new_run_id();
     let run = assay()
+        .env("ASSAY_RUN_ID", &run_id)
         .args(["grade", sub.to_str().unwrap(), "--config"])
         .arg(&config)
         .arg("--out")
@@ -546,9 +549,10 @@ fn a_model_that_never_returns_is_cut_off_and_the_grade_completes() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(matches!(run.status.code(), Some(0) | Some(1)), "{stderr}");
-    let report: Value =
-        serde_json::from_str(&fs::read_to_string(out.join("endless/report.json")).unwrap())
-            .unwrap();
+    let report: Value = serde_json::from_str(
+        &fs::read_to_string(common::report_dir(&out, "endless").join("report.json")).unwrap(),
+    )
+    .unwrap();
     assert_valid(&report);
     assert_eq!(report["status"], "graded");
     let phases = report["execution"]["phases"].as_array().unwrap();
@@ -558,7 +562,7 @@ fn a_model_that_never_returns_is_cut_off_and_the_grade_completes() {
     }
     assert_ne!(outcome(&report, "exec.builds_cleanly"), "pass");
 
-    assert_no_sandbox_left();
+    assert_no_sandbox_left(&run_id);
 }
 
 /// Writes a one-macro dbt package: `{{ <name>.answer() }}` renders `value`.
@@ -607,8 +611,10 @@ fn packages_come_from_the_cache_and_the_submission_and_a_missing_one_is_the_envi
     )
     .unwrap();
 
+    let run_id = new_run_id();
     let grade_with_config = |out: &Path| {
         let run = assay()
+            .env("ASSAY_RUN_ID", &run_id)
             .args(["grade", sub.to_str().unwrap(), "--config"])
             .arg(&config)
             .arg("--out")
@@ -656,7 +662,7 @@ fn packages_come_from_the_cache_and_the_submission_and_a_missing_one_is_the_envi
     for (check, outcome) in exec_outcomes(&report) {
         assert_eq!(outcome, "error", "{check}");
     }
-    assert_no_sandbox_left();
+    assert_no_sandbox_left(&run_id);
 }
 
 /// Ctrl-C in the middle of a phase: the grader removes its container before it
@@ -667,8 +673,10 @@ fn ctrl_c_removes_the_sandbox() {
     require_docker();
     let tmp = tempfile::tempdir().unwrap();
     let sub = endless(tmp.path());
+    let run_id = new_run_id();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_assay"))
         .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+        .env("ASSAY_RUN_ID", &run_id)
         .env_remove("ASSAY_CONFIG")
         .args(["grade", sub.to_str().unwrap(), "--out"])
         .arg(tmp.path().join("reports"))
@@ -676,20 +684,10 @@ fn ctrl_c_removes_the_sandbox() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let engine = rt
-        .block_on(assay::execute::docker::connect())
-        .expect("a Docker engine");
     // The runner image may need building on a fresh machine: wait generously.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
     loop {
-        let live = rt
-            .block_on(assay::execute::docker::list_sandbox_containers(&engine))
-            .unwrap();
-        if !live.is_empty() {
+        if !run_containers(&run_id).is_empty() {
             break;
         }
         assert!(
@@ -712,5 +710,5 @@ fn ctrl_c_removes_the_sandbox() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert_no_sandbox_left();
+    assert_no_sandbox_left(&run_id);
 }

@@ -1,7 +1,8 @@
 //! Runs dbt projects in the sandbox for real. Needs a running Docker engine (and
 //! builds the runner image when missing); fails loudly without one. Tests take a
 //! shared lock so that only one sandbox runs at a time on small machines, and so
-//! that the leftover-container check sees only this test's containers.
+//! that the leftover-container check, which lists the containers labelled with
+//! this process's run id, sees only this test's containers.
 
 use assay::execute::docker;
 use assay::execute::{
@@ -58,10 +59,16 @@ fn phase(name: &str, queries: &[(&str, &str)]) -> PhaseSpec {
     }
 }
 
+/// No container of this process's run is left. Containers of other runs on the
+/// same engine (another test binary, someone's `assay grade`) are not looked at.
 async fn assert_no_sandbox_containers() {
     let engine = docker::connect().await.unwrap();
-    let left = docker::list_sandbox_containers(&engine).await.unwrap();
-    assert!(left.is_empty(), "leftover sandbox containers: {left:?}");
+    let run = docker::run_id();
+    let left = docker::list_run_containers(&engine, run).await.unwrap();
+    assert!(
+        left.is_empty(),
+        "leftover sandbox containers of run {run}: {left:?}"
+    );
 }
 
 fn status_of<'a>(res: &'a assay::execute::PhaseResult, unique_id: &str) -> &'a NodeStatus {
@@ -432,6 +439,12 @@ async fn a_panic_does_not_leave_the_container_behind() {
         let id = sandbox.container_id().unwrap().to_string();
         let engine = docker::connect().await.unwrap();
         assert!(docker::container_exists(&engine, &id).await.unwrap());
+        // The container carries this run's id, which is how runs sharing an
+        // engine find their own containers.
+        let ours = docker::list_run_containers(&engine, docker::run_id())
+            .await
+            .unwrap();
+        assert!(ours.contains(&id), "{id} lacks the run label: {ours:?}");
         panic!("grader bug while sandbox {id} is running");
     });
     let err = task.await.unwrap_err();

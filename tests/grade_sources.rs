@@ -28,7 +28,7 @@ fn assert_summary(stdout: &str) {
     ] {
         assert!(stdout.contains(dim), "summary lacks {dim}:\n{stdout}");
     }
-    assert!(stdout.contains("report.json"), "{stdout}");
+    assert!(stdout.contains("report.html"), "{stdout}");
 }
 
 #[test]

@@ -304,12 +304,13 @@ fn grade_writes_every_format_and_keeps_overrides_in_report_json() {
         .assert()
         .success();
     let report = common::read_report(&out, "cand");
+    let folder = common::report_dir(&out, "cand");
     assert_eq!(report["overrides"][0]["dimension"], "system_design");
     assert_eq!(report["overrides"][0]["band"], 3);
     for f in ["report.html", "report.md", "report.junit.xml"] {
-        assert!(out.join("cand").join(f).is_file(), "{f} missing");
+        assert!(folder.join(f).is_file(), "{f} missing");
     }
-    let html = std::fs::read_to_string(out.join("cand/report.html")).unwrap();
+    let html = std::fs::read_to_string(folder.join("report.html")).unwrap();
     assert!(html.contains("Strong design discussion"));
     // The folder has no history: the report says the history criteria did not apply.
     assert!(html.contains("no usable commit history"));

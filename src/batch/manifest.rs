@@ -74,14 +74,8 @@ pub fn load(path: &Path, default_exercise: &str) -> Result<Vec<Entry>, ManifestE
     let mut entries = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
         let at = format!("submission {} (`{}`)", i + 1, r.id);
-        if r.id.is_empty()
-            || r.id.len() > 80
-            || !r
-                .id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-            || r.id.starts_with('.')
-        {
+        // An id names the submission's report folder, as `--name` does.
+        if crate::outdir::check_name(&r.id).is_err() {
             return Err(invalid(format!(
                 "{at}: an id is 1-80 letters, digits, `-`, `_` or `.`, not starting with `.`"
             )));

@@ -173,6 +173,7 @@ async fn grade_one(
         name: Some(entry.id.clone()),
         formats: vec![report::Format::Json, report::Format::Html],
         overrides: None,
+        overwrite: crate::outdir::Overwrite::Always,
     };
     let job =
         tokio::task::spawn_blocking(move || catch_unwind(AssertUnwindSafe(|| grade::grade(&req))));

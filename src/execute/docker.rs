@@ -21,6 +21,23 @@ use tokio::io::AsyncWriteExt;
 
 /// Label put on every container assay creates, so leftovers can be found.
 pub const CONTAINER_LABEL: &str = "dev.assay.sandbox";
+/// Label naming the run (one `assay` command) a container belongs to, so that
+/// runs sharing an engine can tell their containers apart.
+pub const RUN_LABEL: &str = "dev.assay.run";
+
+/// This process's run id, the value of [`RUN_LABEL`] on every container it
+/// creates: `ASSAY_RUN_ID` when set (a CI job that wants to find its own
+/// containers), otherwise random.
+pub fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        std::env::var("ASSAY_RUN_ID")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()))
+    })
+}
 
 fn live() -> &'static Mutex<HashSet<String>> {
     static LIVE: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
@@ -191,7 +208,10 @@ pub async fn start_container(docker: &Docker, guard: &ContainerGuard) -> Result<
 
 /// Labels used for every sandbox container.
 pub fn sandbox_labels() -> HashMap<String, String> {
-    HashMap::from([(CONTAINER_LABEL.to_string(), "1".to_string())])
+    HashMap::from([
+        (CONTAINER_LABEL.to_string(), "1".to_string()),
+        (RUN_LABEL.to_string(), run_id().to_string()),
+    ])
 }
 
 /// Builds a create body from an image, command, user and host config.
@@ -358,14 +378,32 @@ pub async fn container_exists(docker: &Docker, id: &str) -> Result<bool, Execute
     }
 }
 
-/// Ids of every container (any state) that carries the assay sandbox label.
+/// Ids of every container (any state) that carries the assay sandbox label,
+/// whichever run created it.
 pub async fn list_sandbox_containers(docker: &Docker) -> Result<Vec<String>, ExecuteError> {
+    list_labelled(docker, vec![format!("{CONTAINER_LABEL}=1")]).await
+}
+
+/// Ids of the sandbox containers (any state) of one run; see [`run_id`].
+pub async fn list_run_containers(
+    docker: &Docker,
+    run_id: &str,
+) -> Result<Vec<String>, ExecuteError> {
+    list_labelled(
+        docker,
+        vec![
+            format!("{CONTAINER_LABEL}=1"),
+            format!("{RUN_LABEL}={run_id}"),
+        ],
+    )
+    .await
+}
+
+/// Containers carrying every one of `labels` (`key=value`).
+async fn list_labelled(docker: &Docker, labels: Vec<String>) -> Result<Vec<String>, ExecuteError> {
     let opts = ListContainersOptionsBuilder::default()
         .all(true)
-        .filters(&HashMap::from([(
-            "label",
-            vec![format!("{CONTAINER_LABEL}=1")],
-        )]))
+        .filters(&HashMap::from([("label", labels)]))
         .build();
     let list = docker.list_containers(Some(opts)).await?;
     Ok(list.into_iter().filter_map(|c| c.id).collect())

@@ -171,7 +171,7 @@ impl Sandbox {
         );
         let guard = docker::create_container(&docker, &name, body).await?;
         docker::start_container(&docker, &guard).await?;
-        tracing::debug!("sandbox {name} started");
+        tracing::debug!("sandbox {name} of run {} started", docker::run_id());
         Ok(Sandbox {
             docker,
             guard: Some(guard),

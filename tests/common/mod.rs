@@ -78,8 +78,35 @@ pub fn git_repo(dir: &Path, steps: &[(&str, &[(&str, &str)])]) -> git2::Oid {
     parent.unwrap()
 }
 
+/// The report folder of the submission called `name` in `out`: `out/name` when
+/// the grade was given `--name name`, else the one default-named folder
+/// `name-<hash>` (the source's basename and a hash of its path and ref).
+pub fn report_dir(out: &Path, name: &str) -> PathBuf {
+    let exact = out.join(name);
+    if exact.is_dir() {
+        return exact;
+    }
+    let mut found: Vec<PathBuf> = fs::read_dir(out)
+        .unwrap_or_else(|e| panic!("no report folder in {}: {e}", out.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix(name))
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|hash| hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .collect();
+    assert!(
+        found.len() == 1,
+        "expected one report folder for {name} in {}, found {found:?}",
+        out.display()
+    );
+    found.remove(0)
+}
+
 pub fn read_report(out: &Path, name: &str) -> Value {
-    let path = out.join(name).join("report.json");
+    let path = report_dir(out, name).join("report.json");
     let text = fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("no report at {}: {e}", path.display()));
     let report: Value = serde_json::from_str(&text).unwrap();
@@ -126,4 +153,36 @@ pub fn refusal_kinds(report: &Value) -> Vec<String> {
         .iter()
         .map(|r| r["kind"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// A run id no other test or grade on the engine uses: the tests pass it as
+/// ASSAY_RUN_ID and look only at the containers that carry it.
+pub fn new_run_id() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "test-{}-{nanos:08x}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The sandbox containers (any state) the run `run_id` has on the engine.
+pub fn run_containers(run_id: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let engine = assay::execute::docker::connect()
+            .await
+            .expect("a running Docker engine");
+        assay::execute::docker::list_run_containers(&engine, run_id)
+            .await
+            .unwrap()
+    })
 }
