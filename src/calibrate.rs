@@ -338,6 +338,37 @@ pub fn table(cal: &Calibration) -> String {
         let _ = write!(out, "{cell:<width$}");
     }
     out.push('\n');
+    // Which criteria what was measured decided, and which the code alone.
+    out.push_str("\ndecided by execution (criteria tied to a trap):\n");
+    for s in &cal.solutions {
+        let (mut executed, mut code_only, mut contradicted) = (Vec::new(), Vec::new(), 0usize);
+        for c in &s.report.checks {
+            let Some(how) = &c.decided_by else { continue };
+            if how.starts_with("executed") {
+                executed.push(c.check.as_str());
+            } else {
+                code_only.push(c.check.as_str());
+            }
+            if c.contradiction.is_some() {
+                contradicted += 1;
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  {:<16} executed: {}; code alone: {}; contradictions: {contradicted}",
+            s.name,
+            if executed.is_empty() {
+                "none".to_string()
+            } else {
+                executed.join(", ")
+            },
+            if code_only.is_empty() {
+                "none".to_string()
+            } else {
+                code_only.join(", ")
+            },
+        );
+    }
     if cal.drift.is_empty() {
         out.push_str("\nno drift: every reference solution lands in its expected bands\n");
     } else {

@@ -94,13 +94,16 @@ pub fn reconcile(rubric: &Rubric, facts: &Facts, results: &mut BTreeMap<String, 
             ));
             continue;
         }
+        // A check whose model was never built measured nothing about the
+        // trap: another mistake (a model that errored, a failing test that
+        // held the model back) must not be blamed on this trap.
         let judged: Vec<&&Verdict> = of_trap
             .iter()
-            .filter(|v| matches!(v.outcome, Outcome::Pass | Outcome::Fail))
+            .filter(|v| v.on_data && matches!(v.outcome, Outcome::Pass | Outcome::Fail))
             .collect();
         if judged.is_empty() {
             result.decided_by = Some(format!(
-                "the code alone: no hidden check of {trap} could be judged (its contract models are missing)"
+                "the code alone: no hidden check of {trap} ran on data (its contract models are missing or were not built)"
             ));
             continue;
         }
@@ -153,13 +156,13 @@ pub fn reconcile(rubric: &Rubric, facts: &Facts, results: &mut BTreeMap<String, 
                 .take(3)
                 .cloned()
                 .collect();
-            result.contradiction = Some(Contradiction {
+            result.contradiction = Some(Box::new(Contradiction {
                 check: check.to_string(),
                 trap: Some(trap.to_string()),
                 claim: static_summary.clone(),
                 claimed_by,
                 refuted_by: refuted_by.clone(),
-            });
+            }));
             result.summary = format!(
                 "{trap} not handled on the seeded data: {headline}; the code looked right ({static_summary})"
             );

@@ -225,7 +225,7 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
     report.overall = overall;
     report.contradictions = results
         .values()
-        .filter_map(|r| r.contradiction.clone())
+        .filter_map(|r| r.contradiction.as_deref().cloned())
         .collect();
     report.checks = results.into_values().collect();
     report.execution = facts

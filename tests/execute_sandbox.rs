@@ -53,9 +53,11 @@ fn phase(name: &str, queries: &[(&str, &str)]) -> PhaseSpec {
             .map(|(n, q)| SandboxQuery {
                 name: n.to_string(),
                 sql: q.to_string(),
+                max_rows: None,
             })
             .collect(),
         dbt_timeout_secs: None,
+        clock: None,
     }
 }
 

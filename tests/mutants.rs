@@ -43,6 +43,8 @@ struct Mutant {
     ceiling: Option<String>,
     #[serde(default)]
     overall_at_most: Option<u64>,
+    #[serde(default)]
+    only_traps: Option<Vec<String>>,
 }
 
 fn mutants_dir() -> PathBuf {
@@ -84,8 +86,8 @@ fn mutate(m: &Mutant, into: &Path) -> PathBuf {
 fn apply(root: &Path, patch: &Path) {
     let out = Command::new("patch")
         .args(["-p1", "--forward", "--batch", "-i"])
-        .arg(&patch)
-        .current_dir(&root)
+        .arg(patch)
+        .current_dir(root)
         .output()
         .expect("`patch` runs");
     assert!(
@@ -217,6 +219,14 @@ fn judge(m: &Mutant, report: &Value) -> Vec<String> {
                 "no contradiction for {trap}: {}",
                 report["contradictions"]
             ));
+        }
+    }
+    if let Some(allowed) = &m.only_traps {
+        for c in report["contradictions"].as_array().unwrap() {
+            let trap = c["trap"].as_str().unwrap_or("");
+            if !allowed.iter().any(|t| t == trap) {
+                wrong.push(format!("a contradiction blames {trap}: {}", c["claim"]));
+            }
         }
     }
     if let Some(check) = &m.ceiling {

@@ -168,7 +168,7 @@ pub struct CheckResult {
     /// A static claim that execution refuted, when this criterion's code
     /// looked right and the data said otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contradiction: Option<Contradiction>,
+    pub contradiction: Option<Box<Contradiction>>,
 }
 
 /// A claim refuted by what was measured: the static evidence that claims

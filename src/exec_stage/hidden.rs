@@ -55,6 +55,8 @@ pub struct HiddenCheck {
     pub truth_where: BTreeMap<String, Value>,
     /// What a key the query returns but the truth does not list means.
     pub extra_keys: ExtraKeys,
+    /// What a key the truth lists but the query does not return means.
+    pub missing_keys: ExtraKeys,
 }
 
 /// A series key in the candidate's answer that the truth does not list.
@@ -65,7 +67,10 @@ pub enum ExtraKeys {
     #[default]
     Fail,
     /// Not compared: the model may hold more rows than the check judges (SPEC:
-    /// reconciliation is read for the truth's GMV orders, joined by order_id).
+    /// reconciliation is read for the truth's GMV orders, joined by order_id),
+    /// or, for missing keys, a row's absence is another check's business (a
+    /// per-trap check judges the rows that exist, so a dropped row is not
+    /// blamed on a conversion).
     Ignore,
 }
 
@@ -97,6 +102,8 @@ pub enum Compare {
     /// `instant_tolerance_secs`, and a null agrees only with a null or an
     /// absent key.
     InstantSeries,
+    /// Every truth key is present in the answer; values are not compared.
+    KeySet,
 }
 
 impl Compare {
@@ -107,6 +114,7 @@ impl Compare {
                 | Compare::MoneySeries
                 | Compare::LabelSeries
                 | Compare::InstantSeries
+                | Compare::KeySet
         )
     }
 }
@@ -207,6 +215,7 @@ struct RawCheck {
     compare: Spanned<Compare>,
     truth_where: Option<Spanned<BTreeMap<String, toml::Value>>>,
     extra_keys: Option<ExtraKeys>,
+    missing_keys: Option<ExtraKeys>,
 }
 
 fn is_ident(s: &str) -> bool {
@@ -424,10 +433,13 @@ impl HiddenChecks {
                 None => BTreeMap::new(),
             };
             let extra_keys = c.extra_keys.unwrap_or_default();
-            if extra_keys == ExtraKeys::Ignore && !compare.is_series() {
+            let missing_keys = c.missing_keys.unwrap_or_default();
+            if (extra_keys == ExtraKeys::Ignore || missing_keys == ExtraKeys::Ignore)
+                && !compare.is_series()
+            {
                 return Err(err(
                     Some(compare_span),
-                    format!("check `{id}`: extra_keys applies to series checks"),
+                    format!("check `{id}`: extra_keys and missing_keys apply to series checks"),
                 ));
             }
             checks.push(HiddenCheck {
@@ -443,6 +455,7 @@ impl HiddenChecks {
                 compare,
                 truth_where,
                 extra_keys,
+                missing_keys,
             });
         }
         if checks.is_empty() {
@@ -698,6 +711,11 @@ pub struct Verdict {
     pub measured: Option<Value>,
     pub expected: Option<Value>,
     pub note: String,
+    /// The check's query ran on the candidate's rows (false: the model was
+    /// missing or not built, the query failed, the phase did not run). Only
+    /// such a verdict says whether a trap is handled.
+    #[serde(skip)]
+    pub on_data: bool,
 }
 
 /// Compares a measurement with the truth. `expected` is `Err` when truth.json
@@ -709,6 +727,7 @@ pub fn judge(
     expected: &Result<Expected, String>,
     tol: &Tolerance,
 ) -> Verdict {
+    let on_data = matches!(measurement, Measurement::Rows { .. });
     let verdict = |outcome, measured, exp: Option<Value>, note: String| Verdict {
         check: check.id.clone(),
         phase,
@@ -716,6 +735,7 @@ pub fn judge(
         measured,
         expected: exp,
         note,
+        on_data,
     };
     let (columns, rows, truncated) = match measurement {
         Measurement::Rows {
@@ -845,6 +865,7 @@ fn judge_series(
         measured,
         expected: Some(json!({"keys": expected.len()})),
         note,
+        on_data: true,
     };
     let col = |name: &str| columns.iter().position(|c| c.eq_ignore_ascii_case(name));
     let (Some(ki), Some(vi)) = (col("key"), col("value")) else {
@@ -902,6 +923,7 @@ fn judge_series(
     let compare = check.compare;
     let mut agrees = |m: Option<&Value>, e: Option<&Value>| -> bool {
         match compare {
+            Compare::KeySet => m.is_some(),
             Compare::LabelSeries => match (m.and_then(label), e.and_then(label)) {
                 (Some(a), Some(b)) => a == b,
                 _ => false,
@@ -940,10 +962,25 @@ fn judge_series(
             }
         }
     };
-    let keys: BTreeSet<&String> = match check.extra_keys {
+    let mut keys: BTreeSet<&String> = match check.extra_keys {
         ExtraKeys::Fail => expected.keys().chain(measured.keys()).collect(),
         ExtraKeys::Ignore => expected.keys().collect(),
     };
+    if check.missing_keys == ExtraKeys::Ignore {
+        keys.retain(|k| measured.contains_key(*k) || !expected.contains_key(*k));
+        if !expected.is_empty() && !keys.iter().any(|k| expected.contains_key(*k)) {
+            return verdict(
+                Outcome::Fail,
+                Some(
+                    json!({"keys": measured.len(), "mismatched_keys": expected.len(), "examples": []}),
+                ),
+                format!(
+                    "none of the truth's {} keys is in the model",
+                    expected.len()
+                ),
+            );
+        }
+    }
     let mut judged = 0usize;
     for key in &keys {
         if lenient.contains(*key) {
@@ -1345,6 +1382,44 @@ compare = "count"
         let v = judge(cap, 1, &cut, &exp, &tol());
         assert_eq!(v.outcome, Outcome::Fail);
         assert!(v.note.contains("more than"), "{}", v.note);
+    }
+
+    #[test]
+    fn coverage_is_judged_once_and_per_trap_checks_read_the_rows_that_exist() {
+        let pack = HiddenChecks::load(&pack_path()).unwrap();
+        let truth = json!({"reconciliation": {"rows": [
+            {"order_id": 1, "currency": "EUR", "order_total_usd": 10.8, "captured_usd": 10.8, "is_matched": true},
+            {"order_id": 2, "currency": "USD", "order_total_usd": 5.0, "captured_usd": 5.0, "is_matched": true}
+        ]}});
+        let cover = pack.find("hidden.recon_orders").unwrap();
+        let total = pack.find("hidden.recon_order_total_usd").unwrap();
+        let only_one = rows(&[(json!(1), json!(10.8))]);
+        // The dropped order fails coverage, not the conversion check.
+        let exp = expected_value(cover, &truth);
+        assert_eq!(
+            judge(cover, 1, &only_one, &exp, &tol()).outcome,
+            Outcome::Fail
+        );
+        let exp = expected_value(total, &truth);
+        assert_eq!(
+            judge(total, 1, &only_one, &exp, &tol()).outcome,
+            Outcome::Pass
+        );
+        let unconverted = rows(&[(json!(1), json!(10.0))]);
+        assert_eq!(
+            judge(total, 1, &unconverted, &exp, &tol()).outcome,
+            Outcome::Fail
+        );
+        // An empty model is no evidence of a conversion.
+        let empty = rows(&[]);
+        assert_eq!(judge(total, 1, &empty, &exp, &tol()).outcome, Outcome::Fail);
+        let both = rows(&[
+            (json!(1), json!(1)),
+            (json!(2), json!(1)),
+            (json!(7), json!(1)),
+        ]);
+        let exp = expected_value(cover, &truth);
+        assert_eq!(judge(cover, 1, &both, &exp, &tol()).outcome, Outcome::Pass);
     }
 
     #[test]

@@ -156,12 +156,10 @@ pub(crate) fn outcome_key(o: Outcome) -> &'static str {
 
 /// Fills the reader-facing parts of a scored report.
 pub fn enrich(report: &mut Report, pack: &ExercisePackData) {
-    report.traps = pack
-        .traps
-        .iter()
-        .map(|t| trap_row(t, &report.checks))
-        .collect();
-    report.followups = followups(report, &pack.followups);
+    let mut checks = report.checks.clone();
+    checks.extend(hidden_results(report));
+    report.traps = pack.traps.iter().map(|t| trap_row(t, &checks)).collect();
+    report.followups = followups(report, &pack.followups, &checks);
     let (strengths, gaps) = strengths_and_gaps(report);
     report.strengths = strengths;
     report.gaps = gaps;
@@ -245,19 +243,84 @@ fn scored_criteria(report: &Report) -> Vec<&CriterionScore> {
         .collect()
 }
 
-fn followups(report: &Report, file: &FollowupsFile) -> Vec<FollowUp> {
+/// Each hidden check as one result over the phases that ran: it fails when
+/// it disagrees with the truth in any phase (the first such phase is named),
+/// so the traps table and the questions can read executed evidence by id.
+fn hidden_results(report: &Report) -> Vec<CheckResult> {
+    let Some(exec) = &report.execution else {
+        return Vec::new();
+    };
+    let mut ids: Vec<&str> = Vec::new();
+    for h in &exec.hidden_checks {
+        if !ids.contains(&h.check.as_str()) {
+            ids.push(&h.check);
+        }
+    }
+    ids.into_iter()
+        .map(|id| {
+            let runs: Vec<_> = exec
+                .hidden_checks
+                .iter()
+                .filter(|h| h.check == id)
+                .collect();
+            let failing = runs.iter().find(|h| h.outcome == Outcome::Fail);
+            let judged: Vec<_> = runs
+                .iter()
+                .filter(|h| matches!(h.outcome, Outcome::Pass | Outcome::Fail))
+                .collect();
+            let (outcome, summary) = match failing {
+                Some(h) => (
+                    Outcome::Fail,
+                    format!(
+                        "{} disagrees with the truth from phase {}",
+                        h.title, h.phase
+                    ),
+                ),
+                None if judged.is_empty() => (
+                    runs.first().map(|h| h.outcome).unwrap_or(Outcome::Error),
+                    format!("{id} was not judged"),
+                ),
+                None => (
+                    Outcome::Pass,
+                    format!("{} agrees with the truth in every phase", runs[0].title),
+                ),
+            };
+            let mut r = CheckResult::new(id, outcome, crate::checks::Confidence::Executed, summary);
+            if let Some(h) = failing {
+                let mut e = crate::checks::Evidence::note(format!("phase {}", h.phase));
+                e.measured = h.measured.clone();
+                e.expected = h.expected.clone();
+                r = r.with_evidence(e);
+            }
+            r
+        })
+        .collect()
+}
+
+fn followups(report: &Report, file: &FollowupsFile, all: &[CheckResult]) -> Vec<FollowUp> {
     // Scored criteria first, largest loss first; then checks outside the rubric.
     let mut ordered: Vec<(&str, Outcome, &str, f64)> = scored_criteria(report)
         .into_iter()
         .map(|c| (c.check.as_str(), c.outcome, c.summary.as_str(), lost(c)))
         .collect();
-    ordered.sort_by(|a, b| b.3.total_cmp(&a.3));
     let scored: BTreeSet<&str> = ordered.iter().map(|o| o.0).collect();
-    for r in &report.checks {
+    for r in all {
         if !scored.contains(r.check.as_str()) {
             ordered.push((r.check.as_str(), r.outcome, r.summary.as_str(), 0.0));
         }
     }
+    // What was measured when the pipeline ran comes first: a question about
+    // a figure that is wrong on real data beats one about a missing habit.
+    let executed: BTreeSet<&str> = all
+        .iter()
+        .filter(|r| r.confidence == crate::checks::Confidence::Executed)
+        .map(|r| r.check.as_str())
+        .collect();
+    ordered.sort_by(|a, b| {
+        let ea = executed.contains(a.0) && a.1.credit().is_some_and(|c| c < 1.0);
+        let eb = executed.contains(b.0) && b.1.credit().is_some_and(|c| c < 1.0);
+        eb.cmp(&ea).then(b.3.total_cmp(&a.3))
+    });
     let mut out: Vec<FollowUp> = Vec::new();
     for (check, outcome, summary, _) in ordered {
         for def in file.followup.iter().filter(|f| f.check == check) {

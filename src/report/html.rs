@@ -12,6 +12,7 @@ use crate::checks::{Evidence, Outcome};
 
 const PAGE: &str = include_str!("templates/report.html.hbs");
 const CRITERION: &str = include_str!("templates/criterion.html.hbs");
+const EVIDENCE: &str = include_str!("templates/evidence.html.hbs");
 const CHART: &str = include_str!("templates/chart.svg.hbs");
 const CSS: &str = include_str!("templates/report.css");
 
@@ -34,6 +35,8 @@ fn registry() -> Result<Handlebars<'static>, RenderError> {
     hb.register_template_string("page", PAGE)
         .map_err(Box::new)?;
     hb.register_partial("criterion", CRITERION)
+        .map_err(Box::new)?;
+    hb.register_partial("evidence", EVIDENCE)
         .map_err(Box::new)?;
     hb.register_partial("chart", CHART).map_err(Box::new)?;
     // The stylesheet is a partial, part of the template, never data.
@@ -154,6 +157,9 @@ struct View {
     overall: Band,
     chart: Chart,
     dimensions: Vec<DimView>,
+    /// Why a band is lower than its points: the rubric's gates that closed.
+    ceilings: Vec<String>,
+    contradictions: Vec<ContradictionView>,
     has_traps: bool,
     traps: Vec<TrapView>,
     execution: Option<ExecView>,
@@ -252,6 +258,14 @@ struct CritView {
     summary: String,
     evidence: Vec<EvidenceView>,
     open: bool,
+}
+
+#[derive(Serialize)]
+struct ContradictionView {
+    title: String,
+    claim: String,
+    claimed_by: Vec<EvidenceView>,
+    refuted_by: Vec<EvidenceView>,
 }
 
 #[derive(Serialize)]
@@ -537,6 +551,31 @@ impl View {
             },
             chart,
             dimensions,
+            ceilings: r
+                .dimensions
+                .iter()
+                .filter_map(|d| Some((d.name.as_str(), d.ceiling.as_ref()?)))
+                .chain(r.overall.ceiling.as_ref().map(|c| ("Overall", c)))
+                .map(|(name, c)| {
+                    format!(
+                        "{name} held at band {} (its points gave {:.1}): {}",
+                        c.max_band, c.uncapped_score, c.why
+                    )
+                })
+                .collect(),
+            contradictions: r
+                .contradictions
+                .iter()
+                .map(|c| ContradictionView {
+                    title: match &c.trap {
+                        Some(t) => format!("{t}: the code looks right, the data says otherwise"),
+                        None => "The code looks right, the data says otherwise".into(),
+                    },
+                    claim: c.claim.clone(),
+                    claimed_by: c.claimed_by.iter().map(|e| evidence_view(e, r)).collect(),
+                    refuted_by: c.refuted_by.iter().map(|e| evidence_view(e, r)).collect(),
+                })
+                .collect(),
             has_traps: !r.traps.is_empty(),
             traps: r
                 .traps

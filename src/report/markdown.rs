@@ -110,6 +110,52 @@ pub fn render(report: &Report) -> String {
             ))
             .unwrap_or_default()
     );
+    let ceilings: Vec<String> = report
+        .dimensions
+        .iter()
+        .filter_map(|d| Some((d.name.as_str(), d.ceiling.as_ref()?)))
+        .chain(report.overall.ceiling.as_ref().map(|c| ("Overall", c)))
+        .map(|(name, c)| {
+            format!(
+                "- {name} held at band {} (its points gave {:.1}): {}",
+                c.max_band,
+                c.uncapped_score,
+                escape(&c.why)
+            )
+        })
+        .collect();
+    if !ceilings.is_empty() {
+        let _ = writeln!(out, "**Bands held down by what was measured**\n");
+        for c in &ceilings {
+            let _ = writeln!(out, "{c}");
+        }
+        let _ = writeln!(out);
+    }
+    if !report.contradictions.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Contradictions: the code looks right, the data says otherwise**\n"
+        );
+        for c in &report.contradictions {
+            let measured: Vec<String> = c
+                .refuted_by
+                .iter()
+                .take(2)
+                .map(|e| escape(&e.note))
+                .collect();
+            let _ = writeln!(
+                out,
+                "- {}{}; measured: {}",
+                c.trap
+                    .as_deref()
+                    .map(|t| format!("**{}** ", escape(t)))
+                    .unwrap_or_default(),
+                escape(&c.claim),
+                measured.join("; ")
+            );
+        }
+        let _ = writeln!(out);
+    }
     if !report.gaps.is_empty() {
         let _ = writeln!(out, "**Largest gaps**\n");
         for g in report.gaps.iter().take(MAX_GAPS) {

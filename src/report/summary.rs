@@ -65,6 +65,40 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
         report.overall.band_label.as_deref().unwrap_or("")
     );
 
+    for (name, c) in report
+        .dimensions
+        .iter()
+        .filter_map(|d| Some((d.name.as_str(), d.ceiling.as_ref()?)))
+        .chain(report.overall.ceiling.as_ref().map(|c| ("Overall", c)))
+    {
+        let _ = writeln!(
+            out,
+            "  ↓ {name} held at band {} (points gave {:.1}): {}",
+            c.max_band,
+            c.uncapped_score,
+            one_line(&c.why)
+        );
+    }
+    if !report.contradictions.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nContradictions (the code looks right, the data says otherwise):"
+        );
+        for c in report.contradictions.iter().take(TOP_FINDINGS) {
+            let measured = c
+                .refuted_by
+                .first()
+                .map(|e| one_line(&e.note))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  ✗ {} {}",
+                c.trap.as_deref().unwrap_or(&c.check),
+                measured
+            );
+        }
+    }
+
     let mut misses: Vec<_> = report
         .dimensions
         .iter()

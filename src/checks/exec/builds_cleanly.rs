@@ -1,5 +1,7 @@
 use serde_json::json;
 
+use crate::execute::NodeStatus;
+
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outcome};
 use crate::exec_stage::{PhaseFacts, PhaseRun};
 
@@ -10,8 +12,10 @@ crate::declare_check! {
     /// the project, raises nothing, and every non-test node ends in success. The
     /// outcome is the share of phases with a clean build; every node that errored
     /// or was skipped is listed with dbt's message. Tests are judged by
-    /// `exec.candidate_tests_pass`. A project that still holds only the starter's
-    /// models is not attempted.
+    /// `exec.candidate_tests_pass`. A node that dbt skipped because a test
+    /// upstream of it failed is the project's own quality gate at work, not a
+    /// build failure; skips count only beside a node that errored. A project
+    /// that still holds only the starter's models is not attempted.
     ///
     /// ## Why it matters
     /// A model that does not build leaves every model downstream stale or empty:
@@ -141,8 +145,14 @@ fn phase_problems(phase: &PhaseFacts) -> Option<Result<Vec<(Option<String>, Stri
             format!("dbt built nothing; its log ends: {}", clip(&tail, 300)),
         ));
     }
+    // dbt build skips what lies downstream of a failing test: that is the
+    // project's own quality gate holding bad data back, not a model that does
+    // not build. Skips count as build problems only beside a node that errored.
+    let any_error = nodes
+        .iter()
+        .any(|r| !r.status.is_ok() && r.status != NodeStatus::Skipped);
     for r in nodes {
-        if r.status.is_ok() {
+        if r.status.is_ok() || (r.status == NodeStatus::Skipped && !any_error) {
             continue;
         }
         let file = phase
