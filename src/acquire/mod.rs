@@ -42,6 +42,9 @@ pub enum RefusalKind {
     PathTooLong,
     UnsafePath,
     DuplicatePath,
+    // An archive entry or a git object that cannot be read intact: that one
+    // item is lost, not the submission.
+    CorruptEntry,
 }
 
 /// Something in the submission that the grader would not write out.
@@ -84,7 +87,9 @@ pub enum AcquireError {
     Archive(String),
     #[error("acquisition took longer than {0} s and was stopped")]
     TimedOut(u64),
-    #[error("cannot create the private work folder: {0}")]
+    #[error("cannot read the submission: {0}")]
+    Source(String),
+    #[error("cannot write the private work folder: {0}")]
     Io(#[from] std::io::Error),
 }
 

@@ -1,0 +1,246 @@
+//! Acquisition under hostile sources: archives with one corrupt entry.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use wait_timeout::ChildExt;
+
+use common::*;
+
+/// A work folder with a private TMPDIR (so the test sees what acquisition
+/// leaves behind), a config and a report folder.
+struct Work {
+    dir: tempfile::TempDir,
+}
+
+impl Work {
+    fn new(config: &str) -> Work {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("tmp")).unwrap();
+        fs::write(dir.path().join("assay.toml"), config).unwrap();
+        Work { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.path().join("tmp")
+    }
+
+    fn out(&self) -> PathBuf {
+        self.path().join("out")
+    }
+
+    /// `assay grade SOURCE --no-exec`, started but not waited for.
+    fn spawn_grade(&self, source: &str) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_assay"))
+            .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+            .env_remove("ASSAY_CONFIG")
+            .env("TMPDIR", self.tmp())
+            .args(["grade", source, "--no-exec", "--config"])
+            .arg(self.path().join("assay.toml"))
+            .arg("--out")
+            .arg(self.out())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Grades SOURCE and fails the test, rather than hang it, when the grade
+    /// does not end within `limit`.
+    fn grade(&self, source: &str, limit: Duration) -> (Output, Duration) {
+        let started = Instant::now();
+        let mut child = self.spawn_grade(source);
+        if child.wait_timeout(limit).unwrap().is_none() {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "assay grade {source} was still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let out = child.wait_with_output().unwrap();
+        (out, started.elapsed())
+    }
+
+    fn leftovers(&self) -> Vec<PathBuf> {
+        fs::read_dir(self.tmp())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    }
+}
+
+fn refusals(report: &serde_json::Value) -> Vec<(String, String, String)> {
+    report["acquisition"]["refusals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().to_string(),
+                r["path"].as_str().unwrap_or("").to_string(),
+                r["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Archives with one corrupt entry
+// ---------------------------------------------------------------------------
+
+/// Flips one byte at `at`.
+fn flip(bytes: &mut [u8], at: usize) {
+    bytes[at] ^= 0x5a;
+}
+
+#[test]
+fn one_corrupt_zip_entry_loses_only_that_entry() {
+    let work = Work::new("[acquire]\ntimeout_secs = 30\n");
+    let zip_path = work.path().join("cand-damaged.zip");
+    {
+        let mut zip = zip::ZipWriter::new(fs::File::create(&zip_path).unwrap());
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        let deflated = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (path, content) in small_project() {
+            zip.start_file(format!("cand-main/{path}"), stored).unwrap();
+            zip.write_all(content.as_bytes()).unwrap();
+        }
+        zip.start_file("cand-main/models/bad_crc.sql", stored)
+            .unwrap();
+        zip.write_all(b"select 'its checksum will not match' as x\n")
+            .unwrap();
+        zip.start_file("cand-main/models/bad_stream.sql", deflated)
+            .unwrap();
+        let text: String = (0..400)
+            .map(|i| format!("select {i} as n union all\n"))
+            .collect();
+        zip.write_all(text.as_bytes()).unwrap();
+        zip.finish().unwrap();
+    }
+    let mut bytes = fs::read(&zip_path).unwrap();
+    let (crc_at, stream_at) = {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+        let mut data_of = |name: &str| {
+            let entry = archive.by_name(name).unwrap();
+            (entry.data_start().unwrap(), entry.compressed_size())
+        };
+        let (crc_start, _) = data_of("cand-main/models/bad_crc.sql");
+        let (stream_start, stream_len) = data_of("cand-main/models/bad_stream.sql");
+        (crc_start + 8, stream_start + stream_len / 3)
+    };
+    flip(&mut bytes, crc_at as usize);
+    for at in stream_at..stream_at + 8 {
+        flip(&mut bytes, at as usize);
+    }
+    fs::write(&zip_path, &bytes).unwrap();
+
+    let (run, _) = work.grade(zip_path.to_str().unwrap(), Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    let report = read_report(&work.out(), "cand-damaged");
+    assert_eq!(report["status"], "graded");
+    let refused = refusals(&report);
+    let corrupt: Vec<&str> = refused
+        .iter()
+        .filter(|r| r.0 == "corrupt_entry")
+        .map(|r| r.1.as_str())
+        .collect();
+    assert_eq!(
+        corrupt,
+        [
+            "cand-main/models/bad_crc.sql",
+            "cand-main/models/bad_stream.sql"
+        ],
+        "{refused:?}"
+    );
+    // Every intact entry was written and graded.
+    assert_eq!(report["acquisition"]["files"], small_project().len());
+    assert_eq!(report["inventory"]["dags"][0], "dags/marketplace_elt.py");
+    assert!(!stdout(&run).contains("work folder"));
+    assert_eq!(work.leftovers(), Vec::<PathBuf>::new());
+}
+
+/// A tar of `files` (path, content) under `cand-main/`, uncompressed.
+fn tar_bytes(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("cand-main/{path}"), content.as_bytes())
+            .unwrap();
+    }
+    tar.into_inner().unwrap()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn a_corrupt_tar_entry_loses_only_what_cannot_be_located() {
+    let project = small_project();
+    let last = "models/last.sql";
+    let body = "select 'the last entry' as x\n".repeat(40);
+    let mut files = project.clone();
+    files.push((last, body.as_str()));
+    let plain = tar_bytes(&files);
+    // The last entry's header is the 512-byte block before its data.
+    let data_at = plain
+        .windows(22)
+        .position(|w| w == b"select 'the last entry")
+        .unwrap();
+    let header_at = data_at - 512;
+
+    // A header whose checksum does not match, and an archive cut off in the
+    // middle of the last entry's data.
+    let mut bad_header = plain.clone();
+    flip(&mut bad_header, header_at + 5);
+    let truncated = plain[..data_at + body.len() / 2].to_vec();
+
+    for (name, bytes) in [
+        ("cand-badheader", bad_header),
+        ("cand-truncated", truncated),
+    ] {
+        let work = Work::new("[acquire]\ntimeout_secs = 30\n");
+        let path = work.path().join(format!("{name}.tar.gz"));
+        fs::write(&path, gzip(&bytes)).unwrap();
+        let (run, _) = work.grade(path.to_str().unwrap(), Duration::from_secs(120));
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(0), "{name}: {stderr}");
+        let report = read_report(&work.out(), name);
+        assert_eq!(report["status"], "graded", "{name}");
+        let refused = refusals(&report);
+        let corrupt: Vec<_> = refused.iter().filter(|r| r.0 == "corrupt_entry").collect();
+        assert!(!corrupt.is_empty(), "{name}: {refused:?}");
+        if name == "cand-truncated" {
+            // The cut entry is named: its bytes are not the file that was packed.
+            assert_eq!(corrupt[0].1, format!("cand-main/{last}"), "{refused:?}");
+            assert!(corrupt[0].2.contains("declared"), "{refused:?}");
+        } else {
+            assert!(corrupt[0].2.contains("checksum"), "{refused:?}");
+        }
+        assert_eq!(
+            report["acquisition"]["files"],
+            project.len(),
+            "{name}: every entry before the damage is graded"
+        );
+        assert_eq!(report["inventory"]["dags"][0], "dags/marketplace_elt.py");
+        assert_eq!(work.leftovers(), Vec::<PathBuf>::new(), "{name}");
+    }
+}
