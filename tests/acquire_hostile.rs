@@ -1,16 +1,38 @@
-//! Acquisition under hostile sources: archives with one corrupt entry.
+//! Acquisition under hostile sources: a git server that accepts the connection
+//! and never answers (interrupted with Ctrl-C), and archives with one corrupt
+//! entry. Only loopback addresses are used.
 
 mod common;
 
 use std::fs;
 use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wait_timeout::ChildExt;
 
 use common::*;
+
+/// A server on 127.0.0.1 that accepts every connection, holds it open and
+/// never sends a byte. Returns its port and how many connections it accepted.
+fn silent_server() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (port, accepted)
+}
 
 /// A work folder with a private TMPDIR (so the test sees what acquisition
 /// leaves behind), a config and a report folder.
@@ -92,6 +114,51 @@ fn refusals(report: &serde_json::Value) -> Vec<(String, String, String)> {
             )
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------
+// A git server that never answers
+// ---------------------------------------------------------------------------
+
+#[test]
+fn ctrl_c_during_a_stalled_fetch_removes_the_work_folder() {
+    let (port, accepted) = silent_server();
+    let work = Work::new("[acquire]\ntimeout_secs = 120\n");
+    let source = format!("https://127.0.0.1:{port}/cand-interrupted.git");
+    let mut child = work.spawn_grade(&source);
+    let until = Instant::now() + Duration::from_secs(60);
+    while accepted.load(Ordering::SeqCst) == 0 || work.leftovers().is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the grade ended before its fetch stalled"
+        );
+        assert!(Instant::now() < until, "the fetch never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(work.leftovers()[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("assay-"));
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = match child.wait_timeout(Duration::from_secs(20)).unwrap() {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            panic!("Ctrl-C did not stop the grade");
+        }
+    };
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert_eq!(
+        work.leftovers(),
+        Vec::<PathBuf>::new(),
+        "Ctrl-C left the work folder behind"
+    );
 }
 
 // ---------------------------------------------------------------------------

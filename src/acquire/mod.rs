@@ -6,17 +6,19 @@ mod archive;
 mod folder;
 mod git;
 mod sink;
+mod workdir;
 
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tempfile::TempDir;
 
 use crate::config::AcquireLimits;
 use crate::history::History;
 
 pub(crate) use sink::{Sink, Stop};
+use workdir::WorkDir;
+pub use workdir::{install_interrupt_cleanup, remove_work_folders};
 
 /// What the SOURCE argument names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -60,7 +62,7 @@ pub struct Refusal {
 #[derive(Debug)]
 pub struct Acquired {
     /// Keeps the folder alive; it is removed when this is dropped.
-    _dir: TempDir,
+    _dir: WorkDir,
     /// The submission's root inside the folder.
     pub root: PathBuf,
     pub kind: SourceKind,
@@ -158,7 +160,7 @@ pub fn acquire(
     limits: &AcquireLimits,
 ) -> Result<Acquired, AcquireError> {
     let kind = classify(source)?;
-    let dir = tempfile::Builder::new().prefix("assay-").tempdir()?;
+    let dir = WorkDir::new()?;
     let tree = dir.path().join("submission");
     std::fs::create_dir(&tree)?;
     let mut sink = Sink::new(tree.clone(), limits);
