@@ -1,6 +1,7 @@
 //! Acquisition under hostile sources: a git server that accepts the connection
-//! and never answers (interrupted with Ctrl-C), and archives with one corrupt
-//! entry. Only loopback addresses are used.
+//! and never answers, a local repository that borrows from the grading machine
+//! (alternates, config includes, url rewriting, grafts, replace refs), and
+//! archives with one corrupt entry. Only loopback addresses are used.
 
 mod common;
 
@@ -121,6 +122,42 @@ fn refusals(report: &serde_json::Value) -> Vec<(String, String, String)> {
 // ---------------------------------------------------------------------------
 
 #[test]
+fn a_git_server_that_never_answers_is_abandoned_at_the_deadline() {
+    let (port, accepted) = silent_server();
+    let work = Work::new("[acquire]\ntimeout_secs = 3\n");
+    let source = format!("https://127.0.0.1:{port}/cand-silent.git");
+    let (run, elapsed) = work.grade(&source, Duration::from_secs(90));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+
+    assert!(
+        accepted.load(Ordering::SeqCst) >= 1,
+        "the grader never connected: {stderr}"
+    );
+    // It waited for the limit, then gave up soon after it.
+    assert!(
+        elapsed >= Duration::from_secs(3),
+        "gave up before the limit ({elapsed:?}): {stderr}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(3 + 12),
+        "took {elapsed:?} for a 3 s limit: {stderr}"
+    );
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    let report = read_report(&work.out(), "cand-silent");
+    assert_eq!(report["status"], "error");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains("3 s") && error.contains("timeout_secs") && error.contains("abandoned"),
+        "the error does not say what happened: {error}"
+    );
+    assert_eq!(
+        work.leftovers(),
+        Vec::<PathBuf>::new(),
+        "the half-made clone was left behind"
+    );
+}
+
+#[test]
 fn ctrl_c_during_a_stalled_fetch_removes_the_work_folder() {
     let (port, accepted) = silent_server();
     let work = Work::new("[acquire]\ntimeout_secs = 120\n");
@@ -158,6 +195,258 @@ fn ctrl_c_during_a_stalled_fetch_removes_the_work_folder() {
         work.leftovers(),
         Vec::<PathBuf>::new(),
         "Ctrl-C left the work folder behind"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// A local repository that borrows from the grading machine
+// ---------------------------------------------------------------------------
+
+const SECRET: &str = "HOST-ONLY-SECRET-4b1d: not the candidate's work";
+
+fn sig() -> git2::Signature<'static> {
+    git2::Signature::new(
+        "Candidate",
+        "c@example.org",
+        &git2::Time::new(1_767_225_600, 0),
+    )
+    .unwrap()
+}
+
+/// A repository of the grading machine's own, holding the secret as a blob and
+/// inside a tree. Returns the blob's and the tree's ids.
+fn host_repository(dir: &Path) -> (git2::Oid, git2::Oid) {
+    let host = git2::Repository::init(dir).unwrap();
+    let blob = host.blob(SECRET.as_bytes()).unwrap();
+    let mut tree = host.treebuilder(None).unwrap();
+    tree.insert("credentials.txt", blob, 0o100644).unwrap();
+    (blob, tree.write().unwrap())
+}
+
+/// A candidate repository of two commits whose objects/info/alternates points
+/// at the host's objects and whose last tree names the host's blob and tree.
+fn borrowing_candidate(dir: &Path, host: &Path) -> git2::Oid {
+    let (secret_blob, secret_tree) = host_repository(host);
+    let repo = git2::Repository::init(dir).unwrap();
+    fs::write(
+        dir.join(".git/objects/info/alternates"),
+        format!("{}\n", host.join(".git/objects").display()),
+    )
+    .unwrap();
+    // Reopened so that its object database reads the alternates just written.
+    let repo = {
+        drop(repo);
+        git2::Repository::open(dir).unwrap()
+    };
+    let project = small_project();
+    let mut first = repo.treebuilder(None).unwrap();
+    first
+        .insert(
+            project[0].0,
+            repo.blob(project[0].1.as_bytes()).unwrap(),
+            0o100644,
+        )
+        .unwrap();
+    let first = repo.find_tree(first.write().unwrap()).unwrap();
+    let parent = repo
+        .commit(Some("HEAD"), &sig(), &sig(), "starter", &first, &[])
+        .unwrap();
+    let mut second = repo.treebuilder(Some(&first)).unwrap();
+    second
+        .insert(
+            "README.md",
+            repo.blob(b"# My solution\n").unwrap(),
+            0o100644,
+        )
+        .unwrap();
+    second.insert("secret.txt", secret_blob, 0o100644).unwrap();
+    second.insert("vendor", secret_tree, 0o040000).unwrap();
+    let second = repo.find_tree(second.write().unwrap()).unwrap();
+    let parent = repo.find_commit(parent).unwrap();
+    repo.commit(
+        Some("HEAD"),
+        &sig(),
+        &sig(),
+        "solution",
+        &second,
+        &[&parent],
+    )
+    .unwrap()
+}
+
+/// Every file under `root` must be free of the secret.
+fn assert_no_secret(root: &Path) {
+    for entry in fs::read_dir(root).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            assert_no_secret(&path);
+        } else {
+            let bytes = fs::read(&path).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(SECRET),
+                "{} holds the host's secret",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_local_repository_does_not_borrow_objects_from_the_host() {
+    let work = Work::new("[acquire]\ntimeout_secs = 30\n");
+    let cand = work.path().join("cand-borrow");
+    let head = borrowing_candidate(&cand, &work.path().join("host"));
+
+    // The files actually written, as the grader's later stages see them.
+    let limits = assay::config::AcquireLimits {
+        timeout_secs: 30,
+        ..Default::default()
+    };
+    for source in [
+        cand.display().to_string(),
+        format!("file://{}", cand.display()),
+    ] {
+        let acquired = assay::acquire::acquire(&source, None, &limits).unwrap();
+        assert_eq!(acquired.commit.as_deref(), Some(head.to_string().as_str()));
+        assert!(acquired.root.join("dbt_project.yml").is_file(), "{source}");
+        assert!(acquired.root.join("README.md").is_file(), "{source}");
+        assert!(!acquired.root.join("secret.txt").exists(), "{source}");
+        assert!(!acquired.root.join("vendor").exists(), "{source}");
+        assert_no_secret(&acquired.root);
+    }
+
+    // The report says why the two entries are missing.
+    let (run, _) = work.grade(cand.to_str().unwrap(), Duration::from_secs(120));
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report_text =
+        fs::read_to_string(report_dir(&work.out(), "cand-borrow").join("report.json")).unwrap();
+    assert!(!report_text.contains(SECRET), "the report holds the secret");
+    let report = read_report(&work.out(), "cand-borrow");
+    assert_eq!(report["status"], "graded");
+    assert_eq!(report["submission"]["commit"], head.to_string());
+    let refused = refusals(&report);
+    let has = |kind: &str, path: &str| refused.iter().any(|r| r.0 == kind && r.1 == path);
+    assert!(has("missing_object", "secret.txt"), "{refused:?}");
+    assert!(has("missing_object", "vendor"), "{refused:?}");
+    let alternates = refused
+        .iter()
+        .find(|r| r.0 == "not_followed" && r.1 == ".git/objects/info/alternates")
+        .unwrap_or_else(|| panic!("the alternates file is not reported: {refused:?}"));
+    assert!(alternates.2.contains("host"), "{alternates:?}");
+    assert!(stdout(&run).contains("alternates"), "{}", stdout(&run));
+    assert_eq!(work.leftovers(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn grafts_and_replace_refs_do_not_rewrite_the_history() {
+    let work = Work::new("[acquire]\ntimeout_secs = 30\n");
+    let cand = work.path().join("cand-rewrite");
+    fs::create_dir_all(&cand).unwrap();
+    let project = small_project();
+    let head = git_repo(
+        &cand,
+        &[("starter", &project[..1]), ("solution", &project[1..])],
+    );
+    let repo = git2::Repository::open(&cand).unwrap();
+    let parent = repo.find_commit(head).unwrap().parent_id(0).unwrap();
+    // Grafts that would cut the history at the head, and a replace ref that
+    // would swap the head commit for its parent.
+    fs::create_dir_all(cand.join(".git/info")).unwrap();
+    fs::write(cand.join(".git/info/grafts"), format!("{head}\n")).unwrap();
+    repo.reference(&format!("refs/replace/{head}"), parent, true, "replace")
+        .unwrap();
+
+    let limits = assay::config::AcquireLimits::default();
+    let acquired = assay::acquire::acquire(cand.to_str().unwrap(), None, &limits).unwrap();
+    assert_eq!(acquired.commit, Some(head.to_string()));
+    assert_eq!(acquired.history.as_ref().unwrap().commits.len(), 2);
+    assert!(acquired.root.join("dags/marketplace_elt.py").is_file());
+    let noted: Vec<&str> = acquired
+        .refusals
+        .iter()
+        .filter(|r| r.kind == assay::acquire::RefusalKind::NotFollowed)
+        .filter_map(|r| r.path.as_deref())
+        .collect();
+    assert_eq!(noted, [".git/info/grafts", ".git/refs/replace"]);
+}
+
+#[test]
+fn a_local_repository_config_is_never_read() {
+    let work = Work::new("[acquire]\ntimeout_secs = 20\n");
+    let cand = work.path().join("cand-include");
+    fs::create_dir_all(&cand).unwrap();
+    let head = git_repo(&cand, &[("solution", &small_project())]);
+    // A host file that blocks whoever opens it for reading: reading the
+    // candidate's include would hold the grade until its deadline.
+    let fifo = work.path().join("host-settings");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut config = fs::OpenOptions::new()
+        .append(true)
+        .open(cand.join(".git/config"))
+        .unwrap();
+    write!(
+        config,
+        "[include]\n\tpath = {}\n[url \"file:///srv/host-repos/\"]\n\tinsteadOf = https://example.org/\n",
+        fifo.display()
+    )
+    .unwrap();
+    drop(config);
+
+    let (run, elapsed) = work.grade(cand.to_str().unwrap(), Duration::from_secs(90));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    let report = read_report(&work.out(), "cand-include");
+    assert_eq!(report["status"], "graded");
+    assert_eq!(report["submission"]["commit"], head.to_string());
+    let refused = refusals(&report);
+    let include = refused
+        .iter()
+        .find(|r| r.0 == "not_followed" && r.2.contains("host-settings"))
+        .unwrap_or_else(|| panic!("the include is not reported: {refused:?}"));
+    assert_eq!(include.1, ".git/config");
+    assert!(include.2.contains("not opened"), "{include:?}");
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.0 == "not_followed" && r.2.contains("insteadof")),
+        "{refused:?}"
+    );
+    assert_eq!(work.leftovers(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_git_link_to_another_repository_is_not_followed() {
+    let work = Work::new("[acquire]\ntimeout_secs = 20\n");
+    let host = work.path().join("host");
+    host_repository(&host);
+    let cand = work.path().join("cand-gitlink");
+    fs::create_dir_all(&cand).unwrap();
+    fs::write(cand.join("README.md"), "# hello\n").unwrap();
+    fs::write(
+        cand.join(".git"),
+        format!("gitdir: {}\n", host.join(".git").display()),
+    )
+    .unwrap();
+    let (run, _) = work.grade(cand.to_str().unwrap(), Duration::from_secs(60));
+    assert_eq!(run.status.code(), Some(2));
+    let report = read_report(&work.out(), "cand-gitlink");
+    let error = report["error"].as_str().unwrap();
+    assert!(error.contains("not followed"), "{error}");
+    assert!(
+        !fs::read_to_string(report_dir(&work.out(), "cand-gitlink").join("report.json"))
+            .unwrap()
+            .contains(SECRET)
     );
 }
 

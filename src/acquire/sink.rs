@@ -57,6 +57,12 @@ impl<'a> Sink<'a> {
         }
     }
 
+    /// When the whole acquisition must be over: one limit for the clone, the
+    /// copy and the writing alike.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     pub fn check_deadline(&self) -> Result<(), Stop> {
         if Instant::now() > self.deadline {
             Err(Stop::TimedOut(self.limits.timeout_secs))
