@@ -265,11 +265,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Batch { no_exec, .. } => !*no_exec,
         _ => false,
     };
-    if executes {
-        // Without an engine there is nothing to clean up; the stage says why.
-        if let Ok(docker) = rt.block_on(assay::execute::docker::connect()) {
-            assay::execute::docker::install_interrupt_cleanup(docker);
-        }
+    // One Ctrl-C handler: the sandbox's when an engine is there (it also removes
+    // the acquisition folders), otherwise the acquisition's own.
+    let docker = if executes {
+        // Without an engine there is no sandbox to clean up; the stage says why.
+        rt.block_on(assay::execute::docker::connect()).ok()
+    } else {
+        None
+    };
+    match docker {
+        Some(docker) => assay::execute::docker::install_interrupt_cleanup(docker),
+        None => assay::acquire::install_interrupt_cleanup(),
     }
     match cli.command {
         Command::Grade {

@@ -1,6 +1,9 @@
 //! Archives as interview platforms export them (.zip, .tar.gz). Entries are
 //! checked one by one: no absolute or `..` path, no link of any kind, and sizes
 //! capped on the bytes actually inflated, not the sizes the archive declares.
+//! One corrupt entry (a checksum that does not match, a broken compressed
+//! stream) is refused by name and the rest of the archive is still written: a
+//! damaged export should cost the candidate one file, not the grade.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -11,18 +14,22 @@ use flate2::read::GzDecoder;
 use super::{AcquireError, RefusalKind, Sink};
 
 pub(crate) fn unzip(path: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
-    let file = File::open(path)?;
+    let file = open(path)?;
     let mut zip = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| AcquireError::Archive(e.to_string()))?;
     for index in 0..zip.len() {
         sink.check_deadline()?;
+        let listed = zip
+            .name_for_index(index)
+            .and_then(Result::ok)
+            .map(|n| n.into_owned());
         let entry = match zip.by_index(index) {
             Ok(entry) => entry,
             Err(e) => {
                 sink.refuse(
-                    RefusalKind::UnsafePath,
-                    None,
-                    format!("unreadable zip entry {index}: {e}"),
+                    RefusalKind::CorruptEntry,
+                    listed.as_deref(),
+                    format!("unreadable zip entry {index}: {e}; not written"),
                 );
                 continue;
             }
@@ -53,7 +60,7 @@ pub(crate) fn unzip(path: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
 }
 
 pub(crate) fn untar(path: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
-    let file = File::open(path)?;
+    let file = open(path)?;
     let lower = path.to_string_lossy().to_ascii_lowercase();
     let reader: Box<dyn std::io::Read> = if lower.ends_with(".tar") {
         Box::new(BufReader::new(file))
@@ -64,9 +71,24 @@ pub(crate) fn untar(path: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
     let entries = archive
         .entries()
         .map_err(|e| AcquireError::Archive(e.to_string()))?;
-    for entry in entries {
+    for (index, entry) in entries.enumerate() {
         sink.check_deadline()?;
-        let entry = entry.map_err(|e| AcquireError::Archive(e.to_string()))?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                // A tar header carries the size that frames everything after
+                // it: past a corrupt one nothing can be located, so what was
+                // read is kept and the rest is refused in one line.
+                sink.refuse(
+                    RefusalKind::CorruptEntry,
+                    None,
+                    format!(
+                        "tar entry {index} is unreadable ({e}); it and any entries after it were not written"
+                    ),
+                );
+                break;
+            }
+        };
         let name = match entry.path() {
             Ok(p) => p.to_string_lossy().to_string(),
             Err(e) => {
@@ -117,4 +139,10 @@ pub(crate) fn untar(path: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
         }
     }
     Ok(())
+}
+
+/// Opens the archive itself: failing here is the submission's problem, not the
+/// work folder's.
+fn open(path: &Path) -> Result<File, AcquireError> {
+    File::open(path).map_err(|e| AcquireError::Source(format!("{}: {e}", path.display())))
 }

@@ -13,7 +13,10 @@ pub(crate) fn copy(src: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
 
 fn walk(dir: &Path, rel: &str, sink: &mut Sink, depth: usize) -> Result<(), AcquireError> {
     sink.check_deadline()?;
-    let mut entries: Vec<_> = fs::read_dir(dir)?.filter_map(Result::ok).collect();
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .map_err(|e| unreadable(dir, e))?
+        .filter_map(Result::ok)
+        .collect();
     // Sorted so that the caps cut the same files on every run.
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -23,7 +26,7 @@ fn walk(dir: &Path, rel: &str, sink: &mut Sink, depth: usize) -> Result<(), Acqu
         } else {
             format!("{rel}/{name}")
         };
-        let meta = fs::symlink_metadata(entry.path())?;
+        let meta = fs::symlink_metadata(entry.path()).map_err(|e| unreadable(&entry.path(), e))?;
         let file_type = meta.file_type();
         if file_type.is_symlink() {
             let target = fs::read_link(entry.path())
@@ -75,4 +78,10 @@ fn walk(dir: &Path, rel: &str, sink: &mut Sink, depth: usize) -> Result<(), Acqu
         }
     }
     Ok(())
+}
+
+/// Reading the submission failed: its fault or its permissions, not the work
+/// folder's.
+fn unreadable(path: &Path, e: std::io::Error) -> AcquireError {
+    AcquireError::Source(format!("{}: {e}", path.display()))
 }

@@ -1,22 +1,33 @@
 //! Acquisition: bring a submission into a private temporary folder, treating
 //! every byte of it as hostile. Nothing here follows or writes a symlink, and
 //! every refusal becomes a finding in the report rather than a crash.
+//!
+//! Three rules hold for every kind of source:
+//! - one deadline (`[acquire] timeout_secs`) bounds the whole acquisition,
+//!   including a git server that accepts the connection and never answers;
+//! - a local repository is read from its own objects and refs only, never from
+//!   wherever its alternates, config includes or url rewrites point;
+//! - one unreadable item (an archive entry, a git object) is refused by name and
+//!   the rest is still graded.
 
 mod archive;
 mod folder;
 mod git;
+mod local;
 mod sink;
+mod workdir;
 
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tempfile::TempDir;
 
 use crate::config::AcquireLimits;
 use crate::history::History;
 
 pub(crate) use sink::{Sink, Stop};
+use workdir::WorkDir;
+pub use workdir::{install_interrupt_cleanup, remove_work_folders};
 
 /// What the SOURCE argument names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -42,6 +53,15 @@ pub enum RefusalKind {
     PathTooLong,
     UnsafePath,
     DuplicatePath,
+    // An archive entry or a git object that cannot be read intact: that one
+    // item is lost, not the submission.
+    CorruptEntry,
+    // A tree names an object that the submission's own repository does not hold.
+    MissingObject,
+    // Something in a git repository that would make the grader read from
+    // elsewhere on the machine or rewrite what the repository holds (alternates,
+    // config includes, url rewriting, grafts, replace refs, a linked worktree).
+    NotFollowed,
 }
 
 /// Something in the submission that the grader would not write out.
@@ -57,7 +77,7 @@ pub struct Refusal {
 #[derive(Debug)]
 pub struct Acquired {
     /// Keeps the folder alive; it is removed when this is dropped.
-    _dir: TempDir,
+    _dir: WorkDir,
     /// The submission's root inside the folder.
     pub root: PathBuf,
     pub kind: SourceKind,
@@ -84,7 +104,11 @@ pub enum AcquireError {
     Archive(String),
     #[error("acquisition took longer than {0} s and was stopped")]
     TimedOut(u64),
-    #[error("cannot create the private work folder: {0}")]
+    #[error("the git server had not sent the submission after {0} s ([acquire] timeout_secs); the fetch was abandoned")]
+    FetchAbandoned(u64),
+    #[error("cannot read the submission: {0}")]
+    Source(String),
+    #[error("cannot write the private work folder: {0}")]
     Io(#[from] std::io::Error),
 }
 
@@ -114,6 +138,44 @@ pub fn classify(source: &str) -> Result<SourceKind, AcquireError> {
     } else {
         Err(AcquireError::Unsupported(source.to_string()))
     }
+}
+
+/// The local path a `file://` URL names (`file:///p` or `file://localhost/p`,
+/// percent-escapes decoded), or `None` for any other URL.
+fn file_url_path(source: &str) -> Option<PathBuf> {
+    let rest = source
+        .get(..7)?
+        .eq_ignore_ascii_case("file://")
+        .then(|| &source[7..])?;
+    let rest = match rest.get(..9) {
+        Some(host) if host.eq_ignore_ascii_case("localhost") => &rest[9..],
+        _ => rest,
+    };
+    if !rest.starts_with('/') {
+        // file://otherhost/... : not a path on this machine.
+        return None;
+    }
+    let bytes = rest.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| rest.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            None => {
+                decoded.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    use std::os::unix::ffi::OsStringExt;
+    Some(PathBuf::from(std::ffi::OsString::from_vec(decoded)))
 }
 
 /// A short, filesystem-safe name for the submission, used for its report folder.
@@ -153,23 +215,31 @@ pub fn acquire(
     limits: &AcquireLimits,
 ) -> Result<Acquired, AcquireError> {
     let kind = classify(source)?;
-    let dir = tempfile::Builder::new().prefix("assay-").tempdir()?;
+    let dir = WorkDir::new()?;
     let tree = dir.path().join("submission");
     std::fs::create_dir(&tree)?;
     let mut sink = Sink::new(tree.clone(), limits);
+    let bare_dir = dir.path().join("repo.git");
     let (commit, history) = match kind {
         SourceKind::Folder => {
             folder::copy(Path::new(source), &mut sink)?;
             (None, None)
         }
-        SourceKind::GitRepository | SourceKind::GitUrl => {
-            let url = if kind == SourceKind::GitRepository {
-                std::fs::canonicalize(source)?.to_string_lossy().to_string()
-            } else {
-                source.to_string()
+        SourceKind::GitRepository => {
+            let out = git::read_local(Path::new(source), rev, &bare_dir, &mut sink, limits)?;
+            (Some(out.commit), out.history)
+        }
+        SourceKind::GitUrl => {
+            // A file:// URL names a repository on this machine: it is read like
+            // a local path, from its own objects only.
+            let out = match file_url_path(source) {
+                Some(path) => git::read_local(&path, rev, &bare_dir, &mut sink, limits)?,
+                None if source.to_ascii_lowercase().starts_with("file://") => {
+                    return Err(AcquireError::Unsupported(source.to_string()));
+                }
+                None => git::fetch(source, rev, &bare_dir, &mut sink, limits)?,
             };
-            let out = git::fetch(&url, rev, &dir.path().join("repo.git"), &mut sink, limits)?;
-            (Some(out.commit), Some(out.history))
+            (Some(out.commit), out.history)
         }
         SourceKind::ZipArchive => {
             archive::unzip(Path::new(source), &mut sink)?;
@@ -233,6 +303,20 @@ mod tests {
         assert_eq!(submission_name("/tmp/x/alice smith.tar.gz"), "alice_smith");
         assert_eq!(submission_name("../../"), "submission");
         assert_eq!(submission_name("a/..zip"), "submission");
+    }
+
+    #[test]
+    fn file_urls_name_local_paths() {
+        assert_eq!(
+            file_url_path("file:///srv/cand%20one/repo"),
+            Some(PathBuf::from("/srv/cand one/repo"))
+        );
+        assert_eq!(
+            file_url_path("FILE://localhost/srv/x"),
+            Some(PathBuf::from("/srv/x"))
+        );
+        assert_eq!(file_url_path("file://otherhost/srv/x"), None);
+        assert_eq!(file_url_path("https://host/x.git"), None);
     }
 
     #[test]

@@ -57,6 +57,12 @@ impl<'a> Sink<'a> {
         }
     }
 
+    /// When the whole acquisition must be over: one limit for the clone, the
+    /// copy and the writing alike.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     pub fn check_deadline(&self) -> Result<(), Stop> {
         if Instant::now() > self.deadline {
             Err(Stop::TimedOut(self.limits.timeout_secs))
@@ -215,7 +221,19 @@ impl<'a> Sink<'a> {
             .min(self.limits.max_total_bytes - self.bytes);
         let mut limited = (&mut content).take(cap + 1);
         let mut buf = Vec::new();
-        limited.read_to_end(&mut buf).map_err(Stop::Io)?;
+        // A read error is the entry's fault (a corrupt archive member, a CRC that
+        // does not match): that entry is refused and the rest is still written.
+        // Only a failure to write our own folder stops the acquisition.
+        if let Err(e) = limited.read_to_end(&mut buf) {
+            drop(file);
+            let _ = fs::remove_file(&target);
+            self.refuse(
+                RefusalKind::CorruptEntry,
+                Some(&shown),
+                format!("unreadable ({e}); not written"),
+            );
+            return Ok(());
+        }
         if buf.len() as u64 > cap {
             drop(file);
             let _ = fs::remove_file(&target);
@@ -223,6 +241,21 @@ impl<'a> Sink<'a> {
                 RefusalKind::FileTooLarge,
                 Some(&shown),
                 format!("declared {declared} bytes but held more than {cap}"),
+            );
+            return Ok(());
+        }
+        if buf.len() as u64 != declared {
+            // A truncated archive member, or a size field that lies: the bytes
+            // cannot be trusted to be the file the candidate made.
+            drop(file);
+            let _ = fs::remove_file(&target);
+            self.refuse(
+                RefusalKind::CorruptEntry,
+                Some(&shown),
+                format!(
+                    "declared {declared} bytes but held {}; not written",
+                    buf.len()
+                ),
             );
             return Ok(());
         }

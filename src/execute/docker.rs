@@ -419,13 +419,14 @@ pub async fn remove_all_live(docker: &Docker) {
     }
 }
 
-/// On Ctrl-C, removes every live sandbox container, then exits with status 130.
-/// Call once from the CLI after the runtime starts.
+/// On Ctrl-C, removes every live sandbox container and the acquisition folders,
+/// then exits with status 130. Call once from the CLI after the runtime starts.
 pub fn install_interrupt_cleanup(docker: Docker) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             tracing::warn!("interrupted: removing sandbox containers");
             remove_all_live(&docker).await;
+            crate::acquire::remove_work_folders();
             std::process::exit(130);
         }
     });

@@ -23,7 +23,7 @@ pub use enrich::{enrich, ExercisePackData, PackError};
 pub use summary::terminal_summary;
 
 /// Bumped on any change a reader of report.json could notice.
-pub const SCHEMA_VERSION: &str = "1.3.0";
+pub const SCHEMA_VERSION: &str = "1.4.0";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
