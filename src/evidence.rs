@@ -81,7 +81,7 @@ pub fn reconcile(rubric: &Rubric, facts: &Facts, results: &mut BTreeMap<String, 
             continue;
         }
         if let Some(why) = not_measured(facts) {
-            result.decided_by = Some(format!("the code alone: {why}"));
+            result.decided_by = Some(format!("the code alone: {why}").into());
             continue;
         }
         let of_trap: Vec<&Verdict> = verdicts
@@ -89,9 +89,9 @@ pub fn reconcile(rubric: &Rubric, facts: &Facts, results: &mut BTreeMap<String, 
             .filter(|v| trap_of(&v.check) == Some(trap))
             .collect();
         if of_trap.is_empty() {
-            result.decided_by = Some(format!(
-                "the code alone: no hidden check of the exercise measures {trap}"
-            ));
+            result.decided_by = Some(
+                format!("the code alone: no hidden check of the exercise measures {trap}").into(),
+            );
             continue;
         }
         // A check whose model was never built measured nothing about the
@@ -104,7 +104,7 @@ pub fn reconcile(rubric: &Rubric, facts: &Facts, results: &mut BTreeMap<String, 
         if judged.is_empty() {
             result.decided_by = Some(format!(
                 "the code alone: no hidden check of {trap} ran on data (its contract models are missing or were not built)"
-            ));
+            ).into());
             continue;
         }
         let failing = first_failures(&judged);
@@ -114,10 +114,13 @@ pub fn reconcile(rubric: &Rubric, facts: &Facts, results: &mut BTreeMap<String, 
             let phases = phases_of(&judged);
             result.outcome = Outcome::Pass;
             result.confidence = Confidence::Executed;
-            result.decided_by = Some(format!(
+            result.decided_by = Some(
+                format!(
                 "executed: {} hidden check(s) of {trap} agree with the truth in phase(s) {phases}",
                 distinct_checks(&judged)
-            ));
+            )
+                .into(),
+            );
             if static_outcome != Outcome::Pass {
                 result.evidence.insert(
                     0,
@@ -143,11 +146,14 @@ pub fn reconcile(rubric: &Rubric, facts: &Facts, results: &mut BTreeMap<String, 
             .unwrap_or_default();
         result.outcome = Outcome::Fail;
         result.confidence = Confidence::Executed;
-        result.decided_by = Some(format!(
-            "executed: {} of {} hidden check(s) of {trap} disagree with the truth",
-            failing.len(),
-            distinct_checks(&judged)
-        ));
+        result.decided_by = Some(
+            format!(
+                "executed: {} of {} hidden check(s) of {trap} disagree with the truth",
+                failing.len(),
+                distinct_checks(&judged)
+            )
+            .into(),
+        );
         if static_outcome.credit().is_some_and(|c| c > 0.0) {
             let claimed_by: Vec<Evidence> = result
                 .evidence

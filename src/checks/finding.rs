@@ -164,7 +164,7 @@ pub struct CheckResult {
     /// How the outcome was decided when the rubric ties this criterion to
     /// executed evidence: by what was measured, or by the code alone (and why).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decided_by: Option<String>,
+    pub decided_by: Option<Box<str>>,
     /// A static claim that execution refuted, when this criterion's code
     /// looked right and the data said otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
