@@ -229,14 +229,17 @@ fn judge(m: &Mutant, report: &Value) -> Vec<String> {
             }
         }
     }
+    // The gate's check must have closed it (the report names the ceiling
+    // whenever it lowered a score; a score already below needs none).
     if let Some(check) = &m.ceiling {
-        let capped = report["dimensions"]
+        let gate = report["checks"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|d| d["ceiling"]["check"] == check.as_str());
-        if !capped {
-            wrong.push(format!("no dimension is capped by {check}"));
+            .find(|c| c["check"] == check.as_str())
+            .map(|c| c["outcome"]["kind"].as_str().unwrap_or("").to_string());
+        if !matches!(gate.as_deref(), Some("fail" | "partial")) {
+            wrong.push(format!("{check} is {gate:?}: its gate stays open"));
         }
     }
     if let Some(max) = m.overall_at_most {
