@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{assay, assert_valid, new_run_id, repo_root, run_containers};
+use common::{assay, assert_valid, copy_tree, new_run_id, repo_root, run_containers};
 use serde_json::Value;
 
 fn strong() -> PathBuf {
@@ -34,26 +34,6 @@ fn require_docker() {
         .unwrap();
     rt.block_on(assay::execute::docker::connect())
         .expect("these tests need a running Docker engine (DOCKER_HOST or /var/run/docker.sock)");
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if ["__pycache__", "target", "logs", "dbt_packages"]
-            .iter()
-            .any(|n| name == *n)
-        {
-            continue;
-        }
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &to.join(&name));
-        } else if kind.is_file() {
-            fs::copy(entry.path(), to.join(&name)).unwrap();
-        }
-    }
 }
 
 /// Replaces `from` with `to` in one file of a copied solution; the edit must apply.

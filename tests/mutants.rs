@@ -17,7 +17,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assay, assert_valid, repo_root};
+use common::{assay, assert_valid, copy_tree, repo_root};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -49,26 +49,6 @@ struct Mutant {
 
 fn mutants_dir() -> PathBuf {
     repo_root().join("tests/mutants")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if ["target", "logs", "dbt_packages"]
-            .iter()
-            .any(|n| name == *n)
-        {
-            continue;
-        }
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &to.join(&name));
-        } else if kind.is_file() {
-            fs::copy(entry.path(), to.join(&name)).unwrap();
-        }
-    }
 }
 
 /// A copy of the strong solution with the mutant's patch applied; the patch
@@ -133,8 +113,8 @@ fn grade(source: &Path, out: &Path) -> Value {
         "grading {} failed: {stderr}",
         source.display()
     );
-    let report_path =
-        find_report(out).unwrap_or_else(|| panic!("no report.json under {}", out.display()));
+    let name = source.file_name().unwrap().to_str().unwrap();
+    let report_path = common::report_dir(out, name).join("report.json");
     let report: Value = serde_json::from_str(&fs::read_to_string(report_path).unwrap()).unwrap();
     assert_valid(&report);
     let exec = report["stages"]
@@ -148,20 +128,6 @@ fn grade(source: &Path, out: &Path) -> Value {
         "execution did not run: {exec}\n{stderr}"
     );
     report
-}
-
-fn find_report(dir: &Path) -> Option<PathBuf> {
-    for entry in fs::read_dir(dir).ok()? {
-        let p = entry.ok()?.path();
-        if p.is_dir() {
-            if let Some(r) = find_report(&p) {
-                return Some(r);
-            }
-        } else if p.file_name().is_some_and(|n| n == "report.json") {
-            return Some(p);
-        }
-    }
-    None
 }
 
 fn band(report: &Value, dim: &str) -> u64 {

@@ -8,7 +8,7 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{assay, assert_valid, repo_root};
 use serde_json::Value;
@@ -55,24 +55,10 @@ fn grade(seed: u64, scale: u32, work: &Path) -> Value {
         matches!(run.status.code(), Some(0) | Some(1)),
         "seed {seed} scale {scale}: grade failed: {stderr}"
     );
-    let path = find_report(&out).expect("a report.json");
+    let path = common::report_dir(&out, "strong").join("report.json");
     let report: Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
     assert_valid(&report);
     report
-}
-
-fn find_report(dir: &Path) -> Option<PathBuf> {
-    for entry in fs::read_dir(dir).ok()? {
-        let p = entry.ok()?.path();
-        if p.is_dir() {
-            if let Some(r) = find_report(&p) {
-                return Some(r);
-            }
-        } else if p.file_name().is_some_and(|n| n == "report.json") {
-            return Some(p);
-        }
-    }
-    None
 }
 
 #[test]

@@ -186,3 +186,25 @@ pub fn run_containers(run_id: &str) -> Vec<String> {
             .unwrap()
     })
 }
+
+/// A copy of a solution folder, without build output (dbt target, logs,
+/// installed packages, Python caches).
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if ["__pycache__", "target", "logs", "dbt_packages"]
+            .iter()
+            .any(|n| name == *n)
+        {
+            continue;
+        }
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &to.join(&name));
+        } else if kind.is_file() {
+            fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
