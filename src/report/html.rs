@@ -552,10 +552,8 @@ impl View {
             chart,
             dimensions,
             ceilings: r
-                .dimensions
-                .iter()
-                .filter_map(|d| Some((d.name.as_str(), d.ceiling.as_ref()?)))
-                .chain(r.overall.ceiling.as_ref().map(|c| ("Overall", c)))
+                .ceilings()
+                .into_iter()
                 .map(|(name, c)| {
                     format!(
                         "{name} held at band {} (its points gave {:.1}): {}",

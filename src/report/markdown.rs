@@ -111,10 +111,8 @@ pub fn render(report: &Report) -> String {
             .unwrap_or_default()
     );
     let ceilings: Vec<String> = report
-        .dimensions
-        .iter()
-        .filter_map(|d| Some((d.name.as_str(), d.ceiling.as_ref()?)))
-        .chain(report.overall.ceiling.as_ref().map(|c| ("Overall", c)))
+        .ceilings()
+        .into_iter()
         .map(|(name, c)| {
             format!(
                 "- {name} held at band {} (its points gave {:.1}): {}",

@@ -318,6 +318,16 @@ pub struct Overall {
 }
 
 impl Report {
+    /// Every band ceiling that applied, named: each dimension's, then the
+    /// overall one. The report's first screen leads with these.
+    pub fn ceilings(&self) -> Vec<(&str, &Ceiling)> {
+        self.dimensions
+            .iter()
+            .filter_map(|d| Some((d.name.as_str(), d.ceiling.as_ref()?)))
+            .chain(self.overall.ceiling.as_ref().map(|c| ("Overall", c)))
+            .collect()
+    }
+
     /// A report not yet graded: what is known before acquisition. Grading fills
     /// it; a submission that cannot be graded keeps it with an error.
     pub fn begin(exercise: &str, rubric: RubricRef, submission: Submission) -> Report {

@@ -65,12 +65,7 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
         report.overall.band_label.as_deref().unwrap_or("")
     );
 
-    for (name, c) in report
-        .dimensions
-        .iter()
-        .filter_map(|d| Some((d.name.as_str(), d.ceiling.as_ref()?)))
-        .chain(report.overall.ceiling.as_ref().map(|c| ("Overall", c)))
-    {
+    for (name, c) in report.ceilings() {
         let _ = writeln!(
             out,
             "  ↓ {name} held at band {} (points gave {:.1}): {}",
