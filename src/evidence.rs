@@ -168,6 +168,7 @@ pub fn reconcile(rubric: &Rubric, facts: &Facts, results: &mut BTreeMap<String, 
                 claim: static_summary.clone(),
                 claimed_by,
                 refuted_by: refuted_by.clone(),
+                source: crate::checks::ClaimSource::Code,
             }));
             result.summary = format!(
                 "{trap} not handled on the seeded data: {headline}; the code looked right ({static_summary})"

@@ -71,6 +71,8 @@ pub enum GradeError {
     #[error(transparent)]
     Pack(#[from] report::PackError),
     #[error(transparent)]
+    Claims(#[from] crate::claims::ClaimsError),
+    #[error(transparent)]
     Overrides(#[from] report::overrides::OverrideError),
     #[error(transparent)]
     Occupied(#[from] outdir::Occupied),
@@ -89,6 +91,7 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
     let exercise = Exercise::locate(&req.exercise)?;
     let rubric = load_rubric(&exercise)?;
     let pack = ExercisePackData::load(&exercise.pack_dir)?;
+    let claims = crate::claims::Claims::load(&exercise.pack_dir)?;
     // A bad overrides file is refused before any work is done.
     let overrides = match &req.overrides {
         Some(path) => report::overrides::load(path)?,
@@ -227,6 +230,22 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         .values()
         .filter_map(|r| r.contradiction.as_deref().cloned())
         .collect();
+    report
+        .contradictions
+        .extend(description_contradictions(&results));
+    // What the write-up says, refuted by what was measured.
+    let hidden_defs = facts.execution.as_ref().and_then(|e| e.hidden.as_ref());
+    report.contradictions.extend(crate::claims::refuted(
+        &claims,
+        &facts.docs,
+        &results,
+        &crate::evidence::all_verdicts(&rubric, &facts),
+        &|check| {
+            hidden_defs
+                .and_then(|h| h.find(check))
+                .and_then(|c| c.trap.clone())
+        },
+    ));
     report.checks = results.into_values().collect();
     report.execution = facts
         .execution
@@ -278,6 +297,33 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
         dbt,
         execution: None,
     })
+}
+
+/// Model descriptions that claim work the model's code does not do (read by
+/// dbt.mart_descriptions), as contradictions the reader sees first.
+fn description_contradictions(
+    results: &BTreeMap<String, CheckResult>,
+) -> Vec<crate::checks::Contradiction> {
+    let Some(r) = results.get("dbt.mart_descriptions") else {
+        return Vec::new();
+    };
+    r.evidence
+        .iter()
+        .filter_map(|e| {
+            let claims = e.measured.as_ref()?.get("refuted_claims")?.as_array()?;
+            let claim: Vec<&str> = claims.iter().filter_map(|c| c.as_str()).collect();
+            Some(crate::checks::Contradiction {
+                check: r.check.clone(),
+                trap: None,
+                claim: claim.join("; "),
+                claimed_by: vec![e.clone()],
+                refuted_by: vec![crate::checks::Evidence::note(
+                    "the model's SQL does nothing of the kind (read from the code)",
+                )],
+                source: crate::checks::ClaimSource::Description,
+            })
+        })
+        .collect()
 }
 
 fn hidden_tolerance(rubric: &Rubric, phase: u8) -> Option<Tolerance> {

@@ -11,6 +11,7 @@ pub mod analyse;
 pub mod batch;
 pub mod calibrate;
 pub mod checks;
+pub mod claims;
 pub mod config;
 pub mod contained;
 pub mod evidence;

@@ -8,8 +8,13 @@
 //! sandbox's clock reads the sync time; money rounded per event in DOUBLE;
 //! reconciliation over every order; a text cohort month; an audit column that
 //! changes on every build; TIMESTAMPTZ instants). All variants go into one
-//! copy, graded once. Needs a running Docker engine. The grades run two at a
-//! time, the most two cores sensibly hold.
+//! copy, graded once. The strong and keyword-stuffer reference solutions are
+//! graded beside them, so the debrief of four kinds of submission (strong, a
+//! trap mutant, a broken build, a keyword-stuffer) is checked: the execution
+//! verdict names what broke, contradictions and failing executed checks each
+//! prompt a question, and the strong solution is not asked what its README
+//! answers (each debrief is printed for a reader). Needs a running Docker engine. The grades run two
+//! at a time, the most two cores sensibly hold.
 
 mod common;
 
@@ -189,7 +194,11 @@ fn judge(m: &Mutant, report: &Value) -> Vec<String> {
     }
     if let Some(allowed) = &m.only_traps {
         for c in report["contradictions"].as_array().unwrap() {
-            let trap = c["trap"].as_str().unwrap_or("");
+            // A claim about no trap in particular ("all traps handled")
+            // blames none.
+            let Some(trap) = c["trap"].as_str() else {
+                continue;
+            };
             if !allowed.iter().any(|t| t == trap) {
                 wrong.push(format!("a contradiction blames {trap}: {}", c["claim"]));
             }
@@ -217,6 +226,168 @@ fn judge(m: &Mutant, report: &Value) -> Vec<String> {
     wrong
 }
 
+/// Reference solutions graded beside the mutants for their debrief snapshot.
+const DEBRIEFED_REFERENCES: [&str; 2] = ["strong", "keyword-stuffer"];
+/// Mutants whose debrief is held by a snapshot: a trap the code claims to
+/// handle, and a build that fails.
+const DEBRIEFED_MUTANTS: [&str; 2] = ["t3_wrong_direction", "mart_does_not_compile"];
+
+/// What an interviewer reads first: the execution verdict, the
+/// contradictions and the questions, without timings.
+fn debrief(report: &Value) -> Value {
+    let v = &report["verdict"];
+    let phases: Vec<Value> = v["phases"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "phase": p["phase"],
+                        "status": p["status"],
+                        "reasons": p["reasons"],
+                        "errored": p["errored"],
+                        "failed_tests": p["failed_tests"],
+                        "hidden": format!("{} of {} disagree", p["hidden_failing"], p["hidden_run"]),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let contradictions: Vec<Value> = report["contradictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let at: Vec<String> = c["claimed_by"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}:{}",
+                        e["file"].as_str().unwrap_or("?"),
+                        e["lines"]["start"]
+                    )
+                })
+                .collect();
+            let measured: Vec<&str> = c["refuted_by"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|e| e["note"].as_str())
+                .collect();
+            serde_json::json!({
+                "source": c["source"],
+                "trap": c["trap"],
+                "claim": c["claim"],
+                "claimed_at": at,
+                "measured": measured,
+            })
+        })
+        .collect();
+    let questions: Vec<String> = report["followups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "[{}] {}",
+                f["ground"].as_str().unwrap_or(""),
+                f["question"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "headline": v["headline"],
+        "phases": phases,
+        "failing": v["failing"],
+        "contradictions": contradictions,
+        "questions": questions,
+    })
+}
+
+/// What the first screen must carry for each debriefed submission: a
+/// verdict that names what broke, and a question for each kind of failure.
+fn debrief_problems(name: &str, report: &Value) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let v = &report["verdict"];
+    if v["executed"] != true || v["headline"].as_str().is_none_or(str::is_empty) {
+        wrong.push(format!("{name}: no execution verdict: {v}"));
+    }
+    let questions = report["followups"].as_array().unwrap();
+    let asked = |ground: &str| questions.iter().any(|q| q["ground"] == ground);
+    if !report["contradictions"].as_array().unwrap().is_empty() && !asked("contradiction") {
+        wrong.push(format!("{name}: a contradiction but no question about it"));
+    }
+    if v["hidden_failing"].as_u64().unwrap_or(0) > 0
+        && !asked("executed")
+        && !asked("contradiction")
+    {
+        wrong.push(format!(
+            "{name}: hidden checks fail but no question asks about them"
+        ));
+    }
+    match name {
+        "mart_does_not_compile" => {
+            let phases = v["phases"].as_array().unwrap();
+            let named = phases.iter().all(|p| {
+                p["passed"] == false
+                    && p["errored"].as_array().is_some_and(|e| {
+                        e.iter()
+                            .any(|n| n["message"].as_str().is_some_and(|m| !m.is_empty()))
+                    })
+            });
+            if !named {
+                wrong.push(format!(
+                    "{name}: the verdict does not name the model that errored: {v}"
+                ));
+            }
+            if !questions
+                .iter()
+                .any(|q| q["check"] == "exec.builds_cleanly")
+            {
+                wrong.push(format!("{name}: no question about the broken build"));
+            }
+        }
+        "keyword-stuffer" => {
+            let from_write_up = report["contradictions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["source"] == "write_up");
+            if !from_write_up {
+                wrong.push(format!(
+                    "{name}: its README's claims are not shown as contradictions"
+                ));
+            }
+        }
+        _ => {}
+    }
+    wrong
+}
+
+/// The strong solution's README explains its profiling and every trap: no
+/// question may ask for that.
+fn strong_is_not_asked_what_it_wrote(report: &Value) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for f in report["followups"].as_array().unwrap() {
+        let check = f["check"].as_str().unwrap_or("");
+        if matches!(check, "docs.trap_writeups" | "history.exploration_first") {
+            wrong.push(format!(
+                "strong is asked what its README answers: {}",
+                f["question"]
+            ));
+        }
+    }
+    if report["verdict"]["hidden_failing"] != 0 {
+        wrong.push(format!(
+            "strong's verdict: {}",
+            report["verdict"]["headline"]
+        ));
+    }
+    wrong
+}
+
 #[test]
 fn every_mutant_of_the_strong_solution_drops_its_dimension_and_says_why() {
     let text = fs::read_to_string(mutants_dir().join("mutants.toml")).unwrap();
@@ -237,13 +408,33 @@ fn every_mutant_of_the_strong_solution_drops_its_dimension_and_says_why() {
     }
     assert!(mutants.mutant.len() >= 11);
 
+    // ASSAY_MUTANTS=name,name grades only those (mutants, references, or
+    // "correct-variants"), e.g. to refresh one debrief snapshot.
+    let only: Option<Vec<String>> = std::env::var("ASSAY_MUTANTS")
+        .ok()
+        .map(|v| v.split(',').map(|x| x.trim().to_string()).collect());
+    let wanted = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
     let work = tempfile::tempdir().unwrap();
     let (variants, variant_names) = with_variants(&work.path().join("src"));
-    let mut sources: Vec<(Option<Mutant>, PathBuf)> = vec![(None, variants)];
+    let mut sources: Vec<(Option<Mutant>, PathBuf)> = Vec::new();
+    if wanted("correct-variants") {
+        sources.push((None, variants));
+    }
+    for reference in DEBRIEFED_REFERENCES.into_iter().filter(|r| wanted(r)) {
+        let root = work.path().join("src").join(reference);
+        copy_tree(
+            &repo_root()
+                .join("reference-solutions/marketplace-elt")
+                .join(reference),
+            &root,
+        );
+        sources.push((None, root));
+    }
     sources.extend(
         mutants
             .mutant
             .iter()
+            .filter(|m| wanted(&m.name))
             .map(|m| (Some(m.clone()), mutate(m, &work.path().join("src")))),
     );
     let results: Vec<(Option<Mutant>, Value)> = std::thread::scope(|s| {
@@ -274,6 +465,24 @@ fn every_mutant_of_the_strong_solution_drops_its_dimension_and_says_why() {
     });
     let mut failures = Vec::new();
     for (m, report) in &results {
+        let name = report["submission"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if DEBRIEFED_REFERENCES.contains(&name.as_str())
+            || m.as_ref()
+                .is_some_and(|m| DEBRIEFED_MUTANTS.contains(&m.name.as_str()))
+        {
+            eprintln!("debrief of {name}: {:#}", debrief(report));
+            failures.extend(debrief_problems(&name, report));
+        }
+        if name == "strong" {
+            failures.extend(strong_is_not_asked_what_it_wrote(report));
+            continue;
+        }
+        if name == "keyword-stuffer" {
+            continue;
+        }
         let Some(m) = m else {
             let bad: Vec<String> = report["execution"]["hidden_checks"]
                 .as_array()

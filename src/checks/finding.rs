@@ -186,6 +186,19 @@ pub struct Contradiction {
     pub claimed_by: Vec<Evidence>,
     /// What was measured: the failing hidden checks with measured and expected values.
     pub refuted_by: Vec<Evidence>,
+    /// Who made the claim: the code (a static check's pass) or the write-up.
+    #[serde(default)]
+    pub source: ClaimSource,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimSource {
+    #[default]
+    Code,
+    WriteUp,
+    /// A model's or column's description in the dbt YAML.
+    Description,
 }
 
 impl CheckResult {

@@ -12,7 +12,9 @@ pub mod docs;
 pub mod exec;
 pub mod history;
 
-pub use finding::{CheckResult, Confidence, Contradiction, Evidence, LineSpan, Outcome};
+pub use finding::{
+    CheckResult, ClaimSource, Confidence, Contradiction, Evidence, LineSpan, Outcome,
+};
 pub use registry::{all, find, UNUSED_BY_RUBRIC};
 
 use crate::facts::Facts;

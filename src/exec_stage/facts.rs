@@ -78,6 +78,8 @@ pub struct PhaseFacts {
     pub wall_secs: f64,
     /// dbt's own time, when the runner measured it.
     pub dbt_secs: Option<f64>,
+    /// dbt's exit code, as the runner reported it.
+    pub dbt_returncode: Option<i64>,
     /// Per node, from run_results.json.
     pub results: Vec<RunResult>,
     /// dbt's manifest of this phase (compiled SQL after a build).
@@ -282,6 +284,7 @@ impl PhaseFacts {
             nodes: NodeSummary::default(),
             wall_secs: 0.0,
             dbt_secs: None,
+            dbt_returncode: None,
             results: Vec::new(),
             manifest: None,
             dbt_exceptions: Vec::new(),

@@ -57,6 +57,9 @@ pub struct HiddenCheck {
     pub extra_keys: ExtraKeys,
     /// What a key the truth lists but the query does not return means.
     pub missing_keys: ExtraKeys,
+    /// What a series key is, in the reader's words ("sellers", "months"),
+    /// so the report reads "237 sellers, 3 mismatched".
+    pub noun: Option<String>,
 }
 
 /// A series key in the candidate's answer that the truth does not list.
@@ -107,6 +110,19 @@ pub enum Compare {
 }
 
 impl Compare {
+    /// The name the pack file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compare::Count => "count",
+            Compare::Money => "money",
+            Compare::CountSeries => "count_series",
+            Compare::MoneySeries => "money_series",
+            Compare::LabelSeries => "label_series",
+            Compare::InstantSeries => "instant_series",
+            Compare::KeySet => "key_set",
+        }
+    }
+
     pub fn is_series(self) -> bool {
         matches!(
             self,
@@ -216,6 +232,7 @@ struct RawCheck {
     truth_where: Option<Spanned<BTreeMap<String, toml::Value>>>,
     extra_keys: Option<ExtraKeys>,
     missing_keys: Option<ExtraKeys>,
+    noun: Option<String>,
 }
 
 fn is_ident(s: &str) -> bool {
@@ -456,6 +473,7 @@ impl HiddenChecks {
                 truth_where,
                 extra_keys,
                 missing_keys,
+                noun: c.noun,
             });
         }
         if checks.is_empty() {
@@ -833,7 +851,14 @@ pub fn judge(
                 if ok {
                     "agrees with the truth".into()
                 } else {
-                    format!("measured {m}, expected {exp}")
+                    {
+                        let money = check.compare == Compare::Money;
+                        format!(
+                            "measured {}, expected {}",
+                            crate::report::values::number(m, money),
+                            crate::report::values::number(*exp, money)
+                        )
+                    }
                 },
             )
         }

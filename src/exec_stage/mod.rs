@@ -411,6 +411,7 @@ fn phase_facts(number: u8, result: PhaseResult) -> PhaseFacts {
         nodes: result.nodes,
         wall_secs: result.wall_secs,
         dbt_secs: out.report.dbt.as_ref().and_then(|d| d.elapsed_secs),
+        dbt_returncode: out.report.dbt.as_ref().and_then(|d| d.returncode),
         results: out.run_results.map(|r| r.results).unwrap_or_default(),
         manifest: out.manifest,
         dbt_exceptions,
@@ -856,6 +857,62 @@ pub fn data_dir(cache_root: &Path, exercise: &str, seed: u64, scale: u32) -> Pat
         .join(format!("{seed}-{scale}-v{version}"))
 }
 
+/// The nodes of a phase that did not succeed, each with the first line of
+/// dbt's message that says why: tests when `tests`, else models, seeds and
+/// snapshots. A test that only warned is not a failure.
+fn node_issues(
+    results: &[crate::execute::RunResult],
+    tests: bool,
+) -> Vec<crate::report::NodeIssue> {
+    use crate::execute::NodeStatus;
+    results
+        .iter()
+        .filter(|r| r.unique_id.starts_with("test.") == tests)
+        .filter(|r| {
+            matches!(
+                r.status,
+                NodeStatus::Error | NodeStatus::Fail | NodeStatus::RuntimeError
+            )
+        })
+        .map(|r| crate::report::NodeIssue {
+            node: node_name(&r.unique_id),
+            message: r
+                .message
+                .as_deref()
+                .map(error_line)
+                .unwrap_or_else(|| format!("{:?}", r.status).to_lowercase()),
+        })
+        .collect()
+}
+
+/// `model.shop.mart_gmv_daily` as `mart_gmv_daily`; a test's trailing hash
+/// (`test.shop.unique_x_id.4f2a1b`) is dropped.
+fn node_name(unique_id: &str) -> String {
+    let mut parts: Vec<&str> = unique_id.split('.').collect();
+    if parts.first() == Some(&"test") && parts.len() > 3 {
+        parts.pop();
+    }
+    parts.last().copied().unwrap_or(unique_id).to_string()
+}
+
+/// The line of a dbt message that says what went wrong: dbt starts with a
+/// header ("Runtime Error in model x (models/x.sql)") and puts the database's
+/// own error below it.
+fn error_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let header = |l: &str| l.contains(" Error in ") && l.ends_with(')');
+    lines
+        .iter()
+        .find(|l| !header(l))
+        .or(lines.first())
+        .map(|l| crate::report::strip_control(l).chars().take(300).collect())
+        .unwrap_or_default()
+}
+
 /// The report's execution section: phases, every hidden check's verdict per
 /// phase (judged with the tolerance the rubric gives that phase's criterion),
 /// dbt's test tally of the first phase and the end of dbt's log. `None` when
@@ -890,6 +947,9 @@ pub fn report_summary(
             wall_secs: Some((p.wall_secs * 10.0).round() / 10.0),
             nodes: (p.nodes.total > 0).then(|| tally(&p.nodes)),
             problems: p.problems.clone(),
+            dbt_exit_code: p.dbt_returncode,
+            errored: node_issues(&p.results, false),
+            failed_tests: node_issues(&p.results, true),
         });
         let verdicts = match tolerance(p.number) {
             Some(tol) => phase_verdicts(facts, p.number, &tol),
@@ -899,6 +959,12 @@ pub fn report_summary(
             let def = facts.hidden.as_ref().and_then(|h| h.find(&v.check));
             summary.hidden_checks.push(HiddenCheckRun {
                 title: def.map(|c| c.title.clone()).unwrap_or_default(),
+                model: def.map(|c| c.model.clone()).unwrap_or_default(),
+                compare: def
+                    .map(|c| c.compare.name().to_string())
+                    .unwrap_or_default(),
+                noun: def.and_then(|c| c.noun.clone()),
+                note: v.note,
                 trap: def.and_then(|c| c.trap.clone()),
                 check: v.check,
                 phase: v.phase,

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{CriterionScore, FollowUp, Report, StageStatus, TrapRow, TrapState};
-use crate::checks::{CheckResult, Outcome};
+use crate::checks::{CheckResult, Confidence, Outcome};
 
 /// Plain-words entries in each list: a reader has 15 minutes.
 const MAX_STRENGTHS: usize = 5;
@@ -50,8 +50,31 @@ pub struct FollowupsFile {
     pub version: u32,
     /// Questions listed at most.
     pub max_questions: usize,
+    /// Asked for each contradiction (a static claim the data refutes).
+    /// Placeholders: {trap}, {claim}, {place}, {measured}.
+    #[serde(default)]
+    pub contradiction: Option<String>,
+    /// Asked for a failing hidden check that has no question of its own, once
+    /// per model. Placeholders: {title}, {model}, {measured}, {expected},
+    /// {when}.
+    #[serde(default)]
+    pub hidden_default: Option<String>,
     #[serde(default)]
     pub followup: Vec<FollowupDef>,
+    /// Passes that say little unless the pipeline computes something right.
+    #[serde(default)]
+    pub substance: Option<Substance>,
+}
+
+/// A rerun that changes nothing, or tests that pass, are strengths only for a
+/// project whose figures are mostly right: a project that builds almost
+/// nothing passes them trivially.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Substance {
+    pub checks: Vec<String>,
+    /// Share of phase 1's hidden checks that must agree with the truth.
+    pub min_hidden_share: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,7 +84,15 @@ pub struct FollowupDef {
     /// Outcomes that prompt the question: pass, partial, fail, not_attempted,
     /// not_applicable, error.
     pub outcomes: Vec<String>,
+    /// The question. Placeholders: {unexplained_traps} (the traps the
+    /// write-up does not explain), {errored} (the models dbt could not build).
     pub question: String,
+    /// Premises the question rests on, as `check=outcome|outcome`: the
+    /// question is not asked when any of these checks has one of the
+    /// outcomes (a model built outside dbt was not "left out"; a write-up
+    /// that explains the profiling is not asked for it).
+    #[serde(default)]
+    pub unless: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +148,20 @@ impl ExercisePackData {
                 });
             }
             for f in &file.followup {
+                for u in &f.unless {
+                    let ok = u.split_once('=').is_some_and(|(c, outs)| {
+                        !c.is_empty() && outs.split('|').all(|o| OUTCOMES.contains(&o))
+                    });
+                    if !ok {
+                        return Err(PackError::Invalid {
+                            path,
+                            message: format!(
+                                "follow-up for {}: `unless = \"{u}\"` must read check=outcome|outcome",
+                                f.check
+                            ),
+                        });
+                    }
+                }
                 if let Some(bad) = f.outcomes.iter().find(|o| !OUTCOMES.contains(&o.as_str())) {
                     return Err(PackError::Invalid {
                         path,
@@ -156,19 +201,73 @@ pub(crate) fn outcome_key(o: Outcome) -> &'static str {
 
 /// Fills the reader-facing parts of a scored report.
 pub fn enrich(report: &mut Report, pack: &ExercisePackData) {
+    report.verdict = Some(super::verdict::build(report));
     let mut checks = report.checks.clone();
     checks.extend(hidden_results(report));
     report.traps = pack.traps.iter().map(|t| trap_row(t, &checks)).collect();
     report.followups = followups(report, &pack.followups, &checks);
-    let (strengths, gaps) = strengths_and_gaps(report);
+    let (strengths, gaps) = strengths_and_gaps(report, pack.followups.substance.as_ref());
     report.strengths = strengths;
     report.gaps = gaps;
     report.notices = notices(report);
 }
 
 fn trap_row(def: &TrapDef, checks: &[CheckResult]) -> TrapRow {
-    let handled = column(&def.id, "handled", &def.handled, checks);
+    // What was measured decides "handled" when any of the trap's executed
+    // checks judged it; the code alone only when nothing was measured.
+    let executed: Vec<String> = def
+        .handled
+        .iter()
+        .filter(|id| {
+            checks.iter().any(|c| {
+                &c.check == *id
+                    && c.confidence == Confidence::Executed
+                    && matches!(c.outcome, Outcome::Pass | Outcome::Fail)
+            })
+        })
+        .cloned()
+        .collect();
+    let mut notes = Vec::new();
+    let (handled, handled_basis) = if executed.is_empty() {
+        let state = column(&def.id, "handled", &def.handled, checks);
+        let basis = if state == TrapState::Unknown {
+            "none"
+        } else {
+            "static"
+        };
+        (state, basis)
+    } else {
+        let state = column(&def.id, "handled", &executed, checks);
+        for id in &executed {
+            if let Some(c) = checks
+                .iter()
+                .find(|c| &c.check == id && c.outcome == Outcome::Fail)
+            {
+                notes.push(format!("{}: {}", c.check, c.summary));
+            }
+        }
+        (state, "executed")
+    };
     let tested = column(&def.id, "tested", &def.tested, checks);
+    for id in &def.tested {
+        let Some(c) = checks.iter().find(|c| &c.check == id) else {
+            continue;
+        };
+        // Tests a check looked at but did not count (disabled, on a model that
+        // does not exist, vacuous) are named so the reader sees why.
+        for e in &c.evidence {
+            let per_trap = e
+                .measured
+                .as_ref()
+                .and_then(|m| m.get("trap"))
+                .and_then(|t| t.as_str());
+            if per_trap == Some(def.id.as_str()) || e.note.starts_with(&format!("{}:", def.id)) {
+                if e.note.contains("not counted") {
+                    notes.push(e.note.clone());
+                }
+            }
+        }
+    }
     let mut found = column(&def.id, "found", &def.found, checks);
     // Handling a trap is proof it was found, whatever the write-up says.
     found = match (found, handled) {
@@ -187,7 +286,9 @@ fn trap_row(def: &TrapDef, checks: &[CheckResult]) -> TrapRow {
         title: def.title.clone(),
         found,
         handled,
+        handled_basis: handled_basis.to_string(),
         tested,
+        notes,
         checks: ids,
     }
 }
@@ -298,14 +399,68 @@ fn hidden_results(report: &Report) -> Vec<CheckResult> {
 }
 
 fn followups(report: &Report, file: &FollowupsFile, all: &[CheckResult]) -> Vec<FollowUp> {
+    let mut out: Vec<FollowUp> = Vec::new();
+    let push = |out: &mut Vec<FollowUp>, q: FollowUp| {
+        if out.len() < file.max_questions && !out.iter().any(|f| f.question == q.question) {
+            out.push(q);
+        }
+    };
+    // A static claim the data refutes is the sharpest question there is.
+    if let Some(template) = &file.contradiction {
+        for c in &report.contradictions {
+            let place = c
+                .claimed_by
+                .iter()
+                .find_map(|e| {
+                    let f = e.file.as_ref()?;
+                    Some(match e.lines {
+                        Some(l) => format!("{f}:{}", l.start),
+                        None => f.clone(),
+                    })
+                })
+                .unwrap_or_else(|| "your code".into());
+            let measured = c
+                .refuted_by
+                .first()
+                .map(|e| e.note.trim_end_matches('.').to_string())
+                .unwrap_or_default();
+            let trap = c
+                .trap
+                .as_deref()
+                .and_then(|t| report.traps.iter().find(|r| r.id == t))
+                .map(|r| format!("{} ({})", r.id, r.title.to_lowercase()))
+                .or_else(|| c.trap.clone())
+                .unwrap_or_else(|| c.check.clone());
+            let question = template
+                .replace("{trap}", &trap)
+                .replace("{claim}", c.claim.trim_end_matches('.'))
+                .replace("{place}", &place)
+                .replace("{measured}", &measured);
+            push(
+                &mut out,
+                FollowUp {
+                    question,
+                    check: c.check.clone(),
+                    because: format!("contradiction: {}", c.claim),
+                    ground: "contradiction".into(),
+                },
+            );
+        }
+    }
+    let contradicted: BTreeSet<&str> = report
+        .contradictions
+        .iter()
+        .map(|c| c.check.as_str())
+        .collect();
     // Scored criteria first, largest loss first; then checks outside the rubric.
     let mut ordered: Vec<(&str, Outcome, &str, f64)> = scored_criteria(report)
         .into_iter()
+        .filter(|c| !contradicted.contains(c.check.as_str()))
         .map(|c| (c.check.as_str(), c.outcome, c.summary.as_str(), lost(c)))
         .collect();
     let scored: BTreeSet<&str> = ordered.iter().map(|o| o.0).collect();
     for r in all {
-        if !scored.contains(r.check.as_str()) {
+        if !scored.contains(r.check.as_str()) && !contradicted.contains(r.check.as_str()) {
             ordered.push((r.check.as_str(), r.outcome, r.summary.as_str(), 0.0));
         }
     }
@@ -313,39 +468,151 @@ fn followups(report: &Report, file: &FollowupsFile, all: &[CheckResult]) -> Vec<
     // a figure that is wrong on real data beats one about a missing habit.
     let executed: BTreeSet<&str> = all
         .iter()
-        .filter(|r| r.confidence == crate::checks::Confidence::Executed)
+        .filter(|r| r.confidence == Confidence::Executed)
         .map(|r| r.check.as_str())
         .collect();
+    let is_executed_miss =
+        |c: &str, o: Outcome| executed.contains(c) && o.credit().is_some_and(|x| x < 1.0);
     ordered.sort_by(|a, b| {
-        let ea = executed.contains(a.0) && a.1.credit().is_some_and(|c| c < 1.0);
-        let eb = executed.contains(b.0) && b.1.credit().is_some_and(|c| c < 1.0);
-        eb.cmp(&ea).then(b.3.total_cmp(&a.3))
+        is_executed_miss(b.0, b.1)
+            .cmp(&is_executed_miss(a.0, a.1))
+            .then(b.3.total_cmp(&a.3))
     });
-    let mut out: Vec<FollowUp> = Vec::new();
-    for (check, outcome, summary, _) in ordered {
-        for def in file.followup.iter().filter(|f| f.check == check) {
-            if out.len() >= file.max_questions {
-                return out;
+    let outcome_of = |id: &str| all.iter().find(|r| r.check == id).map(|r| r.outcome);
+    let premise_false = |def: &FollowupDef| {
+        def.unless.iter().any(|u| {
+            let Some((check, outs)) = u.split_once('=') else {
+                return false;
+            };
+            outcome_of(check).is_some_and(|o| outs.split('|').any(|x| x == outcome_key(o)))
+        })
+    };
+    let unexplained: Vec<&str> = report
+        .traps
+        .iter()
+        .filter(|t| t.found != TrapState::Yes)
+        .map(|t| t.id.as_str())
+        .collect();
+    let errored: Vec<String> = report
+        .verdict
+        .as_ref()
+        .map(|v| {
+            let mut names: Vec<String> = Vec::new();
+            for n in v.phases.iter().flat_map(|p| &p.errored) {
+                if !names.contains(&n.node) {
+                    names.push(n.node.clone());
+                }
             }
-            if def.outcomes.iter().any(|o| o == outcome_key(outcome))
-                && !out.iter().any(|f| f.question == def.question)
-            {
-                out.push(FollowUp {
-                    question: def.question.clone(),
+            names
+        })
+        .unwrap_or_default();
+    let mut asked_models: BTreeSet<String> = BTreeSet::new();
+    for (check, outcome, summary, _) in ordered {
+        if out.len() >= file.max_questions {
+            break;
+        }
+        let ground = if is_executed_miss(check, outcome) {
+            "executed"
+        } else {
+            match all.iter().find(|r| r.check == check).map(|r| r.confidence) {
+                Some(Confidence::Heuristic) => "heuristic",
+                _ => "static",
+            }
+        };
+        let own: Vec<&FollowupDef> = file.followup.iter().filter(|f| f.check == check).collect();
+        for def in &own {
+            if !def.outcomes.iter().any(|o| o == outcome_key(outcome)) || premise_false(def) {
+                continue;
+            }
+            if def.question.contains("{unexplained_traps}") && unexplained.is_empty() {
+                continue;
+            }
+            let question = def
+                .question
+                .replace("{unexplained_traps}", &unexplained.join(", "))
+                .replace(
+                    "{errored}",
+                    &if errored.is_empty() {
+                        "some models".to_string()
+                    } else {
+                        errored.join(", ")
+                    },
+                );
+            push(
+                &mut out,
+                FollowUp {
+                    question,
                     check: check.to_string(),
                     because: summary.to_string(),
-                });
+                    ground: ground.into(),
+                },
+            );
+        }
+        // A failing hidden check without a question of its own still asks,
+        // once per model, from what was measured.
+        if own.is_empty() && check.starts_with("hidden.") && outcome == Outcome::Fail {
+            if let (Some(template), Some(f)) = (&file.hidden_default, failing_check(report, check))
+            {
+                let (model, fc) = f;
+                if asked_models.insert(model.to_string()) {
+                    let question = template
+                        .replace("{title}", &fc.title)
+                        .replace("{model}", model)
+                        .replace("{measured}", fc.measured.as_deref().unwrap_or("no value"))
+                        .replace("{expected}", fc.expected.as_deref().unwrap_or("a value"))
+                        .replace("{when}", &fc.when);
+                    push(
+                        &mut out,
+                        FollowUp {
+                            question,
+                            check: check.to_string(),
+                            because: summary.to_string(),
+                            ground: "executed".into(),
+                        },
+                    );
+                }
             }
         }
     }
     out
 }
 
-fn strengths_and_gaps(report: &Report) -> (Vec<String>, Vec<String>) {
+/// The verdict's record of a failing hidden check, with its model.
+fn failing_check<'a>(
+    report: &'a Report,
+    check: &str,
+) -> Option<(&'a str, &'a super::FailingCheck)> {
+    report.verdict.as_ref()?.failing.iter().find_map(|m| {
+        m.checks
+            .iter()
+            .find(|c| c.check == check)
+            .map(|c| (m.model.as_str(), c))
+    })
+}
+
+fn strengths_and_gaps(
+    report: &Report,
+    substance: Option<&Substance>,
+) -> (Vec<String>, Vec<String>) {
     let criteria = scored_criteria(report);
+    let trivial = |check: &str| {
+        let Some(s) = substance.filter(|s| s.checks.iter().any(|c| c == check)) else {
+            return false;
+        };
+        let Some(p1) = report
+            .verdict
+            .as_ref()
+            .and_then(|v| v.phases.iter().find(|p| p.phase == 1))
+        else {
+            return false;
+        };
+        p1.hidden_run == 0
+            || ((p1.hidden_run - p1.hidden_failing) as f64 / p1.hidden_run as f64)
+                < s.min_hidden_share
+    };
     let mut passed: Vec<&&CriterionScore> = criteria
         .iter()
-        .filter(|c| c.outcome == Outcome::Pass)
+        .filter(|c| c.outcome == Outcome::Pass && !trivial(&c.check))
         .collect();
     // Executed and static evidence speaks louder than prose.
     passed.sort_by(|a, b| {

@@ -157,6 +157,8 @@ struct View {
     overall: Band,
     chart: Chart,
     dimensions: Vec<DimView>,
+    /// What running the pipeline showed, before any score.
+    verdict: Option<VerdictView>,
     /// Why a band is lower than its points: the rubric's gates that closed.
     ceilings: Vec<String>,
     contradictions: Vec<ContradictionView>,
@@ -263,6 +265,8 @@ struct CritView {
 #[derive(Serialize)]
 struct ContradictionView {
     title: String,
+    claim_label: &'static str,
+    refuted_label: &'static str,
     claim: String,
     claimed_by: Vec<EvidenceView>,
     refuted_by: Vec<EvidenceView>,
@@ -291,7 +295,9 @@ struct TrapView {
     title: String,
     found: Cell,
     handled: Cell,
+    handled_basis: String,
     tested: Cell,
+    notes: Vec<String>,
     checks: String,
 }
 
@@ -314,6 +320,109 @@ fn cell(s: TrapState) -> Cell {
 }
 
 #[derive(Serialize)]
+struct VerdictView {
+    executed: bool,
+    ok: bool,
+    headline: String,
+    phases: Vec<PhaseVerdictView>,
+    failing: Vec<ModelView>,
+}
+
+#[derive(Serialize)]
+struct PhaseVerdictView {
+    label: String,
+    status: String,
+    class: &'static str,
+    reasons: String,
+    errored: Vec<NodeView>,
+    failed_tests: Vec<NodeView>,
+    hidden: String,
+}
+
+#[derive(Serialize)]
+struct NodeView {
+    node: String,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct ModelView {
+    model: String,
+    checks: Vec<FailingView>,
+}
+
+#[derive(Serialize)]
+struct FailingView {
+    title: String,
+    check: String,
+    trap: String,
+    when: String,
+    note: String,
+    measured: String,
+    expected: String,
+    examples: Vec<String>,
+}
+
+fn verdict_view(v: &super::Verdict) -> VerdictView {
+    let nodes = |list: &[super::NodeIssue]| {
+        list.iter()
+            .map(|n| NodeView {
+                node: n.node.clone(),
+                message: n.message.clone(),
+            })
+            .collect()
+    };
+    VerdictView {
+        executed: v.executed,
+        ok: v.executed && v.hidden_failing == 0 && v.phases.iter().all(|p| p.passed),
+        headline: v.headline.clone(),
+        phases: v
+            .phases
+            .iter()
+            .map(|p| PhaseVerdictView {
+                label: format!("Phase {} · {}", p.phase, p.name),
+                status: p.status.clone(),
+                class: if p.passed { "pass" } else { "fail" },
+                reasons: p.reasons.join("; "),
+                errored: nodes(&p.errored),
+                failed_tests: nodes(&p.failed_tests),
+                hidden: if p.hidden_run == 0 {
+                    String::new()
+                } else if p.hidden_failing == 0 {
+                    format!("all {} hidden checks agree", p.hidden_run)
+                } else {
+                    format!(
+                        "{} of {} hidden checks disagree",
+                        p.hidden_failing, p.hidden_run
+                    )
+                },
+            })
+            .collect(),
+        failing: v
+            .failing
+            .iter()
+            .map(|m| ModelView {
+                model: m.model.clone(),
+                checks: m
+                    .checks
+                    .iter()
+                    .map(|c| FailingView {
+                        title: c.title.clone(),
+                        check: c.check.clone(),
+                        trap: c.trap.clone().unwrap_or_default(),
+                        when: c.when.clone(),
+                        note: c.note.clone(),
+                        measured: c.measured.clone().unwrap_or_default(),
+                        expected: c.expected.clone().unwrap_or_default(),
+                        examples: c.examples.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+#[derive(Serialize)]
 struct ExecView {
     phases: Vec<PhaseView>,
     hidden: Vec<HiddenView>,
@@ -332,22 +441,86 @@ struct PhaseView {
     problems: Vec<String>,
 }
 
+/// One hidden check over the phases: a row per check, not per phase, with
+/// the figures of the first phase that disagrees (else the last phase run).
 #[derive(Serialize)]
 struct HiddenView {
     check: String,
     title: String,
-    phase: String,
+    model: String,
     trap: String,
-    outcome: String,
-    outcome_class: String,
+    cells: Vec<HiddenCell>,
+    note: String,
     measured: String,
     expected: String,
+    examples: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct HiddenCell {
+    phase: String,
+    outcome: String,
+    outcome_class: String,
+}
+
+fn hidden_rows(runs: &[super::HiddenCheckRun]) -> Vec<HiddenView> {
+    let mut ids: Vec<&str> = Vec::new();
+    for h in runs {
+        if !ids.contains(&h.check.as_str()) {
+            ids.push(&h.check);
+        }
+    }
+    let mut rows: Vec<(bool, HiddenView)> = ids
+        .into_iter()
+        .map(|id| {
+            let mine: Vec<&super::HiddenCheckRun> = runs.iter().filter(|h| h.check == id).collect();
+            let bad = mine
+                .iter()
+                .find(|h| matches!(h.outcome, Outcome::Fail | Outcome::NotAttempted));
+            let shown = bad.or(mine.last()).copied().expect("a check has a run");
+            let m = super::values::readable(
+                &shown.compare,
+                shown.noun.as_deref(),
+                shown.measured.as_ref(),
+            );
+            let e = super::values::readable(
+                &shown.compare,
+                shown.noun.as_deref(),
+                shown.expected.as_ref(),
+            );
+            (
+                bad.is_some(),
+                HiddenView {
+                    check: id.to_string(),
+                    title: shown.title.clone(),
+                    model: shown.model.clone(),
+                    trap: shown.trap.clone().unwrap_or_default(),
+                    cells: mine
+                        .iter()
+                        .map(|h| HiddenCell {
+                            phase: h.phase.to_string(),
+                            outcome: outcome_text(h.outcome),
+                            outcome_class: outcome_class(h.outcome).into(),
+                        })
+                        .collect(),
+                    note: shown.note.clone(),
+                    measured: m.as_ref().map(|f| f.text.clone()).unwrap_or_default(),
+                    expected: e.map(|f| f.text).unwrap_or_default(),
+                    examples: m.map(|f| f.examples).unwrap_or_default(),
+                },
+            )
+        })
+        .collect();
+    // Disagreements first; the pack's order otherwise.
+    rows.sort_by_key(|(bad, _)| !*bad);
+    rows.into_iter().map(|(_, v)| v).collect()
 }
 
 #[derive(Serialize)]
 struct FollowView {
     question: String,
     because: String,
+    ground: String,
     href: String,
 }
 
@@ -356,6 +529,24 @@ struct StageView {
     stage: String,
     status: String,
     detail: String,
+}
+
+fn contradiction_title(c: &super::Contradiction) -> String {
+    let who = match c.source {
+        crate::checks::ClaimSource::Code => "the code looks right, the data says otherwise",
+        crate::checks::ClaimSource::WriteUp => "the write-up claims it, the data says otherwise",
+        crate::checks::ClaimSource::Description => {
+            "the description claims work the code does not do"
+        }
+    };
+    match &c.trap {
+        Some(t) => format!("{t}: {who}"),
+        None => {
+            let mut w = who.to_string();
+            w[..1].make_ascii_uppercase();
+            w
+        }
+    }
 }
 
 fn tally_text(t: &super::TestTally) -> String {
@@ -510,20 +701,7 @@ impl View {
                 })
                 .collect(),
             has_hidden: !x.hidden_checks.is_empty(),
-            hidden: x
-                .hidden_checks
-                .iter()
-                .map(|h| HiddenView {
-                    check: h.check.clone(),
-                    title: h.title.clone(),
-                    phase: h.phase.to_string(),
-                    trap: h.trap.clone().unwrap_or_default(),
-                    outcome: outcome_text(h.outcome),
-                    outcome_class: outcome_class(h.outcome).into(),
-                    measured: h.measured.as_ref().map(value_text).unwrap_or_default(),
-                    expected: h.expected.as_ref().map(value_text).unwrap_or_default(),
-                })
-                .collect(),
+            hidden: hidden_rows(&x.hidden_checks),
             tests: x.candidate_tests.as_ref().map(tally_text),
             log_tail: (!x.dbt_log_tail.is_empty()).then(|| x.dbt_log_tail.join("\n")),
         });
@@ -551,6 +729,7 @@ impl View {
             },
             chart,
             dimensions,
+            verdict: r.verdict.as_ref().map(verdict_view),
             ceilings: r
                 .ceilings()
                 .into_iter()
@@ -565,9 +744,15 @@ impl View {
                 .contradictions
                 .iter()
                 .map(|c| ContradictionView {
-                    title: match &c.trap {
-                        Some(t) => format!("{t}: the code looks right, the data says otherwise"),
-                        None => "The code looks right, the data says otherwise".into(),
+                    title: contradiction_title(c),
+                    claim_label: match c.source {
+                        crate::checks::ClaimSource::Code => "The code claims:",
+                        crate::checks::ClaimSource::WriteUp => "The write-up claims:",
+                        crate::checks::ClaimSource::Description => "The description claims:",
+                    },
+                    refuted_label: match c.source {
+                        crate::checks::ClaimSource::Description => "What the code does:",
+                        _ => "Measured on the seeded data:",
                     },
                     claim: c.claim.clone(),
                     claimed_by: c.claimed_by.iter().map(|e| evidence_view(e, r)).collect(),
@@ -583,7 +768,13 @@ impl View {
                     title: t.title.clone(),
                     found: cell(t.found),
                     handled: cell(t.handled),
+                    handled_basis: match t.handled_basis.as_str() {
+                        "executed" => "measured".into(),
+                        "static" => "from the code".into(),
+                        _ => String::new(),
+                    },
                     tested: cell(t.tested),
+                    notes: t.notes.clone(),
                     checks: t.checks.join(", "),
                 })
                 .collect(),
@@ -596,6 +787,7 @@ impl View {
                 .map(|f| FollowView {
                     question: f.question.clone(),
                     because: f.because.clone(),
+                    ground: f.ground.clone(),
                     href: format!("#{}", anchor("c", &f.check)),
                 })
                 .collect(),

@@ -65,6 +65,9 @@ pub fn render(report: &Report) -> String {
         );
         return out;
     }
+    if let Some(v) = &report.verdict {
+        verdict(&mut out, v);
+    }
     let _ = writeln!(
         out,
         "| Dimension | Score | Band | Interviewer |\n|---|---:|---|---|"
@@ -132,7 +135,7 @@ pub fn render(report: &Report) -> String {
     if !report.contradictions.is_empty() {
         let _ = writeln!(
             out,
-            "**Contradictions: the code looks right, the data says otherwise**\n"
+            "**Contradictions: what the code or write-up claims, and what was measured**\n"
         );
         for c in &report.contradictions {
             let measured: Vec<String> = c
@@ -164,7 +167,7 @@ pub fn render(report: &Report) -> String {
     if !report.followups.is_empty() {
         let _ = writeln!(out, "**Ask in the debrief**\n");
         for f in &report.followups {
-            let _ = writeln!(out, "1. {}", escape(&f.question));
+            let _ = writeln!(out, "1. {} _({})_", escape(&f.question), escape(&f.ground));
         }
         let _ = writeln!(out);
     }
@@ -176,4 +179,63 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(out, "Full evidence: `report.html` beside `report.json`.");
     out
+}
+
+/// The execution verdict before the scores: what ran, what broke, which
+/// figures are wrong.
+fn verdict(out: &mut String, v: &super::Verdict) {
+    let _ = writeln!(out, "**{}**\n", escape(&v.headline));
+    for p in &v.phases {
+        let reasons = if p.reasons.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", escape(&p.reasons.join("; ")))
+        };
+        let _ = writeln!(
+            out,
+            "- Phase {} ({}): **{}**{reasons}",
+            p.phase,
+            escape(&p.name),
+            escape(&p.status)
+        );
+        for n in p.errored.iter().chain(&p.failed_tests) {
+            let _ = writeln!(out, "  - `{}`: {}", md_code(&n.node), escape(&n.message));
+        }
+    }
+    if !v.failing.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nHidden checks that disagree with the truth, by model:\n"
+        );
+        for m in &v.failing {
+            let _ = writeln!(out, "- `{}`", md_code(&m.model));
+            for c in &m.checks {
+                let figures = match (&c.measured, &c.expected) {
+                    (Some(m), Some(e)) => {
+                        format!(": measured {}, expected {}", escape(m), escape(e))
+                    }
+                    (Some(m), None) => format!(": measured {}", escape(m)),
+                    _ => format!(": {}", escape(&c.note)),
+                };
+                let _ = writeln!(
+                    out,
+                    "  - {}{} ({}){figures}",
+                    escape(&c.title),
+                    c.trap
+                        .as_deref()
+                        .map(|t| format!(" [{}]", escape(t)))
+                        .unwrap_or_default(),
+                    escape(&c.when)
+                );
+            }
+        }
+    }
+    let _ = writeln!(out);
+}
+
+/// Text inside a Markdown code span: backticks and line breaks cannot close it.
+fn md_code(s: &str) -> String {
+    s.chars()
+        .map(|c| if c == '`' || c.is_control() { '\'' } else { c })
+        .collect()
 }

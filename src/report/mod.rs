@@ -7,6 +7,8 @@ pub mod junit;
 pub mod markdown;
 pub mod overrides;
 mod summary;
+pub mod values;
+mod verdict;
 
 use std::io::Write;
 use std::path::Path;
@@ -21,9 +23,56 @@ use crate::inventory::DbtProject;
 
 pub use enrich::{enrich, ExercisePackData, PackError};
 pub use summary::terminal_summary;
+pub use verdict::{FailingCheck, ModelFailures, PhaseVerdict, Verdict};
+
+/// Text from a submission or a container with terminal escape sequences
+/// (ANSI colour, OSC titles) removed and other control characters shown as
+/// spaces: dbt colours its log, and a candidate can put escapes anywhere.
+pub fn strip_control(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            match chars.peek() {
+                // CSI: parameters up to a final byte in @..~.
+                Some('[') => {
+                    chars.next();
+                    for n in chars.by_ref() {
+                        if ('@'..='~').contains(&n) {
+                            break;
+                        }
+                    }
+                }
+                // OSC: up to BEL or ST (ESC \).
+                Some(']') => {
+                    chars.next();
+                    while let Some(n) = chars.next() {
+                        if n == '\u{7}' {
+                            break;
+                        }
+                        if n == '\u{1b}' {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                _ => {
+                    chars.next();
+                }
+            }
+        } else if c == '\t' {
+            out.push(' ');
+        } else if c.is_control() && c != '\n' {
+            continue;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// Bumped on any change a reader of report.json could notice.
-pub const SCHEMA_VERSION: &str = "1.4.0";
+pub const SCHEMA_VERSION: &str = "1.5.0";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
@@ -39,6 +88,11 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub stages: Vec<StageRecord>,
+    /// What running the pipeline showed, before any score: per phase whether
+    /// dbt passed, what errored, and the hidden checks that disagree with the
+    /// truth by model. Says so when nothing was run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acquisition: Option<Acquisition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +150,14 @@ pub struct FollowUp {
     pub check: String,
     /// What the grader found, so the interviewer knows why it is asked.
     pub because: String,
+    /// How strong the ground of the question is: executed (measured when the
+    /// pipeline ran), contradiction, static or heuristic.
+    #[serde(default = "default_ground")]
+    pub ground: String,
+}
+
+fn default_ground() -> String {
+    "static".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -124,9 +186,19 @@ pub struct TrapRow {
     /// T1-T8.
     pub id: String,
     pub title: String,
+    /// Explained: the write-up describes the trap (or its handling proves it
+    /// was found).
     pub found: TrapState,
     pub handled: TrapState,
+    /// How `handled` was decided: "executed" (hidden checks on the seeded
+    /// data), "static" (the code alone) or "none".
+    #[serde(default = "default_basis")]
+    pub handled_basis: String,
     pub tested: TrapState,
+    /// Why a cell reads as it does, when the reader needs it (tests not
+    /// counted, the hidden check that decided).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The checks the row was derived from.
     pub checks: Vec<String>,
 }
@@ -142,6 +214,10 @@ pub struct ExecutionSummary {
     /// The last lines of dbt's log (candidate-controlled text).
     #[serde(default)]
     pub dbt_log_tail: Vec<String>,
+}
+
+fn default_basis() -> String {
+    "none".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -160,6 +236,24 @@ pub struct PhaseSummary {
     /// or tampered artifact, a failed raw load).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// dbt's exit code, as the runner saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dbt_exit_code: Option<i64>,
+    /// Models, seeds and snapshots that errored, each with its first error line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errored: Vec<NodeIssue>,
+    /// The candidate's tests that failed or errored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_tests: Vec<NodeIssue>,
+}
+
+/// One dbt node that did not succeed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NodeIssue {
+    /// The node's name (the model or test name, without its package).
+    pub node: String,
+    /// The first line of dbt's message that says what went wrong.
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -176,6 +270,18 @@ pub struct TestTally {
 pub struct HiddenCheckRun {
     pub check: String,
     pub title: String,
+    /// The contract model the check reads.
+    #[serde(default)]
+    pub model: String,
+    /// How the check compares (count, money, money_series...).
+    #[serde(default)]
+    pub compare: String,
+    /// What a series key is, in the reader's words (sellers, months...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noun: Option<String>,
+    /// The verdict in words (how many keys disagree, why it was not judged).
+    #[serde(default)]
+    pub note: String,
     pub phase: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trap: Option<String>,
@@ -344,6 +450,7 @@ impl Report {
             status: Status::Graded,
             error: None,
             stages: Vec::new(),
+            verdict: None,
             acquisition: None,
             inventory: None,
             dimensions: Vec::new(),

@@ -31,6 +31,64 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
         return out;
     }
     let _ = writeln!(out);
+    if let Some(v) = &report.verdict {
+        let _ = writeln!(out, "  {}", one_line_long(&v.headline));
+        // Phases that failed the same way read as one line.
+        let mut groups: Vec<(Vec<u8>, &crate::report::PhaseVerdict)> = Vec::new();
+        for p in v.phases.iter().filter(|p| !p.passed) {
+            let same = |q: &crate::report::PhaseVerdict| {
+                q.status == p.status
+                    && q.reasons == p.reasons
+                    && q.errored == p.errored
+                    && q.failed_tests == p.failed_tests
+            };
+            match groups.iter_mut().find(|(_, q)| same(q)) {
+                Some((phases, _)) => phases.push(p.phase),
+                None => groups.push((vec![p.phase], p)),
+            }
+        }
+        for (phases, p) in groups {
+            let which = phases
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let label = if phases.len() == 1 {
+                format!("phase {which} ({})", p.name)
+            } else {
+                format!("phases {which}")
+            };
+            let _ = writeln!(
+                out,
+                "  ✗ {label} {}: {}",
+                p.status,
+                one_line(&p.reasons.join("; "))
+            );
+            for n in p.errored.iter().chain(&p.failed_tests).take(TOP_FINDINGS) {
+                let _ = writeln!(out, "      {}: {}", one_line(&n.node), one_line(&n.message));
+            }
+        }
+        for m in v.failing.iter().take(TOP_FINDINGS) {
+            let first = &m.checks[0];
+            let figures = match (&first.measured, &first.expected) {
+                (Some(a), Some(b)) => format!("measured {a}, expected {b}"),
+                _ => one_line(&first.note),
+            };
+            let more = if m.checks.len() > 1 {
+                format!(" (+{} more on this model)", m.checks.len() - 1)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  ✗ {}: {} ({}): {figures}{more}",
+                one_line(&m.model),
+                one_line(&first.title),
+                first.when.split(':').next().unwrap_or(""),
+            );
+        }
+        let _ = writeln!(out);
+    }
     for dim in &report.dimensions {
         let score = dim
             .score
@@ -77,7 +135,7 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
     if !report.contradictions.is_empty() {
         let _ = writeln!(
             out,
-            "\nContradictions (the code looks right, the data says otherwise):"
+            "\nContradictions (claimed by the code or write-up, refuted by what was measured):"
         );
         for c in report.contradictions.iter().take(TOP_FINDINGS) {
             let measured = c
@@ -85,9 +143,13 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
                 .first()
                 .map(|e| one_line(&e.note))
                 .unwrap_or_default();
+            let who = match c.source {
+                crate::checks::ClaimSource::Code => String::new(),
+                _ => format!("{}: ", one_line(&c.claim)),
+            };
             let _ = writeln!(
                 out,
-                "  ✗ {} {}",
+                "  ✗ {} {who}{}",
                 c.trap.as_deref().unwrap_or(&c.check),
                 measured
             );
@@ -152,6 +214,14 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
     }
     let _ = writeln!(out, "\nreport: {report_path}");
     out
+}
+
+/// A longer line of the grader's own words (that may quote candidate text).
+fn one_line_long(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(400)
+        .collect()
 }
 
 /// Candidate-controlled text on one line, with control characters removed so a

@@ -203,11 +203,13 @@ impl Check for MartDescriptions {
                 .map(|y| (y.file.as_str(), y.line))
                 .unwrap_or((m.path.as_str(), None));
             let mut notes = Vec::new();
+            let mut claimed: Vec<String> = Vec::new();
             let model_state = match y.and_then(|y| y.description.as_deref()) {
                 None => "no description".to_string(),
                 Some(text) => match contradicted(text, p, m, &claims) {
                     Some(word) => {
                         refuted += 1;
+                        claimed.push(format!("the description of `{}` says \"{word}\"", m.name));
                         format!("described, but it claims \"{word}\", which the code does not bear out: not credited")
                     }
                     None => {
@@ -237,6 +239,10 @@ impl Check for MartDescriptions {
                 match contradicted(text, p, m, &claims) {
                     Some(word) => {
                         refuted += 1;
+                        claimed.push(format!(
+                            "the description of `{}.{c}` says \"{word}\"",
+                            m.name
+                        ));
                         notes.push(format!(
                             "`{c}` claims \"{word}\", which the code does not bear out"
                         ));
@@ -254,7 +260,13 @@ impl Check for MartDescriptions {
             if !notes.is_empty() {
                 note.push_str(&format!(" ({})", notes.join("; ")));
             }
-            evidence.push(s::test_evidence(file, line, note));
+            let mut e = s::test_evidence(file, line, note);
+            // A claim the code refutes is shown to the reader as a
+            // contradiction, beside those execution finds.
+            if !claimed.is_empty() {
+                e = e.with_measured(serde_json::json!({ "refuted_claims": claimed }));
+            }
+            evidence.push(e);
         }
         let model_share = described_models as f64 / marts.len() as f64;
         let col_share = if cols_total == 0 {
