@@ -8,6 +8,7 @@ mod registry;
 
 pub mod dag;
 pub mod dbt;
+pub mod design;
 pub mod docs;
 pub mod exec;
 pub mod history;

@@ -1,7 +1,7 @@
 //! The static list of every check assay knows. The rubric refers to these ids;
 //! the invariant tests below keep the list, the docs and the rubric in step.
 
-use super::{dag, dbt, docs, exec, history, Check};
+use super::{dag, dbt, design, docs, exec, history, Check};
 
 static CHECKS: &[&dyn Check] = &[
     &dag::Retries,
@@ -27,6 +27,7 @@ static CHECKS: &[&dyn Check] = &[
     &docs::SchemaEvolution,
     &docs::ToolChoices,
     &docs::TrapWriteups,
+    &design::ProductionFeatures,
     &dbt::ModelsAnalysed,
     &dbt::PaymentsDedup,
     &dbt::FutureTimestamps,
@@ -59,6 +60,7 @@ static CHECKS: &[&dyn Check] = &[
     &history::CommitCadence,
     &history::ExplorationFirst,
     &history::TestsWithModels,
+    &history::WorkLog,
 ];
 
 /// Checks that no rubric scores, each with the reason. Everything else must be

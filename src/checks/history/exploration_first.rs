@@ -1,11 +1,8 @@
 use serde_json::json;
 
-use crate::analyse::docs::is_query;
+use crate::analyse::docs::{ArtifactKind, DocsFacts, WorkFile};
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, LineSpan, Outcome};
 use crate::history::{ChangeStatus, CommitFact};
-
-/// Profiling files read to confirm they hold a query; larger ones are not read.
-const MAX_EXPLORATION_BYTES: u64 = 256 * 1024;
 
 crate::declare_check! {
     /// ## What it checks
@@ -14,7 +11,10 @@ crate::declare_check! {
     /// notebooks) before or with their first dbt model, rather than modelling first.
     /// A profiling file still present in the submission must hold a query over the
     /// raw data (`select … from` a `source()` or the `raw` schema). Exploration that
-    /// arrived only after the models earns `late_credit`.
+    /// arrived only after the models earns `late_credit`. Without usable history
+    /// the profiling files present earn `unordered_credit`, or full credit when a
+    /// stamped work log (`09:20 analyses/profile_payments.sql: …`) profiles before
+    /// any entry names a model.
     ///
     /// ## Why it matters
     /// The data hides traps that only a profiling query finds: duplicates,
@@ -23,8 +23,9 @@ crate::declare_check! {
     ///
     /// ## How to pass
     /// Commit the profiling queries you ran (for example `analyses/profile_payments.sql`)
-    /// before or with the models they informed. Submissions without history (an
-    /// archive, one squashed commit) are not scored on this.
+    /// before or with the models they informed. Submissions without history (a
+    /// folder, an archive, one squashed commit) cannot show the order: profiling
+    /// files that query the raw data earn `unordered_credit` there.
     pub struct ExplorationFirst {
         id: "history.exploration_first",
         title: "Data explored before it was modelled",
@@ -39,33 +40,29 @@ impl Check for ExplorationFirst {
 
     fn run(&self, cx: &CheckContext) -> CheckResult {
         let id = Self::META.id;
-        let Some(history) = cx.facts.usable_history() else {
-            return CheckResult::new(
-                id,
-                Outcome::NotApplicable,
-                Self::META.confidence,
-                "no usable commit history (an archive, a folder, or a single commit)",
-            );
-        };
         let dirs = match cx.params.string_list("exploration_dirs") {
             Ok(d) => d,
             Err(e) => return (self as &dyn Check).param_error(e),
         };
-        let late_credit = match cx.params.float("late_credit") {
-            Ok(c) if (0.0..=1.0).contains(&c) => c,
-            Ok(_) => {
-                return CheckResult::new(
-                    id,
-                    Outcome::Error,
-                    Self::META.confidence,
-                    "the rubric's `late_credit` must lie in 0..1",
-                )
-            }
-            Err(e) => return (self as &dyn Check).param_error(e),
+        let (late_credit, unordered_credit) = match (
+            cx.params.share("late_credit"),
+            cx.params.share("unordered_credit"),
+        ) {
+            (Ok(l), Ok(u)) => (l, u),
+            (Err(e), _) | (_, Err(e)) => return (self as &dyn Check).param_error(e),
+        };
+        let work: Vec<&WorkFile> = cx
+            .facts
+            .docs
+            .work_files
+            .iter()
+            .filter(|w| is_exploration(&w.path, &dirs))
+            .collect();
+        let Some(history) = cx.facts.usable_history() else {
+            return without_history(&work, unordered_credit, &cx.facts.docs);
         };
         let own = &history.commits[1..];
         let first_model = own.iter().position(adds_model);
-        let inventory = &cx.facts.inventory;
         let mut early: Vec<(usize, &str)> = Vec::new();
         let mut late: Vec<(usize, &str)> = Vec::new();
         let mut hollow: Vec<&str> = Vec::new();
@@ -76,12 +73,8 @@ impl Check for ExplorationFirst {
                 }
                 // A file still present must really profile the data; a deleted one
                 // is judged by its place in history alone.
-                if inventory.file(&change.path).is_some() {
-                    let holds_query = inventory
-                        .read_text_capped(&change.path, MAX_EXPLORATION_BYTES)
-                        .map(|t| profiles_raw_data(&change.path, &t))
-                        .unwrap_or(false);
-                    if !holds_query {
+                if let Some(present) = work.iter().find(|w| w.path == change.path) {
+                    if !present.profiles_raw_data() {
                         hollow.push(&change.path);
                         continue;
                     }
@@ -177,15 +170,80 @@ fn is_exploration(path: &str, dirs: &[String]) -> bool {
     in_dir && (lower.ends_with(".sql") || lower.ends_with(".py"))
 }
 
-fn profiles_raw_data(path: &str, text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    let reads_raw = lower.contains("source(") || lower.contains("raw.") || lower.contains("read_");
-    if path.to_ascii_lowercase().ends_with(".sql") {
-        is_query(&lower) && reads_raw
-    } else {
-        // A notebook or script: a query string inside it.
-        reads_raw && lower.contains("select") && lower.contains("from")
+/// The first entry of a work log (a block stamped with a time or date) that
+/// profiles — names an exploration file or holds a query — when it comes before
+/// every entry that names a model.
+fn log_puts_profiling_first(docs: &DocsFacts) -> Option<Evidence> {
+    let entries = docs
+        .documents
+        .iter()
+        .flat_map(|d| d.blocks().map(move |(_, b)| (d, b)))
+        .filter(|(_, b)| b.stamp.is_some());
+    for (doc, block) in entries {
+        if block.names(ArtifactKind::Model) {
+            return None;
+        }
+        if block.names(ArtifactKind::Analysis) || block.has_query() {
+            return Some(
+                Evidence::at(
+                    &doc.path,
+                    Some(LineSpan {
+                        start: block.line,
+                        end: block.end_line,
+                    }),
+                    "the work log profiles the data before any entry names a model",
+                )
+                .with_snippet(doc.quote(block.line, block.end_line, 4)),
+            );
+        }
     }
+    None
+}
+
+/// Without history the order is unknown unless a work log gives it: the
+/// profiling files present show exploration, for `unordered_credit`, and in
+/// full when a stamped log puts them before the models.
+fn without_history(work: &[&WorkFile], unordered_credit: f64, docs: &DocsFacts) -> CheckResult {
+    let meta = &ExplorationFirst::META;
+    let profiling: Vec<&&WorkFile> = work.iter().filter(|w| w.profiles_raw_data()).collect();
+    let hollow = work.len() - profiling.len();
+    let evidence = profiling.iter().take(8).map(|w| {
+        Evidence::at(
+            &w.path,
+            w.first_query_line.map(LineSpan::line),
+            format!("{} profiling quer(ies) over the raw data", w.queries),
+        )
+    });
+    let measured = Evidence::note("profiling files present (no history to order them by)")
+        .with_measured(json!({ "profiling": profiling.len(), "without_query": hollow }));
+    let logged_first = log_puts_profiling_first(docs).filter(|_| !profiling.is_empty());
+    let (outcome, summary) = if profiling.is_empty() {
+        (
+            Outcome::Fail,
+            "no usable history, and no profiling query over the raw data in the submission"
+                .to_string(),
+        )
+    } else if logged_first.is_some() {
+        (
+            Outcome::Pass,
+            format!(
+                "{} profiling file(s) query the raw data, and the work log profiles before it models",
+                profiling.len()
+            ),
+        )
+    } else {
+        (
+            Outcome::from_fraction(unordered_credit),
+            format!(
+                "{} profiling file(s) query the raw data; without history their order is unknown",
+                profiling.len()
+            ),
+        )
+    };
+    CheckResult::new(meta.id, outcome, meta.confidence, summary)
+        .with_evidence(measured)
+        .with_all_evidence(evidence)
+        .with_all_evidence(logged_first)
 }
 
 #[cfg(test)]
@@ -228,6 +286,7 @@ mod tests {
                 origin: Origin::Added,
             });
         }
+        f.docs.work_files = crate::analyse::docs::work_files(&f.inventory);
         let mut commits = vec![commit(0, &["dbt_project.yml"])];
         commits.extend(steps.iter().enumerate().map(|(i, s)| commit(i + 1, s)));
         f.history = Some(History {
@@ -291,13 +350,93 @@ mod tests {
     }
 
     #[test]
-    fn no_history_is_not_applicable() {
+    fn without_history_profiling_files_earn_the_unordered_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = facts(&[], &[], "");
+        f.inventory.root = dir.path().to_path_buf();
+        let path = "analyses/profile_payments.sql";
+        std::fs::create_dir_all(dir.path().join("analyses")).unwrap();
+        std::fs::write(dir.path().join(path), PROFILE).unwrap();
+        f.inventory.files.push(FileEntry {
+            path: path.into(),
+            size: PROFILE.len() as u64,
+            sha256: String::new(),
+            origin: Origin::Added,
+        });
+        f.docs.work_files = crate::analyse::docs::work_files(&f.inventory);
+        let params = rubric_params("history.exploration_first");
+        let r = ExplorationFirst.run(&CheckContext {
+            facts: &f,
+            params: &params,
+        });
+        assert!(
+            matches!(r.outcome, Outcome::Partial { fraction } if fraction > 0.5),
+            "{:?} {}",
+            r.outcome,
+            r.summary
+        );
+        assert_eq!(r.evidence[1].file.as_deref(), Some(path));
+        assert_eq!(r.evidence[1].lines, Some(LineSpan::line(1)));
+    }
+
+    #[test]
+    fn without_history_a_work_log_can_show_profiling_came_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = facts(&["stg_payments"], &[], "");
+        f.inventory.root = dir.path().to_path_buf();
+        let path = "analyses/profile_payments.sql";
+        std::fs::create_dir_all(dir.path().join("analyses")).unwrap();
+        std::fs::write(dir.path().join(path), PROFILE).unwrap();
+        f.inventory.files.push(FileEntry {
+            path: path.into(),
+            size: PROFILE.len() as u64,
+            sha256: String::new(),
+            origin: Origin::Added,
+        });
+        f.docs.work_files = crate::analyse::docs::work_files(&f.inventory);
+        let mut arts = crate::analyse::docs::artifacts(&f.inventory);
+        arts.insert("profile_payments".into(), ArtifactKind::Analysis);
+        let params = rubric_params("history.exploration_first");
+        let grade = |log: &str, f: &mut crate::facts::Facts| {
+            f.docs.documents = vec![crate::analyse::docs::parse_with_format(
+                "notes.txt",
+                log,
+                &arts,
+                crate::analyse::docs::DocFormat::PlainText,
+            )];
+            ExplorationFirst.run(&CheckContext {
+                facts: f,
+                params: &params,
+            })
+        };
+        let first = grade(
+            "09:20 profile_payments: 3 % repeats\n10:40 stg_payments keeps the first\n",
+            &mut f,
+        );
+        assert_eq!(first.outcome, Outcome::Pass, "{}", first.summary);
+        assert!(first
+            .evidence
+            .iter()
+            .any(|e| e.file.as_deref() == Some("notes.txt")));
+        let later = grade(
+            "09:20 stg_payments built\n10:40 profile_payments: 3 % repeats\n",
+            &mut f,
+        );
+        assert!(
+            matches!(later.outcome, Outcome::Partial { .. }),
+            "{:?}",
+            later.outcome
+        );
+    }
+
+    #[test]
+    fn without_history_or_profiling_it_fails() {
         let f = facts(&[], &[], "");
         let params = rubric_params("history.exploration_first");
         let r = ExplorationFirst.run(&CheckContext {
             facts: &f,
             params: &params,
         });
-        assert_eq!(r.outcome, Outcome::NotApplicable);
+        assert_eq!(r.outcome, Outcome::Fail, "{}", r.summary);
     }
 }
