@@ -21,8 +21,12 @@ fn limits() -> DagLimits {
 }
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(common::repo_root().join("fixtures/dags/imported").join(name))
-        .unwrap()
+    std::fs::read_to_string(
+        common::repo_root()
+            .join("fixtures/dags/imported")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// Analyses a submission made of these files, through the inventory and the
@@ -95,10 +99,12 @@ fn marts_built_in_pandas_in_an_imported_module_fail_dbt_first_with_that_module_a
         .find(|e| e.file.as_deref() == Some("dags/transform.py"))
         .expect("evidence in the imported module");
     assert!(ev.lines.is_some());
-    assert!(ev.snippet.as_deref().unwrap_or("").contains("to_sql")
-        || ev.snippet.as_deref().unwrap_or("").contains("read_sql")
-        || ev.snippet.as_deref().unwrap_or("").contains("merge")
-        || ev.snippet.as_deref().unwrap_or("").contains("groupby"));
+    assert!(
+        ev.snippet.as_deref().unwrap_or("").contains("to_sql")
+            || ev.snippet.as_deref().unwrap_or("").contains("read_sql")
+            || ev.snippet.as_deref().unwrap_or("").contains("merge")
+            || ev.snippet.as_deref().unwrap_or("").contains("groupby")
+    );
     // the returned DataFrame travels through XCom, found in the imported module
     let xcom = &results["dag.xcom_size"];
     assert_eq!(xcom.outcome, Outcome::Fail, "{xcom:#?}");
@@ -177,8 +183,11 @@ fn imports_never_leave_the_submission() {
     let dir = tempfile::tempdir().unwrap();
     let src = "from datetime import datetime\nfrom airflow import DAG\nfrom airflow.operators.python import PythonOperator\nfrom evil import build\nfrom ...evil import build as b2\n\nwith DAG('d', start_date=datetime(2026, 1, 1), schedule='@daily', catchup=False) as dag:\n    PythonOperator(task_id='one', python_callable=build)\n    PythonOperator(task_id='two', python_callable=b2)\n";
     common::write_tree(dir.path(), &[("dags/d.py", src)]);
-    std::os::unix::fs::symlink(outside.path().join("evil.py"), dir.path().join("dags/evil.py"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("evil.py"),
+        dir.path().join("dags/evil.py"),
+    )
+    .unwrap();
     let inventory = Inventory::build(dir.path()).unwrap();
     let facts = analyse(&inventory, &limits());
     assert!(facts.files[0].modules.is_empty(), "{:#?}", facts.files[0]);
@@ -198,7 +207,10 @@ fn import_depth_is_bounded_and_what_is_left_is_reported() {
     for i in 1..=6 {
         files.push((
             format!("dags/m{i}.py"),
-            format!("from m{} import f as g\n\ndef f(**c):\n    return g()\n", i + 1),
+            format!(
+                "from m{} import f as g\n\ndef f(**c):\n    return g()\n",
+                i + 1
+            ),
         ));
     }
     let refs: Vec<(&str, &str)> = files

@@ -450,60 +450,72 @@ pub fn read_callable(fns: &[FnSource]) -> Callable {
         .iter()
         .any(|p| CONTEXT_DATES.contains(&p.name.as_str()));
     for (i, f) in fns.iter().enumerate() {
-    let name = f.name;
-    raises |= has_raise(f.body);
-    for (line, what) in large_returns(f.body, i == 0) {
-        xcom.push((i, line, what));
-    }
-    walk(f.body, &mut |e, line| {
-        if let Expr::Subscript { index, .. } = e {
-            if let Expr::Str { parts, .. } = index.as_ref() {
-                if let [StrPart::Lit { text }] = parts.as_slice() {
-                    context_date |= CONTEXT_DATES.contains(&text.as_str());
+        let name = f.name;
+        raises |= has_raise(f.body);
+        for (line, what) in large_returns(f.body, i == 0) {
+            xcom.push((i, line, what));
+        }
+        walk(f.body, &mut |e, line| {
+            if let Expr::Subscript { index, .. } = e {
+                if let Expr::Str { parts, .. } = index.as_ref() {
+                    if let [StrPart::Lit { text }] = parts.as_slice() {
+                        context_date |= CONTEXT_DATES.contains(&text.as_str());
+                    }
                 }
             }
-        }
-        if let Expr::Call { func, .. } = e {
-            calls += 1;
-            let d = dotted(func);
-            let last = d.rsplit('.').next().unwrap_or(&d).trim_end_matches("()");
-            let lower = d.to_ascii_lowercase();
-            if last == "get_current_context" {
-                context_date = true;
-            }
-            if ["now", "utcnow", "today", "days_ago"].contains(&last) {
-                wallclock.push((
+            if let Expr::Call { func, .. } = e {
+                calls += 1;
+                let d = dotted(func);
+                let last = d.rsplit('.').next().unwrap_or(&d).trim_end_matches("()");
+                let lower = d.to_ascii_lowercase();
+                if last == "get_current_context" {
+                    context_date = true;
+                }
+                if ["now", "utcnow", "today", "days_ago"].contains(&last) {
+                    wallclock.push((
                     i,
                     line,
                     format!("`{name}` uses the wall-clock date (`{last}()`), so a rerun or backfill processes the wrong day"),
                 ));
+                }
+                if WAREHOUSE_READS.contains(&last) || FILE_READS.contains(&last) {
+                    reads.push((
+                        i,
+                        line,
+                        format!("`{name}` reads a table into memory with `{last}`"),
+                    ));
+                }
+                if FRAME_OPS.contains(&last) {
+                    ops.push((
+                        i,
+                        line,
+                        format!("`{name}` transforms a DataFrame with `{last}`"),
+                    ));
+                }
+                if WRITES.contains(&last) {
+                    writes.push((
+                        i,
+                        line,
+                        format!("`{name}` writes a DataFrame back with `{last}`"),
+                    ));
+                }
+                if lower.contains("slack")
+                    || lower.contains("send_email")
+                    || lower.contains("requests.post")
+                    || lower.contains("notify")
+                    || lower.contains("chat_postmessage")
+                    || lower.contains("pagerduty")
+                {
+                    notifies = true;
+                }
+                if lower.contains("airbyte")
+                    || lower.contains("fivetran")
+                    || lower.contains("requests.get")
+                {
+                    extracts = true;
+                }
             }
-            if WAREHOUSE_READS.contains(&last) || FILE_READS.contains(&last) {
-                reads.push((i, line, format!("`{name}` reads a table into memory with `{last}`")));
-            }
-            if FRAME_OPS.contains(&last) {
-                ops.push((i, line, format!("`{name}` transforms a DataFrame with `{last}`")));
-            }
-            if WRITES.contains(&last) {
-                writes.push((i, line, format!("`{name}` writes a DataFrame back with `{last}`")));
-            }
-            if lower.contains("slack")
-                || lower.contains("send_email")
-                || lower.contains("requests.post")
-                || lower.contains("notify")
-                || lower.contains("chat_postmessage")
-                || lower.contains("pagerduty")
-            {
-                notifies = true;
-            }
-            if lower.contains("airbyte")
-                || lower.contains("fivetran")
-                || lower.contains("requests.get")
-            {
-                extracts = true;
-            }
-        }
-    });
+        });
     }
     let heavy: Vec<Seen> = if !ops.is_empty() && (!reads.is_empty() || !writes.is_empty())
         || (!reads.is_empty() && !writes.is_empty())

@@ -202,8 +202,7 @@ pub fn analyse_with(
         };
         match parse(source.as_bytes()) {
             Ok(module) => {
-                let graph =
-                    imports::follow(path, source, module, &mut submission, &limits.imports);
+                let graph = imports::follow(path, source, module, &mut submission, &limits.imports);
                 // a bug in the analyser costs this file, never the grade
                 let analysed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     analyse_graph(&graph, candidate_work)
@@ -346,9 +345,9 @@ impl DagFacts {
             .filter(|d| {
                 // a DAG built by a factory in an imported module belongs to
                 // the DAG file that imports it
-                self.files.iter().any(|f| {
-                    f.candidate_work && (f.path == d.file || f.modules.contains(&d.file))
-                })
+                self.files
+                    .iter()
+                    .any(|f| f.candidate_work && (f.path == d.file || f.modules.contains(&d.file)))
             })
             .collect()
     }

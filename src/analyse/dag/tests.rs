@@ -207,7 +207,12 @@ fn tasks_and_callables_from_the_submissions_own_modules() {
     modules.sort();
     assert_eq!(
         modules,
-        ["dags/checks.py", "dags/helpers.py", "dags/pkg/__init__.py", "dags/pkg/ops.py"]
+        [
+            "dags/checks.py",
+            "dags/helpers.py",
+            "dags/pkg/__init__.py",
+            "dags/pkg/ops.py"
+        ]
     );
     // without the modules, the same DAG still has its tasks, their work unknown
     let (_, dags) = analyse_source("dags/d.py", dag_src, true).unwrap();

@@ -547,8 +547,7 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
     let mut ignored = Vec::new();
     facts.yaml_models.retain(|y| {
         let keep = nodes.contains(&y.name);
-        let has_tests =
-            !y.tests.is_empty() || y.columns.iter().any(|c| !c.tests.is_empty());
+        let has_tests = !y.tests.is_empty() || y.columns.iter().any(|c| !c.tests.is_empty());
         if !keep && has_tests {
             ignored.push(IgnoredTest {
                 file: y.file.clone(),
@@ -616,9 +615,7 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
                             }
                             (_, Some(r)) => (false, why_not(&r)),
                             (Some(Ok(f)), None) => judge_singular(f, &test),
-                            (Some(Err(e)), None) => {
-                                (false, format!("its SQL cannot be read: {e}"))
-                            }
+                            (Some(Err(e)), None) => (false, format!("its SQL cannot be read: {e}")),
                             (None, None) => (false, "nothing rendered".into()),
                         };
                         if let Some(Ok(f)) = &out.full {

@@ -318,7 +318,10 @@ fn const_truth(e: &Expr) -> Option<Truth> {
         Expr::Value(v) => match &v.value {
             Value::Boolean(b) => Some(if *b { True } else { False }),
             Value::Null => Some(Null),
-            Value::Number(n, _) => n.parse::<f64>().ok().map(|x| if x != 0.0 { True } else { False }),
+            Value::Number(n, _) => n
+                .parse::<f64>()
+                .ok()
+                .map(|x| if x != 0.0 { True } else { False }),
             _ => None,
         },
         Expr::UnaryOp {
@@ -354,9 +357,10 @@ fn const_truth(e: &Expr) -> Option<Truth> {
                     return Some(Null);
                 }
                 let ord = match (l?, r?) {
-                    (Value::Number(a, _), Value::Number(b, _)) => {
-                        a.parse::<f64>().ok()?.partial_cmp(&b.parse::<f64>().ok()?)?
-                    }
+                    (Value::Number(a, _), Value::Number(b, _)) => a
+                        .parse::<f64>()
+                        .ok()?
+                        .partial_cmp(&b.parse::<f64>().ok()?)?,
                     (Value::SingleQuotedString(a), Value::SingleQuotedString(b)) => a.cmp(b),
                     (Value::Boolean(a), Value::Boolean(b)) => a.cmp(b),
                     _ => return None,
@@ -400,7 +404,9 @@ fn set_empty(set: &SetExpr, empty_ctes: &BTreeSet<String>) -> bool {
             // FROM one relation (inner joins only) that is an empty CTE
             select.from.iter().any(|twj| {
                 let empty_factor = match &twj.relation {
-                    TableFactor::Table { name, args: None, .. } => {
+                    TableFactor::Table {
+                        name, args: None, ..
+                    } => {
                         let parts = object_parts(name);
                         parts.len() == 1 && empty_ctes.contains(&norm(&parts[0]))
                     }
@@ -411,7 +417,9 @@ fn set_empty(set: &SetExpr, empty_ctes: &BTreeSet<String>) -> bool {
                     && twj.joins.iter().all(|j| {
                         matches!(
                             j.join_operator,
-                            JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)
+                            JoinOperator::Join(_)
+                                | JoinOperator::Inner(_)
+                                | JoinOperator::CrossJoin(_)
                         )
                     })
             })

@@ -1,6 +1,4 @@
-use super::{
-    candidate_dags, capped, result, site_evidence, task_evidence, unresolved_evidence,
-};
+use super::{candidate_dags, capped, result, site_evidence, task_evidence, unresolved_evidence};
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Outcome};
 
 crate::declare_check! {

@@ -436,9 +436,7 @@ fn tests_dbt_never_runs_earn_nothing() {
     };
     // the passing case: the test is on a model that exists and runs
     let live = unique_on("fct_payments", "");
-    assert!(
-        run(&TrapTests, &[payments, ("models/marts/_p.yml", &live)]).credit() > Some(0.0)
-    );
+    assert!(run(&TrapTests, &[payments, ("models/marts/_p.yml", &live)]).credit() > Some(0.0));
     // a test on a model that does not exist (no fct_payments.sql)
     assert_eq!(
         run(&TrapTests, &[("models/marts/_p.yml", &live)]),
@@ -459,7 +457,10 @@ fn tests_dbt_never_runs_earn_nothing() {
     // a model disabled in its properties or its config() block
     let off_yaml = unique_on("fct_payments", "    config:\n      enabled: false\n");
     assert_eq!(
-        run(&TrapTests, &[payments, other, ("models/marts/_p.yml", &off_yaml)]),
+        run(
+            &TrapTests,
+            &[payments, other, ("models/marts/_p.yml", &off_yaml)]
+        ),
         Outcome::Fail
     );
     let off_sql = (
@@ -467,7 +468,10 @@ fn tests_dbt_never_runs_earn_nothing() {
         "{{ config(enabled=false) }}\nselect event_id, order_id from {{ source('marketplace', 'payments') }}\n",
     );
     assert_eq!(
-        run(&TrapTests, &[off_sql, other, ("models/marts/_p.yml", &live)]),
+        run(
+            &TrapTests,
+            &[off_sql, other, ("models/marts/_p.yml", &live)]
+        ),
         Outcome::Fail
     );
     // a disabled test
@@ -482,7 +486,8 @@ fn tests_dbt_never_runs_earn_nothing() {
         Outcome::Fail
     );
     // a disabled singular test, and one reading a model that does not exist
-    let real = "select event_id from {{ ref('fct_payments') }} group by event_id having count(*) > 1\n";
+    let real =
+        "select event_id from {{ ref('fct_payments') }} group by event_id having count(*) > 1\n";
     assert!(run(&TrapTests, &[payments, ("tests/a.sql", real)]).credit() > Some(0.0));
     let disabled = format!("{{{{ config(enabled=false) }}}}\n{real}");
     assert_eq!(
@@ -491,7 +496,10 @@ fn tests_dbt_never_runs_earn_nothing() {
     );
     let missing = "select event_id from {{ ref('fct_payments_old') }} group by event_id having count(*) > 1\n";
     assert_eq!(
-        run(&SingularTests, &[payments, ("tests/a.sql", missing), ("tests/b.sql", missing)]),
+        run(
+            &SingularTests,
+            &[payments, ("tests/a.sql", missing), ("tests/b.sql", missing)]
+        ),
         Outcome::Fail
     );
 }
@@ -508,7 +516,10 @@ fn constant_false_filters_make_a_singular_test_vacuous() {
             "select order_id from {{ ref('fct_orders') }} where 1 = 1 and order_id is null\n",
         ),
     ];
-    assert_eq!(run(&SingularTests, &[MODEL, pass[0], pass[1]]), Outcome::Pass);
+    assert_eq!(
+        run(&SingularTests, &[MODEL, pass[0], pass[1]]),
+        Outcome::Pass
+    );
     for vacuous in [
         "where status = 'x' and false",
         "where 1 = 0 and status = 'x'",
@@ -522,7 +533,10 @@ fn constant_false_filters_make_a_singular_test_vacuous() {
             "with bad as (select order_id from {{{{ ref('fct_orders') }}}} {vacuous})\nselect * from bad\n"
         );
         assert_eq!(
-            run(&SingularTests, &[MODEL, ("tests/a.sql", &sql), ("tests/b.sql", &cte)]),
+            run(
+                &SingularTests,
+                &[MODEL, ("tests/a.sql", &sql), ("tests/b.sql", &cte)]
+            ),
             Outcome::Fail,
             "{vacuous}"
         );
@@ -549,17 +563,30 @@ fn trap_tests_are_found_on_the_whole_lineage_and_in_unit_and_custom_tests() {
         format!("version: 2\nmodels:\n  - name: {model}\n    columns:\n      - name: event_id\n        data_tests: [unique]\n")
     };
     assert_eq!(
-        run(&TrapTests, &[dedup, ("models/silver/_s.yml", &yml("payments_deduped"))]),
+        run(
+            &TrapTests,
+            &[dedup, ("models/silver/_s.yml", &yml("payments_deduped"))]
+        ),
         one
     );
     // the same test on a model off the payments lineage guards nothing
     assert_eq!(
-        run(&TrapTests, &[dedup, unrelated, ("models/silver/_s.yml", &yml("orders_clean"))]),
+        run(
+            &TrapTests,
+            &[
+                dedup,
+                unrelated,
+                ("models/silver/_s.yml", &yml("orders_clean"))
+            ]
+        ),
         Outcome::Fail
     );
     // a dbt unit test on the dedup model
     let unit = "version: 2\nunit_tests:\n  - name: keeps_one_row_per_event\n    model: payments_deduped\n    given:\n      - input: source('marketplace', 'payments')\n        rows:\n          - {event_id: 1, received_at: 1}\n          - {event_id: 1, received_at: 2}\n    expect:\n      rows:\n        - {event_id: 1}\n";
-    assert_eq!(run(&TrapTests, &[dedup, ("models/silver/_u.yml", unit)]), one);
+    assert_eq!(
+        run(&TrapTests, &[dedup, ("models/silver/_u.yml", unit)]),
+        one
+    );
     // ... but not one on a model that does not exist
     let orphan_unit = unit.replace("model: payments_deduped", "model: payments_gone");
     assert_eq!(
@@ -573,7 +600,10 @@ fn trap_tests_are_found_on_the_whole_lineage_and_in_unit_and_custom_tests() {
     );
     let custom = "version: 2\nmodels:\n  - name: payments_deduped\n    columns:\n      - name: event_id\n        data_tests: [unique_event]\n";
     assert_eq!(
-        run(&TrapTests, &[dedup, generic, ("models/silver/_s.yml", custom)]),
+        run(
+            &TrapTests,
+            &[dedup, generic, ("models/silver/_s.yml", custom)]
+        ),
         one
     );
     // the generic test's definition is not a singular test of its own
@@ -600,7 +630,10 @@ fn latest_state_patterns_and_fanned_out_review_joins() {
     }
     let wrong = format!("select * from (select *, max(recorded_at) over (partition by entity_id) as latest from {src}) e where recorded_at = latest");
     assert_eq!(
-        run(&EventLogOrder, &[("models/intermediate/int_state.sql", &wrong)]),
+        run(
+            &EventLogOrder,
+            &[("models/intermediate/int_state.sql", &wrong)]
+        ),
         Outcome::Fail
     );
 
@@ -615,9 +648,15 @@ fn latest_state_patterns_and_fanned_out_review_joins() {
     // joined on order_id only: each review fans out over the order's items,
     // and the product comparison in the CASE does not undo it
     let fan_out = ("models/marts/fct_reviews.sql", "select r.review_id, case when i.product_id = r.product_id then true else false end as is_verified_purchase from {{ ref('stg_reviews') }} r left join {{ ref('stg_order_items') }} i on i.order_id = r.order_id\n");
-    assert_eq!(run(&OrphanReviews, &[reviews, items, fan_out]), Outcome::Fail);
+    assert_eq!(
+        run(&OrphanReviews, &[reviews, items, fan_out]),
+        Outcome::Fail
+    );
     let exists = ("models/marts/fct_reviews.sql", "select r.review_id, exists (select 1 from {{ ref('stg_order_items') }} i where i.order_id = r.order_id and i.product_id = r.product_id) as is_verified_purchase from {{ ref('stg_reviews') }} r\n");
-    assert_eq!(run(&OrphanReviews, &[reviews, items, exists]), Outcome::Pass);
+    assert_eq!(
+        run(&OrphanReviews, &[reviews, items, exists]),
+        Outcome::Pass
+    );
 }
 
 #[test]
@@ -638,7 +677,10 @@ fn table_functions_and_cte_names_are_not_hard_coded_relations() {
     assert_eq!(
         run(
             &NoHardcodedRelations,
-            &[("models/marts/fct_orders.sql", "with b as (select 1 as x) select x from b join raw.orders o on true")]
+            &[(
+                "models/marts/fct_orders.sql",
+                "with b as (select 1 as x) select x from b join raw.orders o on true"
+            )]
         ),
         Outcome::Fail
     );

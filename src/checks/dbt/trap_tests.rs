@@ -159,19 +159,18 @@ impl Check for TrapTests {
                         .map(|m| m.name.clone()),
                 );
             }
-            let column_names: BTreeSet<&str> =
-                g.columns.iter().map(|(_, c)| c.as_str()).collect();
+            let column_names: BTreeSet<&str> = g.columns.iter().map(|(_, c)| c.as_str()).collect();
             // Named pairs first (the evidence then names the rubric's model),
             // then the same columns on any other lineage model.
             let pairs: Vec<(String, String)> = g
                 .columns
                 .iter()
                 .cloned()
-                .chain(lineage.iter().flat_map(|m| {
-                    column_names
+                .chain(
+                    lineage
                         .iter()
-                        .map(move |c| (m.clone(), c.to_string()))
-                }))
+                        .flat_map(|m| column_names.iter().map(move |c| (m.clone(), c.to_string()))),
+                )
                 .collect();
             let generic = pairs.iter().find_map(|(model, column)| {
                 p.yaml_models
@@ -213,8 +212,7 @@ impl Check for TrapTests {
                     && lineage.contains(&u.model)
                     && (column_names.is_empty()
                         || u.expect_columns.is_empty()
-                        || u
-                            .expect_columns
+                        || u.expect_columns
                             .iter()
                             .any(|c| column_names.contains(c.as_str())))
             });
@@ -257,13 +255,12 @@ impl Check for TrapTests {
             evidence.push(ev.with_measured(json!({"trap": g.trap, "tested": is_tested})));
         }
         // Tests dbt never runs are shown, so that the reader sees why they earn nothing.
-        evidence.extend(p.ignored_tests.iter().take(6).map(|t| {
-            s::test_evidence(
-                &t.file,
-                t.line,
-                format!("not counted: {}", t.reason),
-            )
-        }));
+        evidence.extend(
+            p.ignored_tests
+                .iter()
+                .take(6)
+                .map(|t| s::test_evidence(&t.file, t.line, format!("not counted: {}", t.reason))),
+        );
         s::result(
             meta,
             Outcome::from_fraction(tested as f64 / guards.len() as f64),
