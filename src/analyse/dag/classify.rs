@@ -418,88 +418,120 @@ const WRITES: &[&str] = &[
 const ROW_FETCHES: &[&str] = &["fetchall", "get_records", "fetchmany"];
 const BIG_SERIALISE: &[&str] = &["to_dict", "to_json", "to_records", "tolist", "to_csv"];
 
-/// Reads what a Python task's function does from its body.
-pub fn read_callable(
-    path: &str,
-    lines: &[&str],
-    name: &str,
-    span: Span,
-    params: &[Param],
-    body: &[Stmt],
-) -> Callable {
-    let mut reads = Vec::new();
-    let mut ops = Vec::new();
-    let mut writes = Vec::new();
+/// A function whose body is read, and the file it is in.
+pub struct FnSource<'a> {
+    pub path: &'a str,
+    pub lines: &'a [&'a str],
+    pub name: &'a str,
+    pub span: Span,
+    pub params: &'a [Param],
+    pub body: &'a [Stmt],
+}
+
+/// An observation in one of the functions read: (function index, line, what).
+type Seen = (usize, u32, String);
+
+/// Reads what a Python task's function does: `fns[0]` is the task's function,
+/// the rest the functions it calls (in the DAG file or the submission's
+/// modules). Their work counts as the task's, each site in its own file.
+pub fn read_callable(fns: &[FnSource]) -> Callable {
+    let root = &fns[0];
+    let mut reads: Vec<Seen> = Vec::new();
+    let mut ops: Vec<Seen> = Vec::new();
+    let mut writes: Vec<Seen> = Vec::new();
     let mut notifies = false;
     let mut extracts = false;
     let mut calls = 0usize;
-    let mut wallclock = Vec::new();
-    let mut context_date = params
+    let mut raises = false;
+    let mut wallclock: Vec<Seen> = Vec::new();
+    let mut xcom: Vec<Seen> = Vec::new();
+    let mut context_date = root
+        .params
         .iter()
         .any(|p| CONTEXT_DATES.contains(&p.name.as_str()));
-    walk(body, &mut |e, line| {
-        if let Expr::Subscript { index, .. } = e {
-            if let Expr::Str { parts, .. } = index.as_ref() {
-                if let [StrPart::Lit { text }] = parts.as_slice() {
-                    context_date |= CONTEXT_DATES.contains(&text.as_str());
+    for (i, f) in fns.iter().enumerate() {
+        let name = f.name;
+        raises |= has_raise(f.body);
+        for (line, what) in large_returns(f.body, i == 0) {
+            xcom.push((i, line, what));
+        }
+        walk(f.body, &mut |e, line| {
+            if let Expr::Subscript { index, .. } = e {
+                if let Expr::Str { parts, .. } = index.as_ref() {
+                    if let [StrPart::Lit { text }] = parts.as_slice() {
+                        context_date |= CONTEXT_DATES.contains(&text.as_str());
+                    }
                 }
             }
-        }
-        if let Expr::Call { func, .. } = e {
-            calls += 1;
-            let d = dotted(func);
-            let last = d.rsplit('.').next().unwrap_or(&d).trim_end_matches("()");
-            let lower = d.to_ascii_lowercase();
-            if last == "get_current_context" {
-                context_date = true;
-            }
-            if ["now", "utcnow", "today", "days_ago"].contains(&last) {
-                wallclock.push((
+            if let Expr::Call { func, .. } = e {
+                calls += 1;
+                let d = dotted(func);
+                let last = d.rsplit('.').next().unwrap_or(&d).trim_end_matches("()");
+                let lower = d.to_ascii_lowercase();
+                if last == "get_current_context" {
+                    context_date = true;
+                }
+                if ["now", "utcnow", "today", "days_ago"].contains(&last) {
+                    wallclock.push((
+                    i,
                     line,
                     format!("`{name}` uses the wall-clock date (`{last}()`), so a rerun or backfill processes the wrong day"),
                 ));
+                }
+                if WAREHOUSE_READS.contains(&last) || FILE_READS.contains(&last) {
+                    reads.push((
+                        i,
+                        line,
+                        format!("`{name}` reads a table into memory with `{last}`"),
+                    ));
+                }
+                if FRAME_OPS.contains(&last) {
+                    ops.push((
+                        i,
+                        line,
+                        format!("`{name}` transforms a DataFrame with `{last}`"),
+                    ));
+                }
+                if WRITES.contains(&last) {
+                    writes.push((
+                        i,
+                        line,
+                        format!("`{name}` writes a DataFrame back with `{last}`"),
+                    ));
+                }
+                if lower.contains("slack")
+                    || lower.contains("send_email")
+                    || lower.contains("requests.post")
+                    || lower.contains("notify")
+                    || lower.contains("chat_postmessage")
+                    || lower.contains("pagerduty")
+                {
+                    notifies = true;
+                }
+                if lower.contains("airbyte")
+                    || lower.contains("fivetran")
+                    || lower.contains("requests.get")
+                {
+                    extracts = true;
+                }
             }
-            if WAREHOUSE_READS.contains(&last) || FILE_READS.contains(&last) {
-                reads.push((line, format!("reads a table into memory with `{last}`")));
-            }
-            if FRAME_OPS.contains(&last) {
-                ops.push((line, format!("transforms a DataFrame with `{last}`")));
-            }
-            if WRITES.contains(&last) {
-                writes.push((line, format!("writes a DataFrame back with `{last}`")));
-            }
-            if lower.contains("slack")
-                || lower.contains("send_email")
-                || lower.contains("requests.post")
-                || lower.contains("notify")
-                || lower.contains("chat_postmessage")
-                || lower.contains("pagerduty")
-            {
-                notifies = true;
-            }
-            if lower.contains("airbyte")
-                || lower.contains("fivetran")
-                || lower.contains("requests.get")
-            {
-                extracts = true;
-            }
-        }
-    });
-    let heavy: Vec<(u32, String)> = if !ops.is_empty() && (!reads.is_empty() || !writes.is_empty())
+        });
+    }
+    let heavy: Vec<Seen> = if !ops.is_empty() && (!reads.is_empty() || !writes.is_empty())
         || (!reads.is_empty() && !writes.is_empty())
     {
         reads.iter().chain(&ops).chain(&writes).cloned().collect()
     } else {
         Vec::new()
     };
-    let site = |line: u32, what: String| Site {
-        file: path.to_string(),
+    let site = |(i, line, what): Seen| Site {
+        file: fns[i].path.to_string(),
         span: Span {
             start: line,
             end: line,
         },
         snippet: snippet_of(
-            lines,
+            fns[i].lines,
             Span {
                 start: line,
                 end: line,
@@ -509,27 +541,29 @@ pub fn read_callable(
         .to_string(),
         what,
     };
-    let trivial = is_trivial(body);
+    let trivial = is_trivial(root.body);
     Callable {
-        name: name.to_string(),
-        span,
+        name: root.name.to_string(),
+        span: root.span,
         trivial,
-        heavy_transform: heavy.into_iter().map(|(l, w)| site(l, w)).collect(),
-        checks_data: !trivial && has_raise(body) && calls > 0,
+        heavy_transform: heavy.into_iter().map(site).collect(),
+        checks_data: !trivial && raises && calls > 0,
         notifies,
         extracts,
-        large_xcom: large_returns(body)
-            .into_iter()
-            .map(|(l, w)| site(l, w))
-            .collect(),
-        wallclock: wallclock.into_iter().map(|(l, w)| site(l, w)).collect(),
+        large_xcom: xcom.into_iter().map(site).collect(),
+        wallclock: wallclock.into_iter().map(site).collect(),
         run_date_from_context: context_date,
+        reads_from: fns[1..]
+            .iter()
+            .map(|f| format!("{}:{} `{}`", f.path, f.span.start, f.name))
+            .collect(),
     }
 }
 
 /// Returns (and explicit pushes) of row sets or DataFrames: XCom lives in the
-/// metadata database and is not meant for data.
-fn large_returns(body: &[Stmt]) -> Vec<(u32, String)> {
+/// metadata database and is not meant for data. Only the task's own function
+/// returns to XCom; a function it calls can still push.
+fn large_returns(body: &[Stmt], returns_to_xcom: bool) -> Vec<(u32, String)> {
     let mut data_names: BTreeSet<String> = BTreeSet::new();
     let is_data_call = |e: &Expr| -> bool {
         let mut hit = false;
@@ -572,7 +606,7 @@ fn large_returns(body: &[Stmt]) -> Vec<(u32, String)> {
         Stmt::Return {
             value: Some(v),
             span,
-        } => {
+        } if returns_to_xcom => {
             if let Some(what) = refers(v, &data_names) {
                 out.push((
                     span.start,
@@ -697,6 +731,7 @@ pub fn stages(
     task_id: &str,
     dbt: &[DbtInvocation],
     callable: Option<&Callable>,
+    unresolved_callable: bool,
     has_outlets: bool,
     bash_command: Option<&str>,
 ) -> (Vec<Stage>, String, bool) {
@@ -841,7 +876,7 @@ pub fn stages(
                 false,
             );
         }
-    } else if callable.is_none() {
+    } else if callable.is_none() && !unresolved_callable {
         return (
             Vec::new(),
             format!("{class}: no recognised pipeline work"),

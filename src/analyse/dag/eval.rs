@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::classify;
+use super::imports::{submodule_key, ImportGraph};
 use super::model::*;
 use super::syntax::{Arg, CompClause, DictItem, Expr, Module, Param, Stmt, StrPart};
 
@@ -51,6 +52,8 @@ pub(crate) enum V {
     Dict(Vec<(String, V, u32)>),
     Func(usize),
     Import(String),
+    /// One of the submission's own modules, with the key it was imported by.
+    Module(usize, String),
     Class(String),
     Task(usize),
     Group(usize),
@@ -97,6 +100,8 @@ pub(crate) struct Deco {
 }
 
 struct FnDef<'m> {
+    /// The module whose globals the function reads.
+    module: usize,
     name: String,
     params: &'m [Param],
     body: &'m [Stmt],
@@ -104,6 +109,7 @@ struct FnDef<'m> {
 }
 
 struct DagB {
+    module: usize,
     dag_id: String,
     span: Span,
     style: DagStyle,
@@ -111,6 +117,7 @@ struct DagB {
 }
 
 struct TaskB {
+    module: usize,
     local_id: String,
     dag: Option<usize>,
     group: Option<usize>,
@@ -120,6 +127,16 @@ struct TaskB {
     /// TaskFlow function, or a PythonOperator's python_callable.
     func: Option<usize>,
     bash_from_func: Option<String>,
+}
+
+/// A module being evaluated: the DAG file or one it imports.
+struct ModCtx<'m> {
+    path: String,
+    lines: Vec<&'m str>,
+    body: &'m [Stmt],
+    globals: HashMap<String, V>,
+    /// 0 not run yet, 1 running (an import cycle), 2 done.
+    state: u8,
 }
 
 struct GroupB {
@@ -145,9 +162,10 @@ struct EdgeB {
 }
 
 pub(crate) struct Interp<'m> {
-    path: String,
-    lines: Vec<&'m str>,
-    globals: HashMap<String, V>,
+    mods: Vec<ModCtx<'m>>,
+    links: &'m [HashMap<String, usize>],
+    /// The module whose code runs now.
+    cur: usize,
     frames: Vec<HashMap<String, V>>,
     fns: Vec<FnDef<'m>>,
     dags: Vec<DagB>,
@@ -178,11 +196,23 @@ pub(crate) struct Evaluated {
 }
 
 /// Evaluates one module and returns its DAGs plus the file-level findings.
-pub(crate) fn run(path: &str, source: &str, module: &Module) -> Evaluated {
+pub(crate) fn run(graph: &ImportGraph) -> Evaluated {
+    let path = graph.modules[0].path.as_str();
+    let module = &graph.modules[0].module;
     let mut it = Interp {
-        path: path.to_string(),
-        lines: source.lines().collect(),
-        globals: HashMap::new(),
+        mods: graph
+            .modules
+            .iter()
+            .map(|m| ModCtx {
+                path: m.path.clone(),
+                lines: m.source.lines().collect(),
+                body: &m.module.body,
+                globals: HashMap::new(),
+                state: 0,
+            })
+            .collect(),
+        links: &graph.links,
+        cur: 0,
         frames: Vec::new(),
         fns: Vec::new(),
         dags: Vec::new(),
@@ -197,7 +227,10 @@ pub(crate) fn run(path: &str, source: &str, module: &Module) -> Evaluated {
         top_level_work: Vec::new(),
         problems: Vec::new(),
     };
+    it.mods[0].state = 1;
     let _ = it.block(&module.body);
+    it.mods[0].state = 2;
+    it.preload_callables();
     if it.stopped {
         it.problems.push(Site {
             file: path.to_string(),
@@ -245,10 +278,14 @@ fn is_airflow(path: &str) -> bool {
 
 impl<'m> Interp<'m> {
     fn site(&self, span: Span, what: impl Into<String>) -> Site {
+        self.site_in(self.cur, span, what)
+    }
+
+    fn site_in(&self, m: usize, span: Span, what: impl Into<String>) -> Site {
         Site {
-            file: self.path.clone(),
+            file: self.mods[m].path.clone(),
             span,
-            snippet: snippet_of(&self.lines, span),
+            snippet: snippet_of(&self.mods[m].lines, span),
             what: what.into(),
         }
     }
@@ -269,7 +306,7 @@ impl<'m> Interp<'m> {
                 return v.clone();
             }
         }
-        if let Some(v) = self.globals.get(name) {
+        if let Some(v) = self.mods[self.cur].globals.get(name) {
             return v.clone();
         }
         match name {
@@ -292,7 +329,7 @@ impl<'m> Interp<'m> {
                 frame.insert(name.to_string(), v);
             }
             None => {
-                self.globals.insert(name.to_string(), v);
+                self.mods[self.cur].globals.insert(name.to_string(), v);
             }
         }
     }
@@ -417,6 +454,7 @@ impl<'m> Interp<'m> {
             } => {
                 let idx = self.fns.len();
                 self.fns.push(FnDef {
+                    module: self.cur,
                     name: name.clone(),
                     params,
                     body,
@@ -430,24 +468,10 @@ impl<'m> Interp<'m> {
                 self.bind(name, v);
             }
             Stmt::Class { name, .. } => self.bind(name, V::Class(name.clone())),
-            Stmt::Import { names, .. } => {
-                for (module, alias) in names {
-                    match alias {
-                        Some(a) => self.bind(a, V::Import(module.clone())),
-                        None => {
-                            let head = module.split('.').next().unwrap_or(module);
-                            self.bind(head, V::Import(head.to_string()));
-                        }
-                    }
-                }
-            }
-            Stmt::ImportFrom { module, names, .. } => {
-                for (name, alias) in names {
-                    if name == "*" {
-                        continue;
-                    }
-                    let path = format!("{}.{name}", module.trim_start_matches('.'));
-                    self.bind(alias.as_ref().unwrap_or(name), V::Import(path));
+            Stmt::Import { .. } | Stmt::ImportFrom { .. } => {
+                self.load_linked(self.cur, stmt);
+                for (name, v) in self.import_bindings(self.cur, stmt) {
+                    self.bind(&name, v);
                 }
             }
             Stmt::If {
@@ -867,7 +891,20 @@ impl<'m> Interp<'m> {
 
     fn attr(&mut self, base: V, attr: &str) -> V {
         match base {
-            V::Import(path) => V::Import(format!("{path}.{attr}")),
+            V::Import(path) => {
+                let key = format!("{path}.{attr}");
+                match self.links[self.cur].get(&key) {
+                    Some(&m) => {
+                        self.load_module(m);
+                        V::Module(m, key)
+                    }
+                    None => V::Import(key),
+                }
+            }
+            V::Module(m, key) => match self.mods[m].globals.get(attr) {
+                Some(v) => v.clone(),
+                None => self.attr(V::Import(key), attr),
+            },
             V::Task(t) if attr == "output" => V::Xcom(t),
             V::Xcom(t) => V::Xcom(t),
             V::Task(t) => V::Object(format!("task:{t}:{attr}")),
@@ -1368,7 +1405,9 @@ impl<'m> Interp<'m> {
         let _ = span;
         self.frames.push(frame);
         let line = self.current_line;
+        let caller = std::mem::replace(&mut self.cur, self.fns[f].module);
         let flow = self.block(body);
+        self.cur = caller;
         self.frames.pop();
         self.current_line = line;
         match flow {
@@ -1393,6 +1432,7 @@ impl<'m> Interp<'m> {
                 let def_span = self.fns[d.func].span;
                 let idx = self.dags.len();
                 self.dags.push(DagB {
+                    module: self.fns[d.func].module,
                     dag_id,
                     span: def_span,
                     style: DagStyle::Decorator,
@@ -1452,6 +1492,7 @@ impl<'m> Interp<'m> {
                 };
                 let t = self.tasks.len();
                 self.tasks.push(TaskB {
+                    module: self.cur,
                     local_id,
                     dag,
                     group,
@@ -1526,6 +1567,7 @@ impl<'m> Interp<'m> {
         };
         let idx = self.dags.len();
         self.dags.push(DagB {
+            module: self.cur,
             dag_id,
             span,
             style: DagStyle::Classic,
@@ -1602,6 +1644,7 @@ impl<'m> Interp<'m> {
         let t = self.tasks.len();
         let inputs: Vec<V> = map.values().map(|(v, _)| v.clone()).collect();
         self.tasks.push(TaskB {
+            module: self.cur,
             local_id,
             dag,
             group,
@@ -1724,7 +1767,8 @@ impl<'m> Interp<'m> {
         }
         for t in 0..self.tasks.len() {
             if self.tasks[t].dag.is_none() {
-                let site = self.site(
+                let site = self.site_in(
+                    self.tasks[t].module,
                     self.tasks[t].span,
                     format!(
                         "task `{}` belongs to no DAG, so Airflow never runs it",
@@ -1822,10 +1866,10 @@ impl<'m> Interp<'m> {
             .collect();
         Dag {
             dag_id: b.dag_id.clone(),
-            file: self.path.clone(),
+            file: self.mods[b.module].path.clone(),
             span: b.span,
             snippet: snippet_of(
-                &self.lines,
+                &self.mods[b.module].lines,
                 Span {
                     start: b.span.start,
                     end: b.span.start.max(b.span.end.min(b.span.start + 11)),
@@ -1922,22 +1966,34 @@ impl<'m> Interp<'m> {
             .map(classify::parse_dbt)
             .unwrap_or_default();
         let callable = b.func.map(|f| {
-            let def = &self.fns[f];
-            classify::read_callable(
-                &self.path,
-                &self.lines,
-                &def.name,
-                def.span,
-                def.params,
-                def.body,
-            )
+            let read: Vec<classify::FnSource> = self
+                .callees(f)
+                .into_iter()
+                .map(|g| {
+                    let def = &self.fns[g];
+                    classify::FnSource {
+                        path: &self.mods[def.module].path,
+                        lines: &self.mods[def.module].lines,
+                        name: &def.name,
+                        span: def.span,
+                        params: def.params,
+                        body: def.body,
+                    }
+                })
+                .collect();
+            classify::read_callable(&read)
         });
+        let unresolved_callable = match (&callable, b.kwargs.get("python_callable")) {
+            (None, Some((v, _))) => Some(unresolved_reason(v)),
+            _ => None,
+        };
         let has_outlets = b.kwargs.contains_key("outlets");
         let (stages, stage_reason, is_check) = classify::stages(
             &b.operator,
             &self.full_id(t),
             &dbt,
             callable.as_ref(),
+            unresolved_callable.is_some(),
             has_outlets,
             bash_command.as_deref(),
         );
@@ -1953,10 +2009,10 @@ impl<'m> Interp<'m> {
                     p
                 }
             }),
-            file: self.path.clone(),
+            file: self.mods[b.module].path.clone(),
             span: b.span,
             snippet: snippet_of(
-                &self.lines,
+                &self.mods[b.module].lines,
                 Span {
                     start: b.span.start,
                     end,
@@ -1970,6 +2026,7 @@ impl<'m> Interp<'m> {
             bash_command,
             dbt,
             callable,
+            unresolved_callable,
         }
     }
 
@@ -2015,6 +2072,230 @@ impl<'m> Interp<'m> {
     }
 }
 
+/// Functions a task's callable reaches through calls, and modules followed.
+const MAX_CALLEE_DEPTH: usize = 3;
+const MAX_CALLEES: usize = 16;
+
+impl<'m> Interp<'m> {
+    /// Runs each submission module an import statement names, once, as Python
+    /// does on the first import.
+    fn load_linked(&mut self, m: usize, stmt: &Stmt) {
+        let keys: Vec<String> = match stmt {
+            Stmt::Import { names, .. } => names
+                .iter()
+                .flat_map(|(module, alias)| match alias {
+                    Some(_) => vec![module.clone()],
+                    None => vec![module.split('.').next().unwrap_or(module).to_string()],
+                })
+                .collect(),
+            Stmt::ImportFrom { module, names, .. } => std::iter::once(module.clone())
+                .chain(names.iter().map(|(n, _)| submodule_key(module, n)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for k in keys {
+            if let Some(&idx) = self.links[m].get(&k) {
+                self.load_module(idx);
+            }
+        }
+    }
+
+    /// Runs a module's top-level code in its own globals, outside any DAG or
+    /// function the importer was in.
+    fn load_module(&mut self, idx: usize) {
+        if self.mods[idx].state != 0 {
+            return;
+        }
+        self.mods[idx].state = 1;
+        let frames = std::mem::take(&mut self.frames);
+        let dags = std::mem::take(&mut self.dag_stack);
+        let groups = std::mem::take(&mut self.group_stack);
+        let caller = std::mem::replace(&mut self.cur, idx);
+        let line = self.current_line;
+        let body = self.mods[idx].body;
+        let _ = self.block(body);
+        self.cur = caller;
+        self.current_line = line;
+        self.frames = frames;
+        self.dag_stack = dags;
+        self.group_stack = groups;
+        self.mods[idx].state = 2;
+    }
+
+    /// The names an import statement binds in module `m`, with their values:
+    /// the submission's own modules and what they define, else an import path.
+    fn import_bindings(&self, m: usize, stmt: &Stmt) -> Vec<(String, V)> {
+        let links = &self.links[m];
+        let mut out = Vec::new();
+        match stmt {
+            Stmt::Import { names, .. } => {
+                for (module, alias) in names {
+                    let (name, key) = match alias {
+                        Some(a) => (a.clone(), module.clone()),
+                        None => {
+                            let head = module.split('.').next().unwrap_or(module);
+                            (head.to_string(), head.to_string())
+                        }
+                    };
+                    let v = match links.get(&key) {
+                        Some(&idx) => V::Module(idx, key),
+                        None => V::Import(key),
+                    };
+                    out.push((name, v));
+                }
+            }
+            Stmt::ImportFrom { module, names, .. } => {
+                let from = links.get(module).copied();
+                for (name, alias) in names {
+                    if name == "*" {
+                        if let Some(idx) = from {
+                            for (k, v) in &self.mods[idx].globals {
+                                if !k.starts_with('_') {
+                                    out.push((k.clone(), v.clone()));
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    let sub = submodule_key(module, name);
+                    let v = match (links.get(&sub), from) {
+                        (Some(&idx), _) => V::Module(idx, sub),
+                        (None, Some(idx)) => match self.mods[idx].globals.get(name) {
+                            Some(v) => v.clone(),
+                            None => V::Import(format!("{}.{name}", module.trim_start_matches('.'))),
+                        },
+                        (None, None) => {
+                            V::Import(format!("{}.{name}", module.trim_start_matches('.')))
+                        }
+                    };
+                    out.push((alias.clone().unwrap_or_else(|| name.clone()), v));
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// Loads the modules that task functions import in their own bodies (the
+    /// usual way to keep heavy imports out of parse time), so that what they
+    /// call can be read.
+    fn preload_callables(&mut self) {
+        let mut seen: BTreeSet<usize> = BTreeSet::new();
+        let mut todo: Vec<(usize, usize)> = self
+            .tasks
+            .iter()
+            .filter_map(|t| t.func)
+            .map(|f| (f, 0))
+            .collect();
+        while let Some((f, depth)) = todo.pop() {
+            if !seen.insert(f) || seen.len() > MAX_CALLEES * 8 || self.stopped {
+                continue;
+            }
+            let (m, body) = (self.fns[f].module, self.fns[f].body);
+            let mut stmts = Vec::new();
+            import_stmts(body, &mut stmts, 0);
+            for stmt in stmts {
+                self.load_linked(m, stmt);
+            }
+            if depth < MAX_CALLEE_DEPTH {
+                for g in self.direct_callees(f) {
+                    todo.push((g, depth + 1));
+                }
+            }
+        }
+    }
+
+    /// Functions of the file or the submission's modules that `f` calls.
+    fn direct_callees(&self, f: usize) -> Vec<usize> {
+        let def = &self.fns[f];
+        let mut locals: HashMap<String, V> = HashMap::new();
+        let mut stmts = Vec::new();
+        import_stmts(def.body, &mut stmts, 0);
+        for stmt in stmts {
+            locals.extend(self.import_bindings(def.module, stmt));
+        }
+        let mut out = Vec::new();
+        classify::walk(def.body, &mut |e, _| {
+            if let Expr::Call { func, .. } = e {
+                let g = match self.static_value(def.module, &locals, func) {
+                    Some(V::Func(g)) => Some(g),
+                    Some(V::Deco(d)) => Some(d.func),
+                    _ => None,
+                };
+                if let Some(g) = g {
+                    if g != f && !out.contains(&g) {
+                        out.push(g);
+                    }
+                }
+            }
+        });
+        out
+    }
+
+    /// What a name or attribute chain refers to after the modules ran, without
+    /// running anything.
+    fn static_value(&self, m: usize, locals: &HashMap<String, V>, e: &Expr) -> Option<V> {
+        match e {
+            Expr::Name { id } => locals
+                .get(id)
+                .or_else(|| self.mods[m].globals.get(id))
+                .cloned(),
+            Expr::Attr { value, attr } => match self.static_value(m, locals, value)? {
+                V::Module(idx, key) => self.mods[idx].globals.get(attr).cloned().or_else(|| {
+                    let sub = format!("{key}.{attr}");
+                    self.links[m].get(&sub).map(|&j| V::Module(j, sub))
+                }),
+                V::Import(path) => {
+                    let key = format!("{path}.{attr}");
+                    self.links[m].get(&key).map(|&j| V::Module(j, key))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The task function `f` and the functions it reaches through calls,
+    /// within bounds: its work may sit in helpers it calls.
+    fn callees(&self, f: usize) -> Vec<usize> {
+        let mut out = vec![f];
+        let mut frontier = vec![f];
+        for _ in 0..MAX_CALLEE_DEPTH {
+            let mut next = Vec::new();
+            for g in frontier {
+                for h in self.direct_callees(g) {
+                    if !out.contains(&h) && out.len() < MAX_CALLEES {
+                        out.push(h);
+                        next.push(h);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        out
+    }
+}
+
+/// Import statements anywhere in a function body, nested functions excluded.
+fn import_stmts<'a>(body: &'a [Stmt], out: &mut Vec<&'a Stmt>, depth: usize) {
+    if depth > 32 {
+        return;
+    }
+    for s in body {
+        match s {
+            Stmt::Import { .. } | Stmt::ImportFrom { .. } => out.push(s),
+            Stmt::With { body, .. } | Stmt::For { body, .. } | Stmt::Block { body, .. } => {
+                import_stmts(body, out, depth + 1)
+            }
+            Stmt::If { body, orelse, .. } => {
+                import_stmts(body, out, depth + 1);
+                import_stmts(orelse, out, depth + 1);
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Interp<'_> {
     /// Template strings reaching tasks: run-date templates and the pitfalls.
     pub(crate) fn date_sites(&self) -> (Vec<Site>, Vec<Site>) {
@@ -2034,27 +2315,34 @@ impl Interp<'_> {
                     };
                     if let Some(l) = text.pitfall {
                         let span = Span { start: l, end: l };
-                        pitfalls.push(self.site(
+                        pitfalls.push(self.site_in(
+                            t.module,
                             span,
                             format!("`{k}` is an f-string: its `{{{{ }}}}` render as single braces, so Airflow never templates the run date"),
                         ));
                     }
                     if let Some(l) = text.wallclock {
                         let span = Span { start: l, end: l };
-                        pitfalls.push(self.site(
+                        pitfalls.push(self.site_in(
+                            t.module,
                             span,
                             format!("`{k}` formats the wall-clock date at parse time, so a rerun or backfill uses the wrong day"),
                         ));
                     }
                     if classify::has_run_date_template(&text.s) {
-                        templates.push(self.site(span, format!("`{k}` uses a templated run date")));
+                        templates.push(self.site_in(
+                            t.module,
+                            span,
+                            format!("`{k}` uses a templated run date"),
+                        ));
                     }
                 }
                 if let V::DateTime {
                     is_static: false, ..
                 } = v
                 {
-                    pitfalls.push(self.site(
+                    pitfalls.push(self.site_in(
+                        t.module,
                         Span {
                             start: *line,
                             end: *line,
@@ -2065,6 +2353,21 @@ impl Interp<'_> {
             }
         }
         (templates, pitfalls)
+    }
+}
+
+/// Why a task's `python_callable` cannot be read, for the task's facts.
+fn unresolved_reason(v: &V) -> String {
+    match v {
+        V::Import(p) => format!(
+            "`{}` is defined in a module the analyser did not read (not part of the submission, or over its limits)",
+            p.trim_end_matches("()")
+        ),
+        V::Object(o) if o == "lambda" => {
+            "a lambda, whose work the analyser does not follow".to_string()
+        }
+        V::Unknown(why) => format!("a value the analyser cannot determine ({why})"),
+        other => format!("{}, not a function the analyser can read", describe(other)),
     }
 }
 

@@ -22,6 +22,18 @@
 //!    chain, chain_linear, cross_downstream, `.output` and TaskFlow arguments.
 //!    Edges to a TaskGroup reach its root tasks, edges from it leave its leaves.
 //!
+//! 4. Imports of the submission's own modules (`from transform import
+//!    build_marts`, `import helpers`, `from .lib import *`, imports inside a
+//!    task function's body) are followed ([`imports`]): each module is parsed in
+//!    the contained child like the DAG file, within limits of depth, count and
+//!    bytes ([`ImportLimits`]), and runs once in its own globals. A task whose
+//!    function lives there is read there, together with the functions it calls
+//!    (a few levels deep), and evidence points into that module. Third-party
+//!    modules are never followed; no import resolves outside the submission or
+//!    through a symlink (the inventory lists neither). A `python_callable` that
+//!    still cannot be read is recorded on the task (`unresolved_callable`): the
+//!    task keeps counting as work, its function's effect is unknown.
+//!
 //! ## Stages
 //! Each task gets the stages of the exercise's pipeline it performs:
 //! - **extract**: Airbyte/Fivetran trigger and sensor operators, transfer
@@ -41,6 +53,7 @@
 
 mod classify;
 mod eval;
+mod imports;
 mod model;
 mod scan;
 pub mod syntax;
@@ -48,8 +61,10 @@ pub mod syntax;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+pub use imports::ImportLimits;
 pub use model::*;
 
 use crate::contained::{self, ContainedError, ContainedLimits};
@@ -63,6 +78,8 @@ pub struct DagLimits {
     /// Most DAG files analysed per submission.
     pub max_files: usize,
     pub contained: ContainedLimits,
+    /// Following imports into the submission's own modules.
+    pub imports: ImportLimits,
 }
 
 impl Default for DagLimits {
@@ -75,6 +92,7 @@ impl Default for DagLimits {
                 memory_bytes: 1024 * 1024 * 1024,
                 max_output_bytes: 64 * 1024 * 1024,
             },
+            imports: ImportLimits::default(),
         }
     }
 }
@@ -94,6 +112,57 @@ pub fn analyse(inventory: &Inventory, limits: &DagLimits) -> DagFacts {
     })
 }
 
+/// Modules of the submission, read through the inventory and parsed once per
+/// grade however many DAG files import them.
+struct Submission<'a> {
+    inventory: &'a Inventory,
+    parse: &'a dyn Fn(&[u8]) -> Result<syntax::Module, ContainedError>,
+    cache: HashMap<String, Result<(String, syntax::Module), String>>,
+}
+
+impl imports::Source for Submission<'_> {
+    fn has(&self, path: &str) -> bool {
+        self.inventory.file(path).is_some()
+    }
+
+    fn load(&mut self, path: &str, max_bytes: u64) -> Result<(String, syntax::Module), String> {
+        if let Some(hit) = self.cache.get(path) {
+            return hit.clone();
+        }
+        let loaded = self
+            .inventory
+            .read_text_capped(path, max_bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|text| match (self.parse)(text.as_bytes()) {
+                Ok(m) => Ok((text, m)),
+                Err(e) => Err(e.to_string()),
+            });
+        self.cache.insert(path.to_string(), loaded.clone());
+        loaded
+    }
+}
+
+/// Trusted modules given in memory (tests, fixtures).
+struct InMemory<'a> {
+    files: &'a [(&'a str, &'a str)],
+}
+
+impl imports::Source for InMemory<'_> {
+    fn has(&self, path: &str) -> bool {
+        self.files.iter().any(|(p, _)| *p == path)
+    }
+
+    fn load(&mut self, path: &str, _max: u64) -> Result<(String, syntax::Module), String> {
+        let (_, text) = self
+            .files
+            .iter()
+            .find(|(p, _)| *p == path)
+            .ok_or_else(|| format!("{path} is not part of the submission"))?;
+        let m = syntax::parse(text.as_bytes()).map_err(|e| e.to_string())?;
+        Ok((text.to_string(), m))
+    }
+}
+
 /// As [`analyse`], with the parser given (tests parse in-process).
 pub fn analyse_with(
     inventory: &Inventory,
@@ -101,6 +170,11 @@ pub fn analyse_with(
     parse: &dyn Fn(&[u8]) -> Result<syntax::Module, ContainedError>,
 ) -> DagFacts {
     let mut facts = DagFacts::default();
+    let mut submission = Submission {
+        inventory,
+        parse,
+        cache: HashMap::new(),
+    };
     for (i, path) in inventory.dags.iter().enumerate() {
         let candidate_work = inventory.is_candidate_work(path);
         if i >= limits.max_files {
@@ -128,9 +202,10 @@ pub fn analyse_with(
         };
         match parse(source.as_bytes()) {
             Ok(module) => {
+                let graph = imports::follow(path, source, module, &mut submission, &limits.imports);
                 // a bug in the analyser costs this file, never the grade
                 let analysed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    analyse_parsed(path, &source, &module, candidate_work)
+                    analyse_graph(&graph, candidate_work)
                 }));
                 match analysed {
                     Ok((file, dags)) => {
@@ -165,17 +240,33 @@ pub fn analyse_source(
     source: &str,
     candidate_work: bool,
 ) -> Result<(DagFile, Vec<Dag>), syntax::SyntaxError> {
-    let module = syntax::parse(source.as_bytes())?;
-    Ok(analyse_parsed(path, source, &module, candidate_work))
+    analyse_source_with_modules(path, source, candidate_work, &[])
 }
 
-fn analyse_parsed(
+/// As [`analyse_source`], with the submission's other Python files (path,
+/// text) that the DAG file may import.
+pub fn analyse_source_with_modules(
     path: &str,
     source: &str,
-    module: &syntax::Module,
     candidate_work: bool,
-) -> (DagFile, Vec<Dag>) {
-    let ev = eval::run(path, source, module);
+    modules: &[(&str, &str)],
+) -> Result<(DagFile, Vec<Dag>), syntax::SyntaxError> {
+    let module = syntax::parse(source.as_bytes())?;
+    let mut src = InMemory { files: modules };
+    let graph = imports::follow(
+        path,
+        source.to_string(),
+        module,
+        &mut src,
+        &ImportLimits::default(),
+    );
+    Ok(analyse_graph(&graph, candidate_work))
+}
+
+fn analyse_graph(graph: &imports::ImportGraph, candidate_work: bool) -> (DagFile, Vec<Dag>) {
+    let root = &graph.modules[0];
+    let (path, source, module) = (root.path.as_str(), root.source.as_str(), &root.module);
+    let ev = eval::run(graph);
     let lines: Vec<&str> = source.lines().collect();
     let credentials = scan::credentials(path, &lines, &module.body);
     let large_xcom = ev
@@ -222,6 +313,8 @@ fn analyse_parsed(
         date_templates,
         large_xcom,
         problems: ev.problems,
+        modules: graph.modules[1..].iter().map(|m| m.path.clone()).collect(),
+        unfollowed: graph.unfollowed.clone(),
     };
     (file, ev.dags)
 }
@@ -238,6 +331,8 @@ fn empty_file(path: &str, candidate_work: bool, status: FileStatus) -> DagFile {
         date_templates: Vec::new(),
         large_xcom: Vec::new(),
         problems: Vec::new(),
+        modules: Vec::new(),
+        unfollowed: Vec::new(),
     }
 }
 
@@ -248,9 +343,11 @@ impl DagFacts {
         self.dags
             .iter()
             .filter(|d| {
+                // a DAG built by a factory in an imported module belongs to
+                // the DAG file that imports it
                 self.files
                     .iter()
-                    .any(|f| f.path == d.file && f.candidate_work)
+                    .any(|f| f.candidate_work && (f.path == d.file || f.modules.contains(&d.file)))
             })
             .collect()
     }

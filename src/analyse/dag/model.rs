@@ -36,6 +36,14 @@ pub struct DagFile {
     pub large_xcom: Vec<Site>,
     /// Constructs Airflow would reject or that the analyser could not follow.
     pub problems: Vec<Site>,
+    /// The submission's own modules this file imports (directly or through
+    /// other modules) that were analysed with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
+    /// Imports of the submission's own modules that were not analysed, and why
+    /// (the analyser's limits, a module it could not parse).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unfollowed: Vec<Site>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -172,6 +180,10 @@ pub struct Task {
     pub bash_command: Option<String>,
     pub dbt: Vec<DbtInvocation>,
     pub callable: Option<Callable>,
+    /// Why the task's `python_callable` could not be read, when it could not:
+    /// the task still does work, only what it does is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unresolved_callable: Option<String>,
 }
 
 impl Task {
@@ -183,8 +195,10 @@ impl Task {
         self.stages.contains(&stage)
     }
 
+    /// A task that only steers the run. A task whose function could not be
+    /// read is never one: it runs code, whatever that code does.
     pub fn is_control(&self) -> bool {
-        self.stages.is_empty()
+        self.stages.is_empty() && self.unresolved_callable.is_none()
     }
 }
 
@@ -348,4 +362,8 @@ pub struct Callable {
     /// The function takes its run date from Airflow's context (`ds`,
     /// `data_interval_start`, `get_current_context()`).
     pub run_date_from_context: bool,
+    /// The functions it calls that were read with it (`file:line name`), in
+    /// the DAG file or the submission's own modules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads_from: Vec<String>,
 }

@@ -172,3 +172,51 @@ fn an_operator_mapped_with_partial_and_expand_is_one_task_with_its_edges() {
     assert_eq!(commands, ["test"], "{layers:#?}");
     assert!(layers.stages.contains(&Stage::Test), "{:?}", layers.stages);
 }
+
+#[test]
+fn tasks_and_callables_from_the_submissions_own_modules() {
+    use super::analyse_source_with_modules;
+    let helpers = "from airflow.decorators import task\nimport pandas as pd\n\n@task(retries=4)\ndef build_marts():\n    df = pd.read_sql('select * from orders', None)\n    df.groupby('day').agg('sum').to_sql('mart', None)\n";
+    let sub = "def load(**c):\n    return None\n\ndef notify(**c):\n    import requests\n    requests.post('https://x', json={})\n";
+    let star = "def check(**c):\n    rows = c['ti'].xcom_pull()\n    if not rows:\n        raise ValueError('empty')\n";
+    let dag_src = "from datetime import datetime\nfrom airflow.decorators import dag\nfrom airflow.operators.python import PythonOperator\nfrom helpers import build_marts\nimport pkg.ops\nfrom .checks import *\n\n@dag(start_date=datetime(2026, 1, 1), schedule='@daily')\ndef flow():\n    m = build_marts()\n    n = PythonOperator(task_id='notify', python_callable=pkg.ops.notify)\n    c = PythonOperator(task_id='check', python_callable=check)\n    m >> n >> c\nflow()\n";
+    let (file, dags) = analyse_source_with_modules(
+        "dags/d.py",
+        dag_src,
+        true,
+        &[
+            ("dags/helpers.py", helpers),
+            ("dags/pkg/__init__.py", ""),
+            ("dags/pkg/ops.py", sub),
+            ("dags/checks.py", star),
+        ],
+    )
+    .unwrap();
+    assert_eq!(dags.len(), 1);
+    let d = &dags[0];
+    let m = d.task("build_marts").unwrap();
+    assert_eq!(m.operator, "@task");
+    assert_eq!(m.file, "dags/d.py");
+    assert_eq!(m.settings["retries"].value, Known::Int(4));
+    assert!(m.has_stage(Stage::Transform), "{m:#?}");
+    assert!(m.callable.as_ref().unwrap().heavy_transform[0].file == "dags/helpers.py");
+    assert!(d.task("notify").unwrap().has_stage(Stage::Publish));
+    assert!(d.task("check").unwrap().has_stage(Stage::Test));
+    assert_eq!(edges(d), set(&["build_marts>notify", "notify>check"]));
+    let mut modules = file.modules.clone();
+    modules.sort();
+    assert_eq!(
+        modules,
+        [
+            "dags/checks.py",
+            "dags/helpers.py",
+            "dags/pkg/__init__.py",
+            "dags/pkg/ops.py"
+        ]
+    );
+    // without the modules, the same DAG still has its tasks, their work unknown
+    let (_, dags) = analyse_source("dags/d.py", dag_src, true).unwrap();
+    let n = dags[0].task("notify").unwrap();
+    assert!(n.callable.is_none() && n.unresolved_callable.is_some());
+    assert!(!n.is_control());
+}

@@ -24,6 +24,9 @@ pub struct ModelConfig {
     pub unique_key: Option<Vec<String>>,
     pub incremental_strategy: Option<String>,
     pub on_schema_change: Option<String>,
+    /// `enabled=false`: dbt neither builds nor tests the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// One model to render.
@@ -145,6 +148,14 @@ pub fn macro_blocks(text: &str) -> Vec<(String, String)> {
         .expect("static regex");
     re.captures_iter(text)
         .map(|c| (c[1].to_string(), c[0].to_string()))
+        .collect()
+}
+
+/// Names of `{% snapshot name %}` blocks.
+pub fn snapshot_blocks(text: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"\{%-?\s*snapshot\s+([A-Za-z_]\w*)").expect("static regex");
+    re.captures_iter(text)
+        .map(|c| c[1].to_ascii_lowercase())
         .collect()
 }
 
@@ -375,6 +386,9 @@ fn render_once(job: &RenderJob, incremental: bool, capture: &Shared) -> Result<S
         }
         if let Some(v) = text("on_schema_change") {
             cap.config.on_schema_change = Some(v);
+        }
+        if let Some(v) = kw.get("enabled") {
+            cap.config.enabled = Some(v.is_true());
         }
         Ok(Value::from(""))
     });

@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::contained::{self, ContainedLimits};
 use crate::inventory::{DbtProject, Inventory};
 pub use jinja::ModelConfig;
-pub use project::{ColumnSpec, PackageRef, PackageSource, SourceTable, TestSpec, YamlModel};
+pub use project::{
+    ColumnSpec, PackageRef, PackageSource, SourceTable, TestSpec, UnitTest, YamlModel,
+};
 pub use sql::{Rel, RelKind, Scope, SqlFacts, WindowUse};
 
 /// Largest model, macro or test file read, in bytes.
@@ -124,6 +126,21 @@ pub struct SingularTest {
     /// It reads a model or source and returns rows only on a condition.
     pub meaningful: bool,
     pub note: String,
+    /// Columns its conditions read (lower case): what it checks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+}
+
+/// A test in the project that dbt would never run, and why: it tests a model
+/// that does not exist or is disabled, or it is disabled itself. It earns
+/// nothing anywhere.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IgnoredTest {
+    pub file: String,
+    pub line: Option<u32>,
+    /// The model (or test) it is written for.
+    pub target: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -141,6 +158,15 @@ pub struct DbtProjectFacts {
     pub macros: Vec<String>,
     /// Names of `{% test %}` generic tests the project defines.
     pub generic_tests: Vec<String>,
+    /// dbt unit tests (`unit_tests:`) on models that exist and are enabled.
+    #[serde(default)]
+    pub unit_tests: Vec<UnitTest>,
+    /// Tests dbt would never run: on missing or disabled models, or disabled.
+    #[serde(default)]
+    pub ignored_tests: Vec<IgnoredTest>,
+    /// Models switched off with `enabled=false`: dbt does not build them.
+    #[serde(default)]
+    pub disabled_models: Vec<String>,
     pub problems: Vec<Problem>,
     pub sql_origin: SqlOrigin,
 }
@@ -314,10 +340,13 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
     }
     for y in &p.yaml {
         if let Some((doc, text)) = read_yaml(y, &mut problems) {
-            let (models, sources) =
-                project::read_properties(&doc, &text, y, inventory.is_candidate_work(y));
+            let candidate = inventory.is_candidate_work(y);
+            let (models, sources) = project::read_properties(&doc, &text, y, candidate);
             facts.yaml_models.extend(models);
             facts.sources.extend(sources);
+            facts
+                .unit_tests
+                .extend(project::read_unit_tests(&doc, &text, y, candidate));
         }
     }
     facts.seeds = p.seeds.iter().map(|s| file_stem(s)).collect();
@@ -477,6 +506,78 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
         m.layer = l;
     }
 
+    // What dbt builds: enabled models, seeds and snapshots. A test on anything
+    // else never runs.
+    let mut disabled: BTreeSet<String> = facts
+        .models
+        .iter()
+        .filter(|m| m.config.enabled == Some(false))
+        .map(|m| m.name.clone())
+        .collect();
+    disabled.extend(
+        facts
+            .yaml_models
+            .iter()
+            .filter(|y| y.disabled)
+            .map(|y| y.name.clone()),
+    );
+    facts.models.retain(|m| !disabled.contains(&m.name));
+    let mut nodes: BTreeSet<String> = facts.models.iter().map(|m| m.name.clone()).collect();
+    nodes.extend(
+        p.models
+            .iter()
+            .filter(|m| m.ends_with(".py"))
+            .map(|m| file_stem(m))
+            .filter(|n| !disabled.contains(n)),
+    );
+    nodes.extend(facts.seeds.iter().cloned());
+    for snap in &p.snapshots {
+        nodes.insert(file_stem(snap));
+        if let Ok(text) = inventory.read_text_capped(snap, MAX_MODEL_BYTES) {
+            nodes.extend(jinja::snapshot_blocks(&text));
+        }
+    }
+    let why_not = |name: &str| -> String {
+        if disabled.contains(name) {
+            format!("`{name}` is disabled (enabled: false), so dbt never runs this test")
+        } else {
+            format!("no model, seed or snapshot is named `{name}`, so dbt never runs this test")
+        }
+    };
+    let mut ignored = Vec::new();
+    facts.yaml_models.retain(|y| {
+        let keep = nodes.contains(&y.name);
+        let has_tests = !y.tests.is_empty() || y.columns.iter().any(|c| !c.tests.is_empty());
+        if !keep && has_tests {
+            ignored.push(IgnoredTest {
+                file: y.file.clone(),
+                line: y.line,
+                target: y.name.clone(),
+                reason: why_not(&y.name),
+            });
+        }
+        keep
+    });
+    facts.unit_tests.retain(|u| {
+        let reason = if u.disabled {
+            Some("the unit test is disabled (enabled: false)".to_string())
+        } else if !nodes.contains(&u.model) {
+            Some(why_not(&u.model))
+        } else {
+            None
+        };
+        if let Some(reason) = &reason {
+            ignored.push(IgnoredTest {
+                file: u.file.clone(),
+                line: u.line,
+                target: u.model.clone(),
+                reason: reason.clone(),
+            });
+        }
+        reason.is_none()
+    });
+    facts.disabled_models = disabled.iter().cloned().collect();
+
     for t in &p.singular_tests {
         let mut test = SingularTest {
             path: t.clone(),
@@ -484,6 +585,14 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
             ..SingularTest::default()
         };
         match inventory.read_text_capped(t, MAX_MODEL_BYTES) {
+            // A `{% test %}` block in the test paths (tests/generic/) defines a
+            // generic test; it is not a query dbt runs on its own.
+            Ok(text) if !jinja::generic_test_blocks(&text).is_empty() => {
+                facts
+                    .generic_tests
+                    .extend(jinja::generic_test_blocks(&text));
+                continue;
+            }
             Ok(text) => {
                 let job = jinja::RenderJob {
                     model: file_stem(t),
@@ -495,13 +604,39 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
                     Ok(out) => {
                         test.refs = out.rendered.refs;
                         test.sources = out.rendered.sources;
-                        let (meaningful, note) = match &out.full {
-                            Some(Ok(f)) => judge_singular(f, &test),
-                            Some(Err(e)) => (false, format!("its SQL cannot be read: {e}")),
-                            None => (false, "nothing rendered".into()),
+                        let missing = test
+                            .refs
+                            .iter()
+                            .find(|r| !nodes.contains(r.as_str()))
+                            .cloned();
+                        let (meaningful, note) = match (&out.full, missing) {
+                            _ if out.rendered.config.enabled == Some(false) => {
+                                (false, "disabled (enabled=false): dbt never runs it".into())
+                            }
+                            (_, Some(r)) => (false, why_not(&r)),
+                            (Some(Ok(f)), None) => judge_singular(f, &test),
+                            (Some(Err(e)), None) => (false, format!("its SQL cannot be read: {e}")),
+                            (None, None) => (false, "nothing rendered".into()),
                         };
+                        if let Some(Ok(f)) = &out.full {
+                            test.columns = f
+                                .reachable_scopes()
+                                .flat_map(|s| s.where_columns.iter().chain(&s.predicate_columns))
+                                .cloned()
+                                .collect::<BTreeSet<_>>()
+                                .into_iter()
+                                .collect();
+                        }
                         test.meaningful = meaningful;
                         test.note = note;
+                        if !meaningful && (out.rendered.config.enabled == Some(false)) {
+                            ignored.push(IgnoredTest {
+                                file: t.clone(),
+                                line: None,
+                                target: file_stem(t),
+                                reason: test.note.clone(),
+                            });
+                        }
                     }
                     Err(e) => {
                         test.note = format!("could not be analysed: {e}");
@@ -524,6 +659,7 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
         }
         facts.singular_tests.push(test);
     }
+    facts.ignored_tests = ignored;
     facts.problems = problems;
     facts
 }
@@ -541,6 +677,9 @@ fn merge_config(into: &mut ModelConfig, from: &ModelConfig) {
     if from.unique_key.is_some() {
         into.unique_key = from.unique_key.clone();
     }
+    if from.enabled.is_some() {
+        into.enabled = from.enabled;
+    }
 }
 
 /// A singular test means something when it reads the project's data and returns
@@ -548,6 +687,12 @@ fn merge_config(into: &mut ModelConfig, from: &ModelConfig) {
 fn judge_singular(f: &SqlFacts, t: &SingularTest) -> (bool, String) {
     if t.refs.is_empty() && t.sources.is_empty() {
         return (false, "reads no model or source".into());
+    }
+    if f.final_scope().is_some_and(|s| f.never_returns(s)) {
+        return (
+            false,
+            "its filter is always false, so it returns no row whatever the data".into(),
+        );
     }
     let conditional = f.scopes.iter().any(|s| {
         !s.where_columns.is_empty()

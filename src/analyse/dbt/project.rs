@@ -45,6 +45,34 @@ pub struct YamlModel {
     /// Model-level tests (`dbt_utils.unique_combination_of_columns`, ...).
     pub tests: Vec<TestSpec>,
     pub candidate: bool,
+    /// `config: {enabled: false}` on the entry: dbt neither builds nor tests it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+}
+
+/// A dbt unit test (`unit_tests:` in a properties file, dbt 1.8+): fixed input
+/// rows for a model and the rows it must return.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UnitTest {
+    pub name: String,
+    /// The model under test, lower case.
+    pub model: String,
+    pub file: String,
+    pub line: Option<u32>,
+    /// Columns of the expected rows (lower case); empty when the rows are given
+    /// as CSV or SQL text.
+    pub expect_columns: Vec<String>,
+    /// Models and sources given as inputs (`ref('x')`, `source('s', 't')`), as written.
+    pub given: Vec<String>,
+    pub candidate: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+}
+
+/// `config: {enabled: false}` (or the older `enabled: false`) on a node or test.
+pub fn is_disabled(node: &Value) -> bool {
+    let off = |v: Option<&Value>| v.and_then(Value::as_bool) == Some(false);
+    off(node.get("config").and_then(|c| c.get("enabled"))) || off(node.get("enabled"))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -130,6 +158,10 @@ fn config_from(map: &serde_json::Map<String, Value>) -> ModelConfig {
         unique_key: None,
         incremental_strategy: get("incremental_strategy"),
         on_schema_change: get("on_schema_change"),
+        enabled: map
+            .get("+enabled")
+            .or_else(|| map.get("enabled"))
+            .and_then(Value::as_bool),
     }
 }
 
@@ -186,7 +218,8 @@ pub fn read_tests(node: &Value, text: &str, after: u32) -> Vec<TestSpec> {
                 }
                 _ => continue,
             };
-            if name.is_empty() {
+            // A disabled test never runs, so it guards nothing.
+            if name.is_empty() || is_disabled(&args) || is_disabled(entry) {
                 continue;
             }
             if let Some(inner) = args.get("arguments").cloned() {
@@ -275,6 +308,7 @@ pub fn read_properties(
                 columns: read_columns(m, text, at),
                 tests: read_tests(m, text, at),
                 candidate,
+                disabled: is_disabled(m),
             });
         }
     }
@@ -337,6 +371,57 @@ pub fn read_properties(
         }
     }
     (models, sources)
+}
+
+/// The unit tests of one properties file.
+pub fn read_unit_tests(doc: &Value, text: &str, file: &str, candidate: bool) -> Vec<UnitTest> {
+    let mut out = Vec::new();
+    for u in doc
+        .get("unit_tests")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(name), Some(model)) = (
+            u.get("name").and_then(text_of),
+            u.get("model").and_then(text_of),
+        ) else {
+            continue;
+        };
+        let mut expect_columns: Vec<String> = Vec::new();
+        for row in u
+            .get("expect")
+            .and_then(|e| e.get("rows"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for k in row.as_object().into_iter().flat_map(|o| o.keys()) {
+                let k = k.to_ascii_lowercase();
+                if !expect_columns.contains(&k) {
+                    expect_columns.push(k);
+                }
+            }
+        }
+        let given = u
+            .get("given")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g.get("input").and_then(text_of))
+            .collect();
+        out.push(UnitTest {
+            line: find_line(text, 1, "name", &name),
+            name,
+            model: model.to_ascii_lowercase(),
+            file: file.to_string(),
+            expect_columns,
+            given,
+            candidate,
+            disabled: is_disabled(u),
+        });
+    }
+    out
 }
 
 /// Where a `packages.yml` entry comes from.

@@ -68,6 +68,9 @@ pub struct WindowUse {
     /// a scope that reads this one). Set by [`SqlFacts::resolve`].
     pub filtered_to_first: bool,
     pub text: String,
+    /// Columns of the function's own arguments (`max(sequence_number)`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -162,6 +165,10 @@ pub struct Scope {
     pub order_by: Vec<String>,
     /// Aggregates by function name (`max`, `arg_max`, ...) with their columns.
     pub aggregates: Vec<(String, Vec<String>)>,
+    /// Its filter can never be true (`where false`, `... and 1 = 0`, `where
+    /// null`), or it reads only such scopes: it returns no row whatever the data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub never_returns: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -222,15 +229,16 @@ pub fn parse_sql(
             _ => None,
         })
         .ok_or(SqlError::NoQuery)?;
-    let cte_names: BTreeSet<String> = query
-        .with
-        .iter()
-        .flat_map(|w| w.cte_tables.iter().map(|c| norm(&c.alias.name.value)))
-        .collect();
+    // CTE names of every WITH in the statement, nested ones included: none of
+    // them is a relation of the warehouse.
+    let mut cte_collector = CteNames(BTreeSet::new());
+    let _ = sqlparser::ast::Visit::visit(query, &mut cte_collector);
+    let cte_names = cte_collector.0;
     let ctx = Ctx {
         ctes: &cte_names,
         known: relations,
     };
+    let mut empty: BTreeSet<String> = BTreeSet::new();
     if let Some(with) = &query.with {
         for cte in &with.cte_tables {
             let mut scope = Scope {
@@ -239,6 +247,10 @@ pub fn parse_sql(
                 ..Scope::default()
             };
             walk_query(&cte.query, &mut scope, &ctx);
+            scope.never_returns = query_empty(&cte.query, &empty);
+            if scope.never_returns {
+                empty.insert(scope.name.clone());
+            }
             facts.scopes.push(scope);
         }
     }
@@ -250,6 +262,7 @@ pub fn parse_sql(
         ..Scope::default()
     };
     walk_query(&body, &mut final_scope, &ctx);
+    final_scope.never_returns = query_empty(&body, &empty);
     facts.scopes.push(final_scope);
     facts.resolve();
     Ok(facts)
@@ -266,7 +279,169 @@ fn parse_with(
         .map_err(|e| SqlError::Parse(e.to_string()))
 }
 
+struct CteNames(BTreeSet<String>);
+
+impl sqlparser::ast::Visitor for CteNames {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                self.0.insert(norm(&cte.alias.name.value));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Truth of a condition whatever the row: true, false, or NULL (which a WHERE
+/// treats as false). `None` when it depends on the data.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Truth {
+    True,
+    False,
+    Null,
+}
+
+fn literal_of(e: &Expr) -> Option<&Value> {
+    match e {
+        Expr::Value(v) => Some(&v.value),
+        Expr::Nested(inner) => literal_of(inner),
+        _ => None,
+    }
+}
+
+fn const_truth(e: &Expr) -> Option<Truth> {
+    use Truth::*;
+    match e {
+        Expr::Nested(inner) => const_truth(inner),
+        Expr::Value(v) => match &v.value {
+            Value::Boolean(b) => Some(if *b { True } else { False }),
+            Value::Null => Some(Null),
+            Value::Number(n, _) => n
+                .parse::<f64>()
+                .ok()
+                .map(|x| if x != 0.0 { True } else { False }),
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: sqlparser::ast::UnaryOperator::Not,
+            expr,
+        } => const_truth(expr).map(|t| match t {
+            True => False,
+            False => True,
+            Null => Null,
+        }),
+        Expr::BinaryOp { left, op, right } => match op {
+            BinaryOperator::And => match (const_truth(left), const_truth(right)) {
+                (Some(False), _) | (_, Some(False)) => Some(False),
+                (Some(True), Some(True)) => Some(True),
+                (Some(Null), Some(Null | True)) | (Some(True), Some(Null)) => Some(Null),
+                _ => None,
+            },
+            BinaryOperator::Or => match (const_truth(left), const_truth(right)) {
+                (Some(True), _) | (_, Some(True)) => Some(True),
+                (Some(False), Some(False)) => Some(False),
+                (Some(False | Null), Some(Null)) | (Some(Null), Some(False)) => Some(Null),
+                _ => None,
+            },
+            BinaryOperator::Eq
+            | BinaryOperator::NotEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq => {
+                let (l, r) = (literal_of(left), literal_of(right));
+                // A comparison with NULL is NULL, whatever the other side holds.
+                if matches!(l, Some(Value::Null)) || matches!(r, Some(Value::Null)) {
+                    return Some(Null);
+                }
+                let ord = match (l?, r?) {
+                    (Value::Number(a, _), Value::Number(b, _)) => a
+                        .parse::<f64>()
+                        .ok()?
+                        .partial_cmp(&b.parse::<f64>().ok()?)?,
+                    (Value::SingleQuotedString(a), Value::SingleQuotedString(b)) => a.cmp(b),
+                    (Value::Boolean(a), Value::Boolean(b)) => a.cmp(b),
+                    _ => return None,
+                };
+                use std::cmp::Ordering::*;
+                let holds = match op {
+                    BinaryOperator::Eq => ord == Equal,
+                    BinaryOperator::NotEq => ord != Equal,
+                    BinaryOperator::Lt => ord == Less,
+                    BinaryOperator::LtEq => ord != Greater,
+                    BinaryOperator::Gt => ord == Greater,
+                    _ => ord != Less,
+                };
+                Some(if holds { True } else { False })
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn never_true(e: &Expr) -> bool {
+    matches!(const_truth(e), Some(Truth::False | Truth::Null))
+}
+
+/// Whether a query returns no row whatever the data: a filter that is never
+/// true, or reading only from CTEs that return nothing.
+fn query_empty(q: &Query, empty_ctes: &BTreeSet<String>) -> bool {
+    set_empty(&q.body, empty_ctes)
+}
+
+fn set_empty(set: &SetExpr, empty_ctes: &BTreeSet<String>) -> bool {
+    use sqlparser::ast::SetOperator;
+    match set {
+        SetExpr::Select(select) => {
+            if select.selection.as_ref().is_some_and(never_true)
+                || select.having.as_ref().is_some_and(never_true)
+            {
+                return true;
+            }
+            // FROM one relation (inner joins only) that is an empty CTE
+            select.from.iter().any(|twj| {
+                let empty_factor = match &twj.relation {
+                    TableFactor::Table {
+                        name, args: None, ..
+                    } => {
+                        let parts = object_parts(name);
+                        parts.len() == 1 && empty_ctes.contains(&norm(&parts[0]))
+                    }
+                    TableFactor::Derived { subquery, .. } => query_empty(subquery, empty_ctes),
+                    _ => false,
+                };
+                empty_factor
+                    && twj.joins.iter().all(|j| {
+                        matches!(
+                            j.join_operator,
+                            JoinOperator::Join(_)
+                                | JoinOperator::Inner(_)
+                                | JoinOperator::CrossJoin(_)
+                        )
+                    })
+            })
+        }
+        SetExpr::Query(q) => query_empty(q, empty_ctes),
+        SetExpr::SetOperation {
+            op, left, right, ..
+        } => match op {
+            SetOperator::Union => set_empty(left, empty_ctes) && set_empty(right, empty_ctes),
+            SetOperator::Intersect => set_empty(left, empty_ctes) || set_empty(right, empty_ctes),
+            _ => set_empty(left, empty_ctes),
+        },
+        _ => false,
+    }
+}
+
 impl SqlFacts {
+    /// Whether the scope returns no row whatever the data.
+    pub fn never_returns(&self, scope: &Scope) -> bool {
+        scope.never_returns
+    }
+
     /// Marks reachable scopes and windows whose rank is filtered to 1.
     fn resolve(&mut self) {
         let mut reachable: BTreeSet<String> = BTreeSet::new();
@@ -407,6 +582,13 @@ fn classify(name: &ObjectName, alias: Option<String>, ctx: &Ctx) -> Rel {
     let lower: Vec<String> = parts.iter().map(|p| norm(p)).collect();
     let (kind, rel_name) = if lower.len() == 1 && ctx.ctes.contains(&lower[0]) {
         (RelKind::Cte, lower[0].clone())
+    } else if let Some(model) = lower
+        .last()
+        .filter(|_| lower.len() == 1)
+        .and_then(|n| n.strip_prefix("__dbt__cte__"))
+    {
+        // dbt inlines an ephemeral model as a CTE of this name: a ref.
+        (RelKind::Ref, model.to_string())
     } else if lower.len() == 2 && lower[0] == REF_SCHEMA {
         (RelKind::Ref, lower[1].clone())
     } else if lower.len() == 2 && lower[0] == SOURCE_SCHEMA {
@@ -465,6 +647,9 @@ fn walk_set(set: &SetExpr, scope: &mut Scope, ctx: &Ctx) {
 
 fn factor_rel(factor: &TableFactor, scope: &mut Scope, ctx: &Ctx) -> Option<Rel> {
     match factor {
+        // `generate_series(...)`, `range(...)`: a table function makes rows, it
+        // reads no relation.
+        TableFactor::Table { args: Some(_), .. } => None,
         TableFactor::Table { name, alias, .. } => {
             let rel = classify(name, alias.as_ref().map(|a| a.name.value.clone()), ctx);
             scope.relations.push(rel.clone());
@@ -872,6 +1057,7 @@ fn scan_expr_with_alias(expr: &Expr, alias: Option<String>, scope: &mut Scope, c
                         order_by: order,
                         filtered_to_first: false,
                         text: clip(&text),
+                        args: args.iter().flat_map(|a| idents(a)).collect(),
                     });
                 }
                 match name.as_str() {

@@ -1,13 +1,16 @@
-use super::{candidate_dags, capped, result, site_evidence, task_evidence};
+use super::{candidate_dags, capped, result, site_evidence, task_evidence, unresolved_evidence};
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Outcome};
 
 crate::declare_check! {
     /// ## What it checks
     /// Transformation lives in dbt, not in Python tasks: no task's Python
     /// function reads warehouse tables into pandas and reshapes them (merge,
-    /// groupby, pivot, ...) or writes DataFrames back. Passing requires dbt to do
-    /// the transformation; with neither dbt nor Python transformation there is
-    /// nothing to judge.
+    /// groupby, pivot, ...) or writes DataFrames back. A task's function is read
+    /// with the functions it calls, in the DAG file or in the submission's own
+    /// modules it imports (`from transform import build_marts`), and the
+    /// evidence points at those functions. Passing requires dbt to do the
+    /// transformation; with neither dbt nor Python transformation there is
+    /// nothing to judge. A task whose function cannot be read is listed.
     ///
     /// ## Why it matters
     /// Transformations in Python tasks escape dbt's lineage, tests and
@@ -64,6 +67,10 @@ impl Check for DbtFirst {
             }
         }
         let good = dbt.iter().map(|t| task_evidence(t, "runs dbt")).collect();
+        let unread = unresolved_evidence(
+            tasks.iter().copied(),
+            "whether it transforms data is not known",
+        );
         result(
             &Self::META,
             if heavy.is_empty() { 1.0 } else { 0.0 },
@@ -72,7 +79,7 @@ impl Check for DbtFirst {
                 dbt.len(),
                 heavy.len()
             ),
-            capped(bad, good),
+            capped(bad, good).into_iter().chain(unread).collect(),
             cx,
         )
     }

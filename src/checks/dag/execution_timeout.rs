@@ -1,6 +1,8 @@
 use serde_json::json;
 
-use super::{candidate_dags, capped, dag_evidence, result, setting_evidence, work_tasks};
+use super::{
+    candidate_dags, capped, dag_evidence, result, setting_evidence, unresolved_evidence, work_tasks,
+};
 use crate::analyse::dag::{Known, Origin};
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Outcome};
 
@@ -97,7 +99,13 @@ impl Check for ExecutionTimeout {
             &Self::META,
             credit / tasks.len() as f64,
             format!("{with} of {} tasks time out within {max} s", tasks.len()),
-            capped(bad, good),
+            capped(bad, good)
+                .into_iter()
+                .chain(unresolved_evidence(
+                    tasks.iter().copied(),
+                    "judged on its settings only",
+                ))
+                .collect(),
             cx,
         )
     }

@@ -203,6 +203,27 @@ fn line_of_dag(d: &Dag, line: u32) -> String {
     String::new()
 }
 
+/// A note per task whose Python function could not be read (imported from a
+/// module outside the submission, a lambda, ...): the task is judged on what
+/// is known, and the reader sees what was not.
+pub(crate) fn unresolved_evidence<'a>(
+    tasks: impl IntoIterator<Item = &'a Task>,
+    consequence: &str,
+) -> Vec<Evidence> {
+    tasks
+        .into_iter()
+        .filter_map(|t| {
+            t.unresolved_callable.as_ref().map(|why| {
+                task_evidence(
+                    t,
+                    format!("its python_callable could not be read: {why}; {consequence}"),
+                )
+            })
+        })
+        .take(MAX_EVIDENCE)
+        .collect()
+}
+
 /// Keeps the evidence list readable: failures first, then a capped number.
 pub(crate) fn capped(mut bad: Vec<Evidence>, good: Vec<Evidence>) -> Vec<Evidence> {
     bad.truncate(MAX_EVIDENCE);

@@ -1,6 +1,8 @@
 use serde_json::json;
 
-use super::{candidate_dags, capped, param_bool, result, setting_evidence, work_tasks};
+use super::{
+    candidate_dags, capped, param_bool, result, setting_evidence, unresolved_evidence, work_tasks,
+};
 use crate::analyse::dag::{Known, Origin};
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Outcome};
 
@@ -104,7 +106,13 @@ impl Check for Retries {
                     String::new()
                 }
             ),
-            capped(bad, good),
+            capped(bad, good)
+                .into_iter()
+                .chain(unresolved_evidence(
+                    tasks.iter().copied(),
+                    "judged on its settings only",
+                ))
+                .collect(),
             cx,
         )
     }

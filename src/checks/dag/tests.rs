@@ -309,6 +309,8 @@ fn a_crashed_file_is_an_error_and_the_rest_is_graded() {
         date_templates: vec![],
         large_xcom: vec![],
         problems: vec![],
+        modules: vec![],
+        unfollowed: vec![],
     });
     let r = run("dag.retries", &f);
     assert_eq!(r.outcome, Outcome::Pass);

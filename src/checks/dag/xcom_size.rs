@@ -1,4 +1,4 @@
-use super::{candidate_dags, capped, result, site_evidence, task_evidence};
+use super::{candidate_dags, capped, result, site_evidence, task_evidence, unresolved_evidence};
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Outcome};
 
 crate::declare_check! {
@@ -6,7 +6,10 @@ crate::declare_check! {
     /// No Python task returns or pushes a table's rows or a DataFrame through
     /// XCom: a return value derived from `read_sql`, `get_pandas_df`,
     /// `fetchall`, `get_records` or `read_csv`, or serialised with `to_dict` /
-    /// `to_json`. DAGs without Python tasks are not judged here.
+    /// `to_json`. A task's function imported from the submission's own modules
+    /// is read there, with the functions it calls. A task whose function cannot
+    /// be read (a module outside the submission, a lambda) is listed and counts
+    /// half. DAGs without Python tasks are not judged here.
     ///
     /// ## Why it matters
     /// XCom lives in Airflow's metadata database. Rows passed through it bloat
@@ -33,12 +36,17 @@ impl Check for XcomSize {
             Ok(d) => d,
             Err(r) => return r,
         };
-        let python: Vec<_> = dags
+        let tasks: Vec<_> = dags.iter().flat_map(|d| d.tasks.iter()).collect();
+        let python: Vec<_> = tasks
             .iter()
-            .flat_map(|d| d.tasks.iter())
             .filter(|t| t.callable.as_ref().is_some_and(|c| !c.trivial))
             .collect();
-        if python.is_empty() {
+        let unread: Vec<_> = tasks
+            .iter()
+            .copied()
+            .filter(|t| t.unresolved_callable.is_some())
+            .collect();
+        if python.is_empty() && unread.is_empty() {
             return CheckResult::new(
                 Self::META.id,
                 Outcome::NotApplicable,
@@ -60,14 +68,32 @@ impl Check for XcomSize {
             .filter(|t| t.callable.as_ref().is_some_and(|c| c.large_xcom.is_empty()))
             .map(|t| task_evidence(t, "returns no row set"))
             .collect();
+        let total = python.len() + unread.len();
+        // A function that could not be read is unknown, not clean: half, as a
+        // setting decided at run time counts half elsewhere.
+        let fraction = if offenders > 0 {
+            0.0
+        } else {
+            (python.len() as f64 + 0.5 * unread.len() as f64) / total as f64
+        };
         result(
             &Self::META,
-            if offenders == 0 { 1.0 } else { 0.0 },
+            fraction,
             format!(
-                "{offenders} of {} Python task(s) pass data through XCom",
-                python.len()
+                "{offenders} of {total} Python task(s) pass data through XCom{}",
+                if unread.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} could not be read", unread.len())
+                }
             ),
-            capped(bad, good),
+            capped(bad, good)
+                .into_iter()
+                .chain(unresolved_evidence(
+                    unread,
+                    "what it returns is not known: counted half",
+                ))
+                .collect(),
             cx,
         )
     }

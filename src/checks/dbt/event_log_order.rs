@@ -4,10 +4,14 @@ use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outco
 crate::declare_check! {
     /// ## What it checks
     /// Trap T7 (out-of-order change events). A model the candidate built on the
-    /// event_log source orders or picks events by `column` (sequence_number): a
-    /// window ordered by it, an ORDER BY, or max/arg_max over it, in a CTE the final
-    /// select reads. Ordering only by arrival (`arrival_columns`: recorded_at, the
-    /// loader's time) fails.
+    /// event_log source orders or picks events by `column` (sequence_number), in
+    /// a CTE the final select reads: a window ordered by it (`qualify
+    /// row_number() over (... order by sequence_number desc) = 1`), an ORDER BY,
+    /// an aggregate over it (`max`, `arg_max`: a self-join on the latest
+    /// sequence), or an unordered window of one of `latest_functions` over it
+    /// (`sequence_number = max(sequence_number) over (partition by ...)`). Any
+    /// of these picks the latest state; ordering only by arrival
+    /// (`arrival_columns`: recorded_at, the loader's time) fails.
     ///
     /// ## Why it matters
     /// 5-10 % of change events arrive out of order. Replaying them by arrival time
@@ -42,6 +46,10 @@ impl Check for EventLogOrder {
             (Ok(a), Ok(b), Ok(c)) => (a, b, c),
             (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return s::param_error(meta, e),
         };
+        let latest = match s::list(cx.params, "latest_functions") {
+            Ok(l) => l,
+            Err(e) => return s::param_error(meta, e),
+        };
         let models = s::source_models(p, &table);
         if !models.iter().any(|m| m.candidate) {
             return s::result(
@@ -55,6 +63,15 @@ impl Check for EventLogOrder {
             if let Some(w) = scope.windows.iter().find(|w| any_col(&w.order_by, &column)) {
                 return Some((
                     format!("orders events by {column}: `{}`", w.text),
+                    Some(column.clone()),
+                ));
+            }
+            // max(sequence_number) over (partition by ...): no ordering needed.
+            if let Some(w) = scope.windows.iter().find(|w| {
+                w.order_by.is_empty() && latest.contains(&w.function) && any_col(&w.args, &column)
+            }) {
+                return Some((
+                    format!("picks each entity's latest event by {column}: `{}`", w.text),
                     Some(column.clone()),
                 ));
             }

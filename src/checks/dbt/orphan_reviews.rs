@@ -9,6 +9,9 @@ crate::declare_check! {
     /// EXISTS on order_id and product_id (`key_columns`) with a relation that comes
     /// from the order-items source, in a CTE the final select reads. Matching on
     /// order_id alone (the order exists but may not contain the product) earns half.
+    /// A join's keys are read from its own ON / USING condition: a join to the
+    /// order items on order_id alone fans each review out over the order's items,
+    /// and a CASE comparing product_id afterwards does not make it a match.
     ///
     /// ## Why it matters
     /// 1-3 % of reviews point at orders that do not exist or do not contain the
@@ -98,10 +101,20 @@ impl Check for OrphanReviews {
                         Some("join".into()),
                     ));
                 }
-                let sub = scope
-                    .relations
-                    .iter()
-                    .any(|r| s::rel_reaches(sql, r, &pred, 0))
+                // A join to the purchases is judged by its own condition: a
+                // join on order_id alone fans each review out over the order's
+                // items, whatever a later CASE compares.
+                let joined = scope.joins.iter().any(|j| {
+                    j.relation
+                        .iter()
+                        .chain(j.left.iter())
+                        .any(|r| s::rel_reaches(sql, r, &pred, 0))
+                });
+                let sub = !joined
+                    && scope
+                        .relations
+                        .iter()
+                        .any(|r| s::rel_reaches(sql, r, &pred, 0))
                     && needed.iter().all(|k| {
                         scope.predicate_columns.contains(k) || scope.where_columns.contains(k)
                     });

@@ -424,3 +424,264 @@ fn trap_tests_need_the_right_test_on_the_handled_column() {
         Outcome::NotAttempted
     );
 }
+
+#[test]
+fn tests_dbt_never_runs_earn_nothing() {
+    let payments = (
+        "models/marts/fct_payments.sql",
+        "select event_id, order_id from {{ source('marketplace', 'payments') }}\n",
+    );
+    let unique_on = |model: &str, extra: &str| {
+        format!("version: 2\nmodels:\n  - name: {model}\n{extra}    columns:\n      - name: event_id\n        data_tests: [unique, not_null]\n")
+    };
+    // the passing case: the test is on a model that exists and runs
+    let live = unique_on("fct_payments", "");
+    assert!(run(&TrapTests, &[payments, ("models/marts/_p.yml", &live)]).credit() > Some(0.0));
+    // a test on a model that does not exist (no fct_payments.sql)
+    assert_eq!(
+        run(&TrapTests, &[("models/marts/_p.yml", &live)]),
+        Outcome::NotAttempted
+    );
+    let other = (
+        "models/marts/fct_orders.sql",
+        "select order_id from {{ source('marketplace', 'orders') }}\n",
+    );
+    let orphan = format!(
+        "{}  - name: fct_orders\n    columns:\n      - name: order_id\n        data_tests: [unique, not_null]\n",
+        unique_on("fct_payments_v2", "")
+    );
+    assert_eq!(
+        run(&TrapTests, &[other, ("models/marts/_p.yml", &orphan)]),
+        Outcome::Fail
+    );
+    // a model disabled in its properties or its config() block
+    let off_yaml = unique_on("fct_payments", "    config:\n      enabled: false\n");
+    assert_eq!(
+        run(
+            &TrapTests,
+            &[payments, other, ("models/marts/_p.yml", &off_yaml)]
+        ),
+        Outcome::Fail
+    );
+    let off_sql = (
+        "models/marts/fct_payments.sql",
+        "{{ config(enabled=false) }}\nselect event_id, order_id from {{ source('marketplace', 'payments') }}\n",
+    );
+    assert_eq!(
+        run(
+            &TrapTests,
+            &[off_sql, other, ("models/marts/_p.yml", &live)]
+        ),
+        Outcome::Fail
+    );
+    // a disabled test
+    let off_test = "version: 2\nmodels:\n  - name: fct_payments\n    columns:\n      - name: event_id\n        data_tests:\n          - unique:\n              config:\n                enabled: false\n";
+    assert_eq!(
+        run(&TrapTests, &[payments, ("models/marts/_p.yml", off_test)]),
+        Outcome::Fail
+    );
+    let off_pk = "version: 2\nmodels:\n  - name: fct_orders\n    columns:\n      - name: order_id\n        data_tests:\n          - unique:\n              config:\n                enabled: false\n          - not_null:\n              config:\n                enabled: false\n";
+    assert_eq!(
+        run(&PrimaryKeyTests, &[MODEL, ("models/marts/_m.yml", off_pk)]),
+        Outcome::Fail
+    );
+    // a disabled singular test, and one reading a model that does not exist
+    let real =
+        "select event_id from {{ ref('fct_payments') }} group by event_id having count(*) > 1\n";
+    assert!(run(&TrapTests, &[payments, ("tests/a.sql", real)]).credit() > Some(0.0));
+    let disabled = format!("{{{{ config(enabled=false) }}}}\n{real}");
+    assert_eq!(
+        run(&TrapTests, &[payments, ("tests/a.sql", &disabled)]),
+        Outcome::Fail
+    );
+    let missing = "select event_id from {{ ref('fct_payments_old') }} group by event_id having count(*) > 1\n";
+    assert_eq!(
+        run(
+            &SingularTests,
+            &[payments, ("tests/a.sql", missing), ("tests/b.sql", missing)]
+        ),
+        Outcome::Fail
+    );
+}
+
+#[test]
+fn constant_false_filters_make_a_singular_test_vacuous() {
+    let pass = [
+        (
+            "tests/a.sql",
+            "select order_id from {{ ref('fct_orders') }} where status = 'x' and buyer_id is null\n",
+        ),
+        (
+            "tests/b.sql",
+            "select order_id from {{ ref('fct_orders') }} where 1 = 1 and order_id is null\n",
+        ),
+    ];
+    assert_eq!(
+        run(&SingularTests, &[MODEL, pass[0], pass[1]]),
+        Outcome::Pass
+    );
+    for vacuous in [
+        "where status = 'x' and false",
+        "where 1 = 0 and status = 'x'",
+        "where 1 <> 1",
+        "where null",
+        "where status = null",
+        "where not (1 = 1) or (false and status = 'x')",
+    ] {
+        let sql = format!("select order_id from {{{{ ref('fct_orders') }}}} {vacuous}\n");
+        let cte = format!(
+            "with bad as (select order_id from {{{{ ref('fct_orders') }}}} {vacuous})\nselect * from bad\n"
+        );
+        assert_eq!(
+            run(
+                &SingularTests,
+                &[MODEL, ("tests/a.sql", &sql), ("tests/b.sql", &cte)]
+            ),
+            Outcome::Fail,
+            "{vacuous}"
+        );
+    }
+}
+
+#[test]
+fn trap_tests_are_found_on_the_whole_lineage_and_in_unit_and_custom_tests() {
+    let traps = params("dbt.trap_tests").0["traps"]
+        .as_array()
+        .unwrap()
+        .len() as f64;
+    let one = Outcome::from_fraction(1.0 / traps);
+    // the candidate's own names: no model the rubric names
+    let dedup = (
+        "models/silver/payments_deduped.sql",
+        "select event_id, order_id from {{ source('marketplace', 'payments') }} qualify row_number() over (partition by event_id order by received_at) = 1\n",
+    );
+    let unrelated = (
+        "models/silver/orders_clean.sql",
+        "select order_id, event_id from {{ source('marketplace', 'orders') }}\n",
+    );
+    let yml = |model: &str| {
+        format!("version: 2\nmodels:\n  - name: {model}\n    columns:\n      - name: event_id\n        data_tests: [unique]\n")
+    };
+    assert_eq!(
+        run(
+            &TrapTests,
+            &[dedup, ("models/silver/_s.yml", &yml("payments_deduped"))]
+        ),
+        one
+    );
+    // the same test on a model off the payments lineage guards nothing
+    assert_eq!(
+        run(
+            &TrapTests,
+            &[
+                dedup,
+                unrelated,
+                ("models/silver/_s.yml", &yml("orders_clean"))
+            ]
+        ),
+        Outcome::Fail
+    );
+    // a dbt unit test on the dedup model
+    let unit = "version: 2\nunit_tests:\n  - name: keeps_one_row_per_event\n    model: payments_deduped\n    given:\n      - input: source('marketplace', 'payments')\n        rows:\n          - {event_id: 1, received_at: 1}\n          - {event_id: 1, received_at: 2}\n    expect:\n      rows:\n        - {event_id: 1}\n";
+    assert_eq!(
+        run(&TrapTests, &[dedup, ("models/silver/_u.yml", unit)]),
+        one
+    );
+    // ... but not one on a model that does not exist
+    let orphan_unit = unit.replace("model: payments_deduped", "model: payments_gone");
+    assert_eq!(
+        run(&TrapTests, &[dedup, ("models/silver/_u.yml", &orphan_unit)]),
+        Outcome::Fail
+    );
+    // a custom generic test defined in tests/generic, named for what it checks
+    let generic = (
+        "tests/generic/unique_event.sql",
+        "{% test unique_event(model, column_name) %}\nselect {{ column_name }} from {{ model }} group by 1 having count(*) > 1\n{% endtest %}\n",
+    );
+    let custom = "version: 2\nmodels:\n  - name: payments_deduped\n    columns:\n      - name: event_id\n        data_tests: [unique_event]\n";
+    assert_eq!(
+        run(
+            &TrapTests,
+            &[dedup, generic, ("models/silver/_s.yml", custom)]
+        ),
+        one
+    );
+    // the generic test's definition is not a singular test of its own
+    let (_dir, f) = facts(&[dedup, generic]);
+    let p = f.dbt.main_project().unwrap();
+    assert!(p.singular_tests.is_empty());
+    assert!(p.generic_tests.contains(&"unique_event".to_string()));
+}
+
+#[test]
+fn latest_state_patterns_and_fanned_out_review_joins() {
+    let src = "{{ source('marketplace', 'event_log') }}";
+    for good in [
+        format!("select * from {src} qualify row_number() over (partition by entity_id order by sequence_number desc) = 1"),
+        format!("select * from (select *, max(sequence_number) over (partition by entity_type, entity_id) as latest from {src}) e where sequence_number = latest"),
+        format!("select entity_id, arg_max(payload, sequence_number) as payload from {src} group by entity_id"),
+        format!("select e.* from {src} e join (select entity_id, max(sequence_number) as s from {src} group by entity_id) m on m.entity_id = e.entity_id and m.s = e.sequence_number"),
+    ] {
+        assert_eq!(
+            run(&EventLogOrder, &[("models/intermediate/int_state.sql", &good)]),
+            Outcome::Pass,
+            "{good}"
+        );
+    }
+    let wrong = format!("select * from (select *, max(recorded_at) over (partition by entity_id) as latest from {src}) e where recorded_at = latest");
+    assert_eq!(
+        run(
+            &EventLogOrder,
+            &[("models/intermediate/int_state.sql", &wrong)]
+        ),
+        Outcome::Fail
+    );
+
+    let reviews = (
+        "models/staging/stg_reviews.sql",
+        "select review_id, order_id, product_id from {{ source('marketplace', 'reviews') }}\n",
+    );
+    let items = (
+        "models/staging/stg_order_items.sql",
+        "select order_id, product_id from {{ source('marketplace', 'order_items') }}\n",
+    );
+    // joined on order_id only: each review fans out over the order's items,
+    // and the product comparison in the CASE does not undo it
+    let fan_out = ("models/marts/fct_reviews.sql", "select r.review_id, case when i.product_id = r.product_id then true else false end as is_verified_purchase from {{ ref('stg_reviews') }} r left join {{ ref('stg_order_items') }} i on i.order_id = r.order_id\n");
+    assert_eq!(
+        run(&OrphanReviews, &[reviews, items, fan_out]),
+        Outcome::Fail
+    );
+    let exists = ("models/marts/fct_reviews.sql", "select r.review_id, exists (select 1 from {{ ref('stg_order_items') }} i where i.order_id = r.order_id and i.product_id = r.product_id) as is_verified_purchase from {{ ref('stg_reviews') }} r\n");
+    assert_eq!(
+        run(&OrphanReviews, &[reviews, items, exists]),
+        Outcome::Pass
+    );
+}
+
+#[test]
+fn table_functions_and_cte_names_are_not_hard_coded_relations() {
+    for sql in [
+        "select d::date as day from generate_series(date '2026-01-01', date '2026-12-31', interval 1 day) as t(d)",
+        "select range as n from range(10)",
+        "select u.x from unnest([1, 2]) as u(x)",
+        "with a as (with b as (select order_id from {{ ref('stg_orders') }}) select * from b) select order_id from a",
+        "with __dbt__cte__int_x as (select order_id from {{ ref('stg_orders') }}) select order_id from __dbt__cte__int_x",
+    ] {
+        assert_eq!(
+            run(&NoHardcodedRelations, &[("models/marts/fct_orders.sql", sql)]),
+            Outcome::Pass,
+            "{sql}"
+        );
+    }
+    assert_eq!(
+        run(
+            &NoHardcodedRelations,
+            &[(
+                "models/marts/fct_orders.sql",
+                "with b as (select 1 as x) select x from b join raw.orders o on true"
+            )]
+        ),
+        Outcome::Fail
+    );
+}

@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+
 use serde_json::json;
 
 use super::support::{self as s};
@@ -9,10 +11,18 @@ crate::declare_check! {
     /// the rubric lists, per trap, the columns where its handling shows
     /// (`columns`, as `model.column`), optionally the kinds of generic test that
     /// guard it there (`kinds`, matched in the test's name: `unique` for a
-    /// dedup), and the models a singular test may read instead (`singular`).
-    /// A trap counts as tested when one of those columns carries such a generic
-    /// test, or when a singular test the dbt analyser judged able to fail reads
-    /// one of those models. The outcome is the share of traps tested.
+    /// dedup), the models a singular test may read instead (`singular`), and
+    /// the source tables or seeds the trap comes from (`sources`). The trap's
+    /// lineage is those models plus every model built on those sources, whatever
+    /// the candidate named it. A trap counts as tested when a lineage model
+    /// carries such a generic test (dbt's, a package's or the project's own
+    /// `{% test %}`) on one of the trap's columns, when a dbt unit test targets a
+    /// lineage model (and, where its expected rows name columns, one of the
+    /// trap's columns), or when a singular test the dbt analyser judged able to
+    /// fail reads one of the `singular` models, or a lineage model with a
+    /// condition on one of the trap's columns. Tests dbt never runs (disabled,
+    /// or on a model that does not exist) are not facts and earn nothing. The
+    /// outcome is the share of traps tested.
     ///
     /// ## Why it matters
     /// Handling a trap once is not enough: the next refactor or the next load
@@ -36,6 +46,7 @@ struct Guard {
     columns: Vec<(String, String)>,
     kinds: Vec<String>,
     singular: Vec<String>,
+    sources: Vec<String>,
 }
 
 fn guards(params: &crate::checks::Params) -> Result<Vec<Guard>, ParamError> {
@@ -83,6 +94,7 @@ fn guards(params: &crate::checks::Params) -> Result<Vec<Guard>, ParamError> {
                 columns,
                 kinds: strings(t, "kinds")?,
                 singular: strings(t, "singular")?,
+                sources: strings(t, "sources")?,
             })
         })
         .collect()
@@ -110,6 +122,11 @@ impl Check for TrapTests {
                 .map(|(m, _)| m)
                 .chain(&g.singular)
                 .any(|m| s::candidate_model(p, m).is_some())
+                || g.sources.iter().any(|src| {
+                    p.downstream_of_source(src)
+                        .iter()
+                        .any(|m| s::candidate_model(p, m).is_some())
+                })
         });
         if !any_model {
             return s::result(
@@ -125,7 +142,37 @@ impl Check for TrapTests {
             let wanted = |t: &crate::analyse::dbt::TestSpec| {
                 g.kinds.is_empty() || g.kinds.iter().any(|k| t.short_name.contains(k.as_str()))
             };
-            let generic = g.columns.iter().find_map(|(model, column)| {
+            // The trap's lineage: the models the rubric names, and every model
+            // built on the trap's sources.
+            let mut lineage: BTreeSet<String> = g
+                .columns
+                .iter()
+                .map(|(m, _)| m.clone())
+                .chain(g.singular.iter().cloned())
+                .collect();
+            for src in &g.sources {
+                lineage.extend(p.downstream_of_source(src));
+                lineage.extend(
+                    p.models
+                        .iter()
+                        .filter(|m| p.reads_seed(&m.name, src))
+                        .map(|m| m.name.clone()),
+                );
+            }
+            let column_names: BTreeSet<&str> = g.columns.iter().map(|(_, c)| c.as_str()).collect();
+            // Named pairs first (the evidence then names the rubric's model),
+            // then the same columns on any other lineage model.
+            let pairs: Vec<(String, String)> = g
+                .columns
+                .iter()
+                .cloned()
+                .chain(
+                    lineage
+                        .iter()
+                        .flat_map(|m| column_names.iter().map(move |c| (m.clone(), c.to_string()))),
+                )
+                .collect();
+            let generic = pairs.iter().find_map(|(model, column)| {
                 p.yaml_models
                     .iter()
                     .filter(|y| y.candidate && y.name == *model)
@@ -153,21 +200,40 @@ impl Check for TrapTests {
                     })
             });
             let singular = p.singular_tests.iter().find(|t| {
-                t.candidate && t.meaningful && t.refs.iter().any(|r| g.singular.contains(r))
+                t.candidate
+                    && t.meaningful
+                    && (t.refs.iter().any(|r| g.singular.contains(r))
+                        || t.refs.iter().any(|r| lineage.contains(r))
+                            && (column_names.is_empty()
+                                || t.columns.iter().any(|c| column_names.contains(c.as_str()))))
             });
-            let is_tested = generic.is_some() || singular.is_some();
-            let ev = match (generic, singular) {
-                (Some((model, column, file, line, name)), _) => s::test_evidence(
+            let unit = p.unit_tests.iter().find(|u| {
+                u.candidate
+                    && lineage.contains(&u.model)
+                    && (column_names.is_empty()
+                        || u.expect_columns.is_empty()
+                        || u.expect_columns
+                            .iter()
+                            .any(|c| column_names.contains(c.as_str())))
+            });
+            let is_tested = generic.is_some() || singular.is_some() || unit.is_some();
+            let ev = match (generic, singular, unit) {
+                (Some((model, column, file, line, name)), _, _) => s::test_evidence(
                     file,
                     line,
                     format!("{}: `{name}` on {model}.{column}", g.trap),
                 ),
-                (None, Some(t)) => Evidence::at(
+                (None, Some(t), _) => Evidence::at(
                     t.path.as_str(),
                     None,
                     format!("{}: singular test reading {}", g.trap, t.refs.join(", ")),
                 ),
-                (None, None) => {
+                (None, None, Some(u)) => s::test_evidence(
+                    &u.file,
+                    u.line,
+                    format!("{}: unit test `{}` on {}", g.trap, u.name, u.model),
+                ),
+                (None, None, None) => {
                     let mut missing = Vec::new();
                     if !g.columns.is_empty() {
                         let cols: Vec<String> =
@@ -188,6 +254,13 @@ impl Check for TrapTests {
             }
             evidence.push(ev.with_measured(json!({"trap": g.trap, "tested": is_tested})));
         }
+        // Tests dbt never runs are shown, so that the reader sees why they earn nothing.
+        evidence.extend(
+            p.ignored_tests
+                .iter()
+                .take(6)
+                .map(|t| s::test_evidence(&t.file, t.line, format!("not counted: {}", t.reason))),
+        );
         s::result(
             meta,
             Outcome::from_fraction(tested as f64 / guards.len() as f64),
