@@ -23,7 +23,7 @@ pub use enrich::{enrich, ExercisePackData, PackError};
 pub use summary::terminal_summary;
 
 /// Bumped on any change a reader of report.json could notice.
-pub const SCHEMA_VERSION: &str = "1.4.0";
+pub const SCHEMA_VERSION: &str = "1.5.0";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
@@ -35,7 +35,8 @@ pub struct Report {
     /// RFC 3339, UTC.
     pub graded_at: String,
     pub status: Status,
-    /// Why the submission could not be graded, when it could not.
+    /// Why the submission could not be graded (status `error`), or why its
+    /// grade stands on fewer criteria than the rubric has (status `incomplete`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub stages: Vec<StageRecord>,
@@ -148,7 +149,9 @@ pub struct ExecutionSummary {
 pub struct PhaseSummary {
     pub phase: u8,
     pub name: String,
-    /// completed, dbt_timed_out, timed_out, runner_failed, skipped.
+    /// completed, dbt_timed_out, timed_out, ended_by_submission (the
+    /// submission's code ended it: `detail` names how), runner_failed (the
+    /// grader's fault), skipped.
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -215,6 +218,11 @@ pub struct Submission {
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Graded,
+    /// Scored, but the grader could not decide some criteria for reasons the
+    /// submission cannot cause (no Docker engine, the runner image could not
+    /// be built, a fault of the grader): `error` names it. Not comparable with
+    /// complete grades; `assay grade` exits 2 unless `--allow-incomplete`.
+    Incomplete,
     Error,
 }
 
