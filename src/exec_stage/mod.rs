@@ -1468,18 +1468,20 @@ mod attribution_tests {
     /// A build phase that completed: two models claimed built, one of them
     /// ephemeral, the warehouse holding `relations`.
     fn completed(relations: &[&str]) -> PhaseResult {
-        let mut outputs = PhaseOutputs::default();
-        outputs.manifest = Some(Manifest {
-            nodes: [node("model.p.a", "table"), node("model.p.e", "ephemeral")]
-                .into_iter()
-                .collect(),
-            sources: BTreeMap::new(),
-            parent_map: BTreeMap::new(),
-        });
-        outputs.run_results = Some(crate::execute::RunResults {
-            results: vec![ok("model.p.a"), ok("model.p.e")],
-            elapsed_time: None,
-        });
+        let mut outputs = PhaseOutputs {
+            manifest: Some(Manifest {
+                nodes: [node("model.p.a", "table"), node("model.p.e", "ephemeral")]
+                    .into_iter()
+                    .collect(),
+                sources: BTreeMap::new(),
+                parent_map: BTreeMap::new(),
+            }),
+            run_results: Some(crate::execute::RunResults {
+                results: vec![ok("model.p.a"), ok("model.p.e")],
+                elapsed_time: None,
+            }),
+            ..Default::default()
+        };
         outputs.invocations = vec![DbtInvocation {
             args: vec!["build".into()],
             success: true,
