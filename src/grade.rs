@@ -192,7 +192,10 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
             ExecStatus::Ran => StageStatus::Ok,
             ExecStatus::NoProject => StageStatus::Skipped,
             ExecStatus::Unavailable { .. } => {
-                eprintln!("assay: not executed: {detail}");
+                eprintln!(
+                    "assay: not executed: {}",
+                    crate::inert::inert_name(&detail, 400)
+                );
                 StageStatus::Failed
             }
         };
@@ -258,12 +261,57 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
     ));
     report::enrich(&mut report, &pack);
     report::overrides::apply(&mut report, &overrides, &rubric.band_labels)?;
+    if let Some(cause) = incomplete_cause(&report, facts.execution.as_ref()) {
+        report.status = Status::Incomplete;
+        report.error = Some(cause);
+    }
     let dbt_secs = facts
         .execution
         .as_ref()
         .filter(|e| e.status == ExecStatus::Ran)
         .map(|e| e.timings.dbt_secs);
     out.write(report, dbt_secs)
+}
+
+/// Why a grade stands on fewer criteria than the rubric has for a reason the
+/// submission cannot cause: the submission could not be run (no engine, no
+/// image), a phase failed in the grader, an executed check could not be
+/// decided by the grader, or a check crashed. `None`: the grade is complete.
+/// What the submission causes (a phase its code ended, a package it lists
+/// that cannot be had) is a failure of its checks instead, never this.
+pub fn incomplete_cause(
+    report: &Report,
+    execution: Option<&exec_stage::ExecutionFacts>,
+) -> Option<String> {
+    if let Some(ExecStatus::Unavailable { reason }) = execution.map(|e| &e.status) {
+        return Some(format!("the submission was not executed: {reason}"));
+    }
+    if let Some((n, reason)) = execution
+        .into_iter()
+        .flat_map(|e| &e.phases)
+        .find_map(|p| match &p.ran {
+            exec_stage::PhaseRun::GraderFailed { reason } => Some((p.number, reason)),
+            _ => None,
+        })
+    {
+        return Some(format!("phase {n} failed in the grader: {reason}"));
+    }
+    let scored: std::collections::BTreeSet<&str> = report
+        .dimensions
+        .iter()
+        .flat_map(|d| d.criteria.iter().map(|c| c.check.as_str()))
+        .collect();
+    report
+        .checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Error && scored.contains(c.check.as_str()))
+        .find(|c| c.check.starts_with("exec.") || c.summary.starts_with("the check crashed"))
+        .map(|c| {
+            format!(
+                "{} could not be decided by the grader: {}",
+                c.check, c.summary
+            )
+        })
 }
 
 fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io::Result<Facts> {
@@ -420,7 +468,10 @@ struct Destination<'a> {
 impl Destination<'_> {
     /// Writes the report where [`outdir::target`] says: a failed grade never
     /// replaces a graded report unless the caller owns the folder.
-    fn write(&self, report: Report, dbt_secs: Option<f64>) -> Result<Graded, GradeError> {
+    fn write(&self, mut report: Report, dbt_secs: Option<f64>) -> Result<Graded, GradeError> {
+        // Every string a submission or a container wrote is shown inert in
+        // every format, all of which render from this report.
+        crate::inert::report(&mut report);
         let dir = &self.dir;
         let failed = |path: &Path, source: report::WriteError| GradeError::Write {
             path: path.to_path_buf(),

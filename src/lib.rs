@@ -22,6 +22,7 @@ pub mod facts;
 pub mod generate;
 pub mod grade;
 pub mod history;
+pub mod inert;
 pub mod inventory;
 pub mod outdir;
 pub mod report;

@@ -1,6 +1,6 @@
 //! The command-line edge: argument parsing, exit codes, and anyhow for errors.
 //! Exit codes: 0 graded, 1 graded but below the `--fail-under` bar, 2 the grader
-//! could not grade.
+//! could not grade, or the grade is incomplete (without `--allow-incomplete`).
 
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -91,6 +91,11 @@ enum Command {
         /// the automatic bands and kept in report.json.
         #[arg(long)]
         overrides: Option<PathBuf>,
+        /// Exit 0 even when the grade is incomplete (the grader could not run
+        /// the submission, or could not decide some criteria); without it an
+        /// incomplete grade exits 2.
+        #[arg(long)]
+        allow_incomplete: bool,
     },
     /// Render a report.json again: other formats, or with interviewer overrides.
     Render {
@@ -289,6 +294,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_exec,
             format,
             overrides,
+            allow_incomplete,
         } => {
             if let Some(bar) = fail_under {
                 if !(0.0..=100.0).contains(&bar) {
@@ -334,6 +340,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if graded.report.status == Status::Error {
                 return Ok(ExitCode::from(2));
             }
+            if graded.report.status == Status::Incomplete && !allow_incomplete {
+                emitln(
+                    "incomplete grade: exit 2 (pass --allow-incomplete to accept a grade the grader could not finish)",
+                )?;
+                return Ok(ExitCode::from(2));
+            }
             if let (Some(bar), Some(score)) = (fail_under, graded.report.overall.score) {
                 if score < bar {
                     emitln(&format!("below the bar: {score:.1} < {bar:.1}"))?;
@@ -372,13 +384,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 (None, None) => bail!("give a manifest, or `assay batch merge DIR... --out DIR`"),
             };
             emitln(&format!(
-                "{} graded, {} unchanged, {} could not be graded\nindex: {}",
+                "{} graded, {} unchanged, {} incomplete (graded again next run), {} could not be graded\nindex: {}",
                 outcome.graded,
                 outcome.skipped,
+                outcome.incomplete,
                 outcome.errors,
                 outcome.index.display()
             ))?;
-            Ok(if outcome.errors > 0 {
+            Ok(if outcome.errors > 0 || outcome.incomplete > 0 {
                 ExitCode::from(2)
             } else {
                 ExitCode::SUCCESS

@@ -58,6 +58,7 @@ fn phase(name: &str, queries: &[(&str, &str)]) -> PhaseSpec {
             .collect(),
         dbt_timeout_secs: None,
         clock: None,
+        deadline_secs: None,
     }
 }
 

@@ -43,6 +43,9 @@ pub struct BatchOptions {
 pub struct BatchOutcome {
     pub graded: usize,
     pub skipped: usize,
+    /// Graded without some criteria for a reason of the grader's (no engine,
+    /// say): not recorded as done, so the next run grades them again.
+    pub incomplete: usize,
     pub errors: usize,
     pub index: PathBuf,
 }
@@ -126,6 +129,7 @@ pub async fn run(opts: BatchOptions) -> Result<BatchOutcome, BatchError> {
         match task.await {
             Ok(One::Skipped) => outcome.skipped += 1,
             Ok(One::Graded(Status::Graded)) => outcome.graded += 1,
+            Ok(One::Graded(Status::Incomplete)) => outcome.incomplete += 1,
             Ok(One::Graded(Status::Error)) | Err(_) => outcome.errors += 1,
         }
     }
@@ -180,7 +184,9 @@ async fn grade_one(
     let failure = match tokio::time::timeout(timeout, job).await {
         Ok(Ok(Ok(Ok(graded)))) => {
             let status = graded.report.status;
-            // Recorded only after the report is in place: a kill in between regrades.
+            // Recorded only after the report is in place: a kill in between
+            // regrades. An incomplete grade is never recorded, so the next run
+            // retries it (the engine may be back).
             if status == Status::Graded && fingerprint.is_some() {
                 let _ = report::write_atomic(
                     &dir.join(INPUTS_FILE),
@@ -327,9 +333,15 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<BatchOutcome, BatchError>
         .iter()
         .filter(|r| r.status == Status::Error)
         .count();
+    let incomplete = summary
+        .rows
+        .iter()
+        .filter(|r| r.status == Status::Incomplete)
+        .count();
     Ok(BatchOutcome {
-        graded: summary.rows.len() - errors,
+        graded: summary.rows.len() - errors - incomplete,
         skipped: 0,
+        incomplete,
         errors,
         index,
     })

@@ -46,6 +46,7 @@ impl Progress {
         let what = match outcome {
             One::Skipped => "unchanged, skipped",
             One::Graded(Status::Graded) => "graded",
+            One::Graded(Status::Incomplete) => "incomplete, will be graded again next run",
             One::Graded(Status::Error) => "could not be graded",
         };
         match &self.bar {

@@ -97,6 +97,16 @@ pub struct PhaseFacts {
     /// The columns the warehouse holds for each model the check step read (by
     /// model name, lower case): what the build really produced.
     pub relation_columns: BTreeMap<String, Vec<String>>,
+    /// The phase's deadline and dbt's share of it, in seconds.
+    pub deadline_secs: Option<u64>,
+    pub dbt_deadline_secs: Option<u64>,
+    /// Limits of the sandbox the phase reached, named (memory, processes,
+    /// file size, workspace, deadline).
+    pub resource_ends: Vec<String>,
+    /// Claims of dbt's artifacts that what the grader saw itself contradicts
+    /// (relations the warehouse lacks, nodes the manifest lacks, results
+    /// written after dbt's process was ended): a forged artifact.
+    pub forged: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -108,8 +118,13 @@ pub enum PhaseRun {
     DbtTimedOut,
     /// The whole phase hit its deadline; the sandbox was removed.
     TimedOut,
-    /// An earlier phase ended the sandbox, or the submission could not be uploaded.
+    /// An earlier phase ended the sandbox, or the submission could not be
+    /// uploaded or built at all (a package it lists cannot be had offline).
     NotRun { reason: String },
+    /// The submission's own code ended the phase or broke what the grader reads
+    /// back (runner killed, outputs over their caps, workspace full, memory,
+    /// process or file-size limit reached): the candidate's failure, named.
+    EndedBySubmission { cause: String },
     /// The grader's own machinery failed (runner crash, refused output).
     GraderFailed { reason: String },
 }
@@ -120,8 +135,10 @@ impl PhaseRun {
             PhaseStatus::Completed => PhaseRun::Completed,
             PhaseStatus::DbtTimedOut => PhaseRun::DbtTimedOut,
             PhaseStatus::TimedOut => PhaseRun::TimedOut,
-            PhaseStatus::RunnerFailed { detail } => PhaseRun::GraderFailed {
-                reason: detail.clone(),
+            // The runner failed after the submission's code had the sandbox:
+            // the stage names the cause more precisely when it can.
+            PhaseStatus::RunnerFailed { detail } => PhaseRun::EndedBySubmission {
+                cause: detail.clone(),
             },
         }
     }
@@ -132,6 +149,7 @@ impl PhaseRun {
             PhaseRun::DbtTimedOut => "dbt_timed_out",
             PhaseRun::TimedOut => "timed_out",
             PhaseRun::NotRun { .. } => "skipped",
+            PhaseRun::EndedBySubmission { .. } => "ended_by_submission",
             PhaseRun::GraderFailed { .. } => "runner_failed",
         }
     }
@@ -293,7 +311,20 @@ impl PhaseFacts {
             hidden: Vec::new(),
             models: BTreeMap::new(),
             relation_columns: BTreeMap::new(),
+            deadline_secs: None,
+            dbt_deadline_secs: None,
+            resource_ends: Vec::new(),
+            forged: Vec::new(),
         }
+    }
+
+    /// Why the phase's results cannot be credited, when the submission's code
+    /// ended it or forged its artifacts.
+    pub fn submission_fault(&self) -> Option<String> {
+        if let PhaseRun::EndedBySubmission { cause } = &self.ran {
+            return Some(format!("ended by the submission's code: {cause}"));
+        }
+        self.forged.first().map(|f| format!("forged artifact: {f}"))
     }
 
     /// dbt's manifest node of a model, by name.

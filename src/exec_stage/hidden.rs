@@ -32,6 +32,23 @@ pub struct HiddenChecks {
     /// rerun's checksum covers these alone, so an extra column such as a
     /// run-timestamp audit column does not count as a change.
     pub required_columns: BTreeMap<String, Vec<String>>,
+    /// How long the exercise's builds may take (`[execution]`), when the pack
+    /// says.
+    pub execution: Option<ExecutionBudget>,
+}
+
+/// The time the sandbox gives a submission, sized from the exercise: the
+/// reference solution's build time, measured on a small machine, times a
+/// margin per phase and for the build phases together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionBudget {
+    /// Seconds one `dbt build` of the strong reference solution takes.
+    pub reference_build_secs: f64,
+    /// A phase's deadline, in reference builds.
+    pub deadline_multiple: f64,
+    /// The three build phases together, in reference builds.
+    pub budget_multiple: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -203,6 +220,7 @@ struct RawFile {
     #[serde(default)]
     check: Vec<Spanned<RawCheck>>,
     idempotency: Option<RawIdempotency>,
+    execution: Option<ExecutionBudget>,
 }
 
 #[derive(Deserialize)]
@@ -521,11 +539,21 @@ impl HiddenChecks {
                 format!("idempotency.columns names `{m}`, which idempotency.models does not list"),
             ));
         }
+        if let Some(b) = &raw.execution {
+            let ok = |v: f64| v.is_finite() && v > 0.0;
+            if !(ok(b.reference_build_secs) && ok(b.deadline_multiple) && ok(b.budget_multiple)) {
+                return Err(err(
+                    None,
+                    "execution: reference_build_secs, deadline_multiple and budget_multiple must be positive numbers".into(),
+                ));
+            }
+        }
         Ok(HiddenChecks {
             path: path.to_path_buf(),
             checks,
             idempotency_models,
             required_columns,
+            execution: raw.execution,
         })
     }
 

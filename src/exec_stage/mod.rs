@@ -14,7 +14,12 @@
 //!
 //! Only [`crate::execute`] talks to Docker; this module drives it. Failures of
 //! the grader (no engine, no image) make the stage "unavailable" and the grade
-//! static; failures of the submission are facts for the checks.
+//! static and incomplete; failures of the submission are facts for the checks.
+//!
+//! Attribution: anything the submission's code or files can cause is the
+//! candidate's failure, named ([`PhaseRun::EndedBySubmission`], a package that
+//! cannot be had offline, a forged artifact). Only what the submission cannot
+//! cause (no engine, no image, an engine error) is the grader's.
 
 pub mod facts;
 pub mod hidden;
@@ -118,7 +123,23 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
         package_cache.as_deref(),
     ) {
         Ok(plan) => plan,
-        Err(unresolved) => return ExecutionFacts::unavailable(unresolved.to_string()),
+        // The exercise tells the candidate the build has no network: a package
+        // that cannot be had offline is the submission's, and dbt could not
+        // even parse the project. Nothing needs to start to know that.
+        Err(unresolved) => {
+            let why = PhaseRun::NotRun {
+                reason: unresolved.to_string(),
+            };
+            let mut facts = ExecutionFacts::with_status(ExecStatus::Ran);
+            for number in 1..=3u8 {
+                let mut p = PhaseFacts::not_run(number, "");
+                p.ran = why.clone();
+                p.hidden = unrun_measurements(input.hidden, number, &BTreeMap::new(), &why);
+                facts.phases.push(p);
+            }
+            facts.timings = timings;
+            return facts;
+        }
     };
 
     let t = Instant::now();
@@ -209,7 +230,25 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
     }
     timings.upload_secs = t.elapsed().as_secs_f64();
 
+    let deadlines = Deadlines::new(
+        input.hidden.and_then(|h| h.execution.as_ref()),
+        cfg.execute.phase_timeout_secs,
+    );
+    let mut spent = 0.0f64;
+    // The container's counters after the last phase that reported them: a
+    // runner that dies reports nothing, and the probe is compared with these.
+    let mut counters = execute::Resources::default();
+
     for number in 1..=3u8 {
+        let remaining = deadlines.budget_secs as f64 - spent;
+        if stop.is_none() && remaining < 1.0 {
+            stop = Some(PhaseRun::NotRun {
+                reason: format!(
+                    "the execution budget of {} s was used up by the earlier phases",
+                    deadlines.budget_secs
+                ),
+            });
+        }
         if let Some(why) = &stop {
             let mut p = PhaseFacts::not_run(number, "");
             p.ran = why.clone();
@@ -232,9 +271,15 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
                 .and_then(|t| t.get("sync_at"))
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            // A submission that used up the deadline in one phase is not
+            // given it again in each later one.
+            deadline_secs: Some((deadlines.phase_secs as f64).min(remaining).ceil().max(1.0) as u64),
         };
         let mut phase = match sandbox.run_phase(&spec).await {
-            Ok(result) => phase_facts(number, result),
+            Ok(result) => {
+                spent += result.wall_secs;
+                phase_facts(number, result, &mut counters, &cfg.execute)
+            }
             Err(e) => {
                 let why = PhaseRun::GraderFailed {
                     reason: format!("the phase could not run: {e}"),
@@ -247,10 +292,23 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
         };
         timings.build_phase_secs += phase.wall_secs;
         timings.dbt_secs += phase.dbt_secs.unwrap_or(0.0);
-        if phase.ran == PhaseRun::TimedOut {
-            stop = Some(PhaseRun::NotRun {
-                reason: format!("phase {number} hit its deadline and ended the sandbox"),
-            });
+        match &phase.ran {
+            PhaseRun::TimedOut => {
+                stop = Some(PhaseRun::NotRun {
+                    reason: format!(
+                        "phase {number} timed out after {} s and ended the sandbox",
+                        phase.deadline_secs.unwrap_or_default()
+                    ),
+                });
+            }
+            PhaseRun::EndedBySubmission { cause } => {
+                // What the submission did to the sandbox cannot be undone or
+                // trusted: later phases would run in a workspace it tampered with.
+                stop = Some(PhaseRun::NotRun {
+                    reason: format!("phase {number} was ended by the submission's code: {cause}"),
+                });
+            }
+            _ => {}
         }
         match &phase.ran {
             PhaseRun::Completed | PhaseRun::DbtTimedOut => {
@@ -271,8 +329,17 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
                 match results {
                     Ok(results) => plan.interpret(&results, &mut phase),
                     Err(why) => {
-                        if matches!(why, PhaseRun::NotRun { .. }) {
-                            stop = Some(why.clone());
+                        match &why {
+                            PhaseRun::NotRun { .. } => stop = Some(why.clone()),
+                            PhaseRun::EndedBySubmission { cause } => {
+                                stop = Some(PhaseRun::NotRun {
+                                    reason: format!(
+                                        "phase {number} was ended by the submission's code: {cause}"
+                                    ),
+                                });
+                                phase.ran = why.clone();
+                            }
+                            _ => {}
                         }
                         plan.fail_all(&why, &mut phase);
                     }
@@ -393,33 +460,359 @@ fn idempotency_models(hidden: Option<&HiddenChecks>) -> Vec<(String, Vec<String>
         .unwrap_or_default()
 }
 
-fn phase_facts(number: u8, result: PhaseResult) -> PhaseFacts {
-    let out = result.outputs;
+fn phase_facts(
+    number: u8,
+    result: PhaseResult,
+    counters: &mut execute::Resources,
+    limits: &execute::SandboxLimits,
+) -> PhaseFacts {
+    let mut ran = PhaseRun::from_status(&result.status);
+    let resource_ends = resource_ends(&result, counters, limits);
+    if let Some(c) = result
+        .outputs
+        .report
+        .counters
+        .clone()
+        .or_else(|| result.probe.clone())
+    {
+        *counters = c;
+    }
+    let out = &result.outputs;
+    let mut problems = out.problems.clone();
+    if let Some(e) = &out.report.raw_error {
+        problems.push(format!("loading the raw snapshot failed: {e}"));
+    }
+    let console = out
+        .report
+        .dbt
+        .as_ref()
+        .and_then(|d| d.console_bytes)
+        .unwrap_or(0);
+    if console > CONSOLE_FLOOD_BYTES {
+        problems.push(format!(
+            "dbt's console received {} MiB from the submission's code; only its end was kept",
+            console >> 20
+        ));
+    }
+    let early_exit = ended_early(&result);
+    match &mut ran {
+        PhaseRun::EndedBySubmission { cause } => {
+            *cause = runner_failure_cause(&result, &resource_ends, cause);
+        }
+        PhaseRun::Completed => {
+            let refused: Vec<String> = out
+                .report
+                .refused_artifacts
+                .iter()
+                .map(|r| format!("{} was {}", clip(&r.name, 80), clip(&r.reason, 200)))
+                .collect();
+            if !resource_ends.is_empty() {
+                ran = PhaseRun::EndedBySubmission {
+                    cause: resource_ends.join("; "),
+                };
+            } else if !refused.is_empty() {
+                ran = PhaseRun::EndedBySubmission {
+                    cause: format!("dbt's artifacts were refused: {}", refused.join("; ")),
+                };
+            } else if let Some(why) = &early_exit {
+                ran = PhaseRun::EndedBySubmission { cause: why.clone() };
+            }
+        }
+        _ => {}
+    }
     let dbt_exceptions = out
         .invocations
         .iter()
         .filter_map(|i| i.exception.clone())
         .collect();
-    let mut problems = out.problems;
-    if let Some(e) = out.report.raw_error {
-        problems.push(format!("loading the raw snapshot failed: {e}"));
-    }
-    PhaseFacts {
+    let mut phase = PhaseFacts {
         number,
         name: phase_name(number).to_string(),
-        ran: PhaseRun::from_status(&result.status),
-        nodes: result.nodes,
+        ran,
+        nodes: result.nodes.clone(),
         wall_secs: result.wall_secs,
         dbt_secs: out.report.dbt.as_ref().and_then(|d| d.elapsed_secs),
         dbt_returncode: out.report.dbt.as_ref().and_then(|d| d.returncode),
-        results: out.run_results.map(|r| r.results).unwrap_or_default(),
-        manifest: out.manifest,
+        results: out
+            .run_results
+            .as_ref()
+            .map(|r| r.results.clone())
+            .unwrap_or_default(),
+        manifest: out.manifest.clone(),
         dbt_exceptions,
-        log_tail: out.log_tail,
+        log_tail: out.log_tail.clone(),
         problems,
         hidden: Vec::new(),
         models: BTreeMap::new(),
         relation_columns: BTreeMap::new(),
+        deadline_secs: Some(result.deadline_secs),
+        dbt_deadline_secs: Some(result.dbt_deadline_secs),
+        resource_ends,
+        forged: Vec::new(),
+    };
+    phase.forged = forged_claims(&phase, &result, early_exit.is_some());
+    for f in &phase.forged {
+        phase.problems.push(format!("forged artifact: {f}"));
+    }
+    phase
+}
+
+/// Console output past which the report names a flood.
+const CONSOLE_FLOOD_BYTES: u64 = 64 << 20;
+/// Free space below which a workspace counts as full.
+const FULL_BELOW_BYTES: u64 = 2 << 20;
+
+fn mib(bytes: impl Into<i128>) -> i128 {
+    bytes.into() >> 20
+}
+
+/// The sandbox limits a phase reached, named for the report: what the runner
+/// measured, else the probe after a runner that did not finish compared with
+/// the counters before the phase, and the engine's own account of the
+/// container.
+fn resource_ends(
+    result: &PhaseResult,
+    before: &execute::Resources,
+    limits: &execute::SandboxLimits,
+) -> Vec<String> {
+    let mut ends = Vec::new();
+    let delta = |f: fn(&execute::Resources) -> Option<i64>| -> i64 {
+        match (&result.outputs.report.resources, &result.probe) {
+            (Some(r), _) => f(r).unwrap_or(0),
+            (None, Some(p)) => f(p).unwrap_or(0) - f(before).unwrap_or(0),
+            (None, None) => 0,
+        }
+    };
+    let oom = delta(|r| r.oom_kills);
+    if oom > 0 || result.container_oom_killed {
+        ends.push(format!(
+            "out of memory: the kernel killed {} at the sandbox's {} MiB memory limit",
+            if result.container_oom_killed {
+                "the sandbox".to_string()
+            } else {
+                format!("{oom} process(es)")
+            },
+            mib(limits.memory_bytes)
+        ));
+    }
+    let pids = delta(|r| r.pids_max_hits);
+    if pids > 0 {
+        ends.push(format!(
+            "process limit: {pids} new process(es) or thread(s) refused at the sandbox's limit of {}",
+            limits.pids_limit
+        ));
+    }
+    let seen = result
+        .outputs
+        .report
+        .resources
+        .as_ref()
+        .or(result.probe.as_ref());
+    if let Some(r) = seen {
+        if !r.files_at_size_limit.is_empty() {
+            let names: Vec<String> = r
+                .files_at_size_limit
+                .iter()
+                .take(3)
+                .map(|f| format!("`{}`", clip(f, 120)))
+                .collect();
+            ends.push(format!(
+                "file-size limit: {} reached the sandbox's {} MiB limit per file",
+                names.join(", "),
+                mib(limits.fsize_bytes)
+            ));
+        }
+        for (place, free, total) in [
+            ("/work", r.work_free_bytes, r.work_total_bytes),
+            ("/tmp", r.tmp_free_bytes, r.tmp_total_bytes),
+        ] {
+            if let (Some(free), Some(total)) = (free, total) {
+                if free < FULL_BELOW_BYTES {
+                    ends.push(format!(
+                        "the sandbox's workspace {place} ({} MiB) was full",
+                        mib(total)
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(f) = &result.runner_failure {
+        let named = match f.kind.as_str() {
+            "workspace_full" if !ends.iter().any(|e| e.contains("was full")) => {
+                Some("the sandbox's workspace was full".to_string())
+            }
+            "file_size" if !ends.iter().any(|e| e.starts_with("file-size")) => Some(format!(
+                "file-size limit: a file reached the sandbox's {} MiB limit per file",
+                mib(limits.fsize_bytes)
+            )),
+            "resources" if pids == 0 => Some(format!(
+                "process limit: the runner could not start a process ({})",
+                clip(&f.detail, 200)
+            )),
+            "memory" if oom == 0 => Some("out of memory: the runner could not allocate".into()),
+            _ => None,
+        };
+        ends.extend(named);
+    }
+    ends
+}
+
+/// dbt's process ended before dbt reported the result of every command it was
+/// given, without the runner's deadline: something inside dbt's process (a
+/// Python model) ended it.
+fn ended_early(result: &PhaseResult) -> Option<String> {
+    let dbt = result.outputs.report.dbt.as_ref()?;
+    if dbt.timed_out {
+        return None;
+    }
+    let asked = dbt.commands.unwrap_or(1);
+    let reported = result.outputs.invocations.len();
+    if reported >= asked {
+        return None;
+    }
+    Some(match dbt.returncode {
+        Some(code) if code < 0 => format!(
+            "dbt's process was killed by signal {} before dbt finished",
+            -code
+        ),
+        Some(code) => format!(
+            "dbt's process exited (code {code}) before dbt finished: code running inside dbt (a Python model) ended it"
+        ),
+        None => "dbt's process ended before dbt finished".into(),
+    })
+}
+
+/// The cause of a runner that did not finish, as precisely as the evidence
+/// allows: a named limit, the kill of the runner, or the runner's own words.
+fn runner_failure_cause(result: &PhaseResult, ends: &[String], detail: &str) -> String {
+    if !ends.is_empty() {
+        return ends.join("; ");
+    }
+    match result.runner_exit {
+        Some(137) => "the phase runner was killed (SIGKILL, exit 137) while the submission's code ran in the sandbox".into(),
+        Some(143) => "the phase runner was terminated (SIGTERM, exit 143) while the submission's code ran in the sandbox".into(),
+        Some(code) => {
+            let last = result
+                .runner_stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            format!(
+                "the phase runner failed (exit {code}) after the submission's code ran in the sandbox: {}",
+                clip(last, 300)
+            )
+        }
+        None => format!("the phase's output could not be read back: {}", clip(detail, 300)),
+    }
+}
+
+/// Claims of dbt's artifacts that the grader's own observations contradict.
+/// Only what dbt cannot honestly produce counts: an honest failing build
+/// never shows up here.
+fn forged_claims(phase: &PhaseFacts, result: &PhaseResult, ended_early: bool) -> Vec<String> {
+    let mut forged = Vec::new();
+    if phase.results.is_empty() {
+        return forged;
+    }
+    if ended_early {
+        // dbt writes run_results.json when a command ends, and the runner's
+        // child records the command right after: results with no record were
+        // written by something else.
+        forged.push(format!(
+            "run_results.json reports {} node(s), but dbt's process ended before dbt finished, so dbt did not write it",
+            phase.results.len()
+        ));
+    }
+    let Some(manifest) = &phase.manifest else {
+        return forged;
+    };
+    let unknown: Vec<&str> = phase
+        .results
+        .iter()
+        .map(|r| r.unique_id.as_str())
+        .filter(|id| !manifest.nodes.contains_key(*id))
+        .collect();
+    if !unknown.is_empty() {
+        forged.push(format!(
+            "run_results.json reports {} node(s) that dbt's manifest does not have (e.g. `{}`)",
+            unknown.len(),
+            clip(unknown[0], 120)
+        ));
+    }
+    let report = &result.outputs.report;
+    if let (Some(relations), false) = (&report.relations, report.relations_truncated) {
+        let have: BTreeSet<(String, String)> = relations.iter().cloned().collect();
+        let mut missing = Vec::new();
+        for r in phase.results.iter().filter(|r| r.status.is_ok()) {
+            let Some(node) = manifest.nodes.get(&r.unique_id) else {
+                continue;
+            };
+            if !matches!(node.resource_type.as_str(), "model" | "seed" | "snapshot") {
+                continue;
+            }
+            let materialized = node
+                .config
+                .get("materialized")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if matches!(materialized, "ephemeral" | "external") {
+                continue;
+            }
+            let schema = node.schema.clone().unwrap_or_else(|| "main".into());
+            let name = node.alias.clone().unwrap_or_else(|| node.name.clone());
+            if !have.contains(&(schema.to_lowercase(), name.to_lowercase())) {
+                missing.push(format!("{schema}.{name}"));
+            }
+        }
+        if !missing.is_empty() {
+            forged.push(format!(
+                "run_results.json says {} relation(s) were built that the warehouse does not hold (e.g. {})",
+                missing.len(),
+                clip(&missing[0], 120)
+            ));
+        }
+    }
+    forged
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// The phase deadline and the total budget of the build phases, in seconds:
+/// sized from the pack's reference build time when it gives one, never above
+/// the configured phase limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Deadlines {
+    pub phase_secs: u64,
+    pub budget_secs: u64,
+}
+
+impl Deadlines {
+    pub fn new(pack: Option<&hidden::ExecutionBudget>, configured_phase_secs: u64) -> Deadlines {
+        let cap = configured_phase_secs.max(1);
+        match pack {
+            Some(b) => {
+                let phase =
+                    ((b.reference_build_secs * b.deadline_multiple).ceil() as u64).clamp(1, cap);
+                let budget = ((b.reference_build_secs * b.budget_multiple).ceil() as u64)
+                    .clamp(phase, cap.saturating_mul(3));
+                Deadlines {
+                    phase_secs: phase,
+                    budget_secs: budget,
+                }
+            }
+            None => Deadlines {
+                phase_secs: cap,
+                budget_secs: cap.saturating_mul(2),
+            },
+        }
     }
 }
 
@@ -439,6 +832,12 @@ fn unrun_measurements(
         },
         PhaseRun::NotRun { reason } => Measurement::NotRun {
             reason: reason.clone(),
+        },
+        PhaseRun::EndedBySubmission { cause } => Measurement::NotRun {
+            reason: format!("the phase was ended by the submission's code: {cause}"),
+        },
+        PhaseRun::TimedOut => Measurement::NotRun {
+            reason: "the phase timed out".into(),
         },
         other => Measurement::NotRun {
             reason: other.label().replace('_', " "),
@@ -469,6 +868,7 @@ async fn run_queries(
         queries,
         dbt_timeout_secs: None,
         clock: None,
+        deadline_secs: None,
     };
     match sandbox.run_phase(&spec).await {
         Ok(res) => match res.status {
@@ -482,10 +882,19 @@ async fn run_queries(
                 }
             }
             PhaseStatus::TimedOut => Err(PhaseRun::NotRun {
-                reason: "the check queries hit the phase deadline".into(),
+                reason: format!(
+                    "the check queries timed out after {} s on the submission's warehouse",
+                    res.deadline_secs
+                ),
             }),
-            PhaseStatus::RunnerFailed { detail } => Err(PhaseRun::GraderFailed {
-                reason: format!("the check queries could not run: {detail}"),
+            // Only the grader's queries ran, on the warehouse and workspace the
+            // submission's build left: what breaks them is the submission's.
+            PhaseStatus::RunnerFailed { detail } => Err(PhaseRun::EndedBySubmission {
+                cause: format!(
+                    "the grader's check queries could not run on what the build left (exit {:?}): {}",
+                    res.runner_exit,
+                    clip(&detail, 300)
+                ),
             }),
         },
         Err(e) => Err(PhaseRun::GraderFailed {
@@ -754,6 +1163,9 @@ impl QueryPlan {
             PhaseRun::NotRun { reason } => Measurement::NotRun {
                 reason: reason.clone(),
             },
+            PhaseRun::EndedBySubmission { cause } => Measurement::NotRun {
+                reason: cause.clone(),
+            },
             other => Measurement::NotRun {
                 reason: other.label().into(),
             },
@@ -823,8 +1235,14 @@ pub fn stage_detail(facts: &ExecutionFacts) -> String {
                 .phases
                 .iter()
                 .map(|p| {
+                    let why = match &p.ran {
+                        PhaseRun::Completed | PhaseRun::DbtTimedOut => String::new(),
+                        _ => phase_detail(p)
+                            .map(|d| format!(" ({})", clip(&d, 200)))
+                            .unwrap_or_default(),
+                    };
                     format!(
-                        "{} {} in {:.1} s ({} of {} nodes ok)",
+                        "{} {} in {:.1} s ({} of {} nodes ok){why}",
                         p.name,
                         p.ran.label().replace('_', " "),
                         p.wall_secs,
@@ -909,7 +1327,7 @@ fn error_line(message: &str) -> String {
         .iter()
         .find(|l| !header(l))
         .or(lines.first())
-        .map(|l| crate::report::strip_control(l).chars().take(300).collect())
+        .map(|l| crate::inert::strip_ansi(l).chars().take(300).collect())
         .unwrap_or_default()
 }
 
@@ -935,10 +1353,13 @@ pub fn report_summary(
     };
     let mut summary = ExecutionSummary::default();
     for p in &facts.phases {
-        let detail = match &p.ran {
-            PhaseRun::NotRun { reason } | PhaseRun::GraderFailed { reason } => Some(reason.clone()),
-            _ => p.dbt_exceptions.first().cloned(),
-        };
+        let detail = phase_detail(p);
+        let mut problems: Vec<String> = p
+            .resource_ends
+            .iter()
+            .map(|e| format!("limit reached: {e}"))
+            .collect();
+        problems.extend(p.problems.iter().cloned());
         summary.phases.push(PhaseSummary {
             phase: p.number,
             name: p.name.clone(),
@@ -946,7 +1367,7 @@ pub fn report_summary(
             detail,
             wall_secs: Some((p.wall_secs * 10.0).round() / 10.0),
             nodes: (p.nodes.total > 0).then(|| tally(&p.nodes)),
-            problems: p.problems.clone(),
+            problems,
             dbt_exit_code: p.dbt_returncode,
             errored: node_issues(&p.results, false),
             failed_tests: node_issues(&p.results, true),
@@ -1003,9 +1424,342 @@ pub fn report_summary(
         .rev()
         .find(|p| !p.log_tail.trim().is_empty())
     {
-        let lines: Vec<&str> = p.log_tail.lines().collect();
-        let from = lines.len().saturating_sub(30);
-        summary.dbt_log_tail = lines[from..].iter().map(|l| l.to_string()).collect();
+        summary.dbt_log_tail = log_excerpt(&p.log_tail, LOG_EXCERPT_LINES);
     }
     Some(summary)
+}
+
+/// Lines of dbt's log a report keeps.
+const LOG_EXCERPT_LINES: usize = 60;
+
+/// What a reader needs of a phase's outcome, in one line: the cause of an
+/// end, the deadline that was hit, or dbt's own exception.
+pub fn phase_detail(p: &PhaseFacts) -> Option<String> {
+    match &p.ran {
+        PhaseRun::NotRun { reason } | PhaseRun::GraderFailed { reason } => Some(reason.clone()),
+        PhaseRun::EndedBySubmission { cause } => {
+            Some(format!("ended by the submission's code: {cause}"))
+        }
+        PhaseRun::TimedOut => Some(format!(
+            "timed out after {} s (the phase deadline); the sandbox was removed",
+            p.deadline_secs.unwrap_or_default()
+        )),
+        PhaseRun::DbtTimedOut => Some(format!(
+            "dbt timed out after {} s (its share of the phase deadline) and was stopped",
+            p.dbt_deadline_secs.unwrap_or_default()
+        )),
+        PhaseRun::Completed => p
+            .forged
+            .first()
+            .map(|f| format!("forged artifact: {f}"))
+            .or_else(|| p.dbt_exceptions.first().cloned()),
+    }
+}
+
+/// The part of dbt's log that says what went wrong: from the first error line
+/// (or dbt's closing summary) to the end, at most `max` lines: the first half
+/// of them and the last. dbt prints each failure's message after its summary
+/// line, so the last lines alone cut the messages off.
+pub fn log_excerpt(log: &str, max: usize) -> Vec<String> {
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    let is_error = |l: &str| {
+        l.contains("Error") || l.contains("ERROR") || l.contains("Failure") || l.contains("FAIL ")
+    };
+    let is_summary = |l: &str| l.contains("Finished running") || l.contains("Completed with");
+    let from = lines
+        .iter()
+        .position(|l| is_error(l))
+        .or_else(|| lines.iter().position(|l| is_summary(l)))
+        .unwrap_or_else(|| lines.len().saturating_sub(max));
+    let kept = &lines[from..];
+    let out: Vec<&str> = if kept.len() <= max {
+        kept.to_vec()
+    } else {
+        let head = max / 2;
+        let tail = max - head - 1;
+        let mut v = kept[..head].to_vec();
+        v.push("…");
+        v.extend_from_slice(&kept[kept.len() - tail..]);
+        v
+    };
+    out.into_iter()
+        .map(|l| crate::inert::inert_line(&clip(l, 400)))
+        .collect()
+}
+
+#[cfg(test)]
+mod attribution_tests {
+    use super::*;
+    use crate::execute::outputs::{DbtProcess, RefusedArtifact};
+    use crate::execute::{
+        DbtInvocation, Manifest, ManifestNode, NodeStatus, NodeSummary, PhaseOutputs, Resources,
+        RunResult, SandboxLimits,
+    };
+
+    fn node(id: &str, materialized: &str) -> (String, ManifestNode) {
+        let mut config = serde_json::Map::new();
+        config.insert("materialized".into(), Value::String(materialized.into()));
+        (
+            id.into(),
+            ManifestNode {
+                unique_id: id.into(),
+                resource_type: id.split('.').next().unwrap().into(),
+                name: id.rsplit('.').next().unwrap().into(),
+                package_name: None,
+                original_file_path: None,
+                raw_code: None,
+                compiled_code: None,
+                depends_on: Default::default(),
+                config,
+                attached_node: None,
+                schema: Some("main".into()),
+                alias: None,
+                columns: BTreeMap::new(),
+            },
+        )
+    }
+
+    fn ok(id: &str) -> RunResult {
+        RunResult {
+            unique_id: id.into(),
+            status: NodeStatus::Success,
+            failures: None,
+            message: None,
+            execution_time: None,
+            compiled_code: None,
+            relation_name: None,
+        }
+    }
+
+    /// A build phase that completed: two models claimed built, one of them
+    /// ephemeral, the warehouse holding `relations`.
+    fn completed(relations: &[&str]) -> PhaseResult {
+        let mut outputs = PhaseOutputs {
+            manifest: Some(Manifest {
+                nodes: [node("model.p.a", "table"), node("model.p.e", "ephemeral")]
+                    .into_iter()
+                    .collect(),
+                sources: BTreeMap::new(),
+                parent_map: BTreeMap::new(),
+            }),
+            run_results: Some(crate::execute::RunResults {
+                results: vec![ok("model.p.a"), ok("model.p.e")],
+                elapsed_time: None,
+            }),
+            ..Default::default()
+        };
+        outputs.invocations = vec![DbtInvocation {
+            args: vec!["build".into()],
+            success: true,
+            exception: None,
+        }];
+        outputs.report.dbt = Some(DbtProcess {
+            returncode: Some(0),
+            commands: Some(1),
+            ..Default::default()
+        });
+        outputs.report.relations = Some(
+            relations
+                .iter()
+                .map(|r| ("main".to_string(), r.to_string()))
+                .collect(),
+        );
+        outputs.report.resources = Some(Resources {
+            oom_kills: Some(0),
+            pids_max_hits: Some(0),
+            work_free_bytes: Some(500 << 20),
+            work_total_bytes: Some(1 << 30),
+            ..Default::default()
+        });
+        PhaseResult {
+            name: "p1-initial".into(),
+            status: PhaseStatus::Completed,
+            nodes: NodeSummary::default(),
+            outputs,
+            wall_secs: 3.0,
+            runner_stderr: String::new(),
+            deadline_secs: 300,
+            dbt_deadline_secs: 225,
+            runner_exit: Some(0),
+            runner_failure: None,
+            probe: None,
+            container_oom_killed: false,
+        }
+    }
+
+    fn facts(result: PhaseResult) -> PhaseFacts {
+        phase_facts(
+            1,
+            result,
+            &mut Resources::default(),
+            &SandboxLimits::default(),
+        )
+    }
+
+    #[test]
+    fn an_honest_build_is_completed_and_not_forged() {
+        let p = facts(completed(&["a"]));
+        assert_eq!(p.ran, PhaseRun::Completed);
+        assert!(p.forged.is_empty(), "{:?}", p.forged);
+        assert!(p.resource_ends.is_empty());
+    }
+
+    #[test]
+    fn results_the_warehouse_or_the_manifest_contradict_are_forged() {
+        let p = facts(completed(&[]));
+        assert_eq!(p.forged.len(), 1, "{:?}", p.forged);
+        assert!(p.forged[0].contains("main.a"), "{:?}", p.forged);
+        let mut r = completed(&["a"]);
+        r.outputs
+            .run_results
+            .as_mut()
+            .unwrap()
+            .results
+            .extend((0..124).map(|i| ok(&format!("model.p.fake{i}"))));
+        let p = facts(r);
+        assert!(p.forged[0].contains("124 node(s)"), "{:?}", p.forged);
+    }
+
+    #[test]
+    fn a_dbt_process_ended_from_inside_ends_the_phase_and_its_results_are_forged() {
+        let mut r = completed(&["a"]);
+        r.outputs.invocations.clear();
+        let p = facts(r);
+        match &p.ran {
+            PhaseRun::EndedBySubmission { cause } => {
+                assert!(cause.contains("exited (code 0)"), "{cause}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p.forged.iter().any(|f| f.contains("did not write it")));
+    }
+
+    #[test]
+    fn limits_reached_are_named_and_end_the_phase() {
+        let mut r = completed(&["a"]);
+        r.outputs.report.resources = Some(Resources {
+            oom_kills: Some(1),
+            pids_max_hits: Some(3),
+            work_free_bytes: Some(0),
+            work_total_bytes: Some(256 << 20),
+            files_at_size_limit: vec!["/work/p1/target/huge.bin".into()],
+            ..Default::default()
+        });
+        let p = facts(r);
+        let all = p.resource_ends.join(" | ");
+        for word in [
+            "out of memory",
+            "2048 MiB",
+            "process limit",
+            "file-size limit",
+            "huge.bin",
+            "/work (256 MiB) was full",
+        ] {
+            assert!(all.contains(word), "{word}: {all}");
+        }
+        assert!(matches!(p.ran, PhaseRun::EndedBySubmission { .. }));
+    }
+
+    #[test]
+    fn a_killed_runner_and_an_oversized_artifact_are_the_submissions() {
+        let mut r = completed(&["a"]);
+        r.status = PhaseStatus::RunnerFailed {
+            detail: "runner exited with Some(137)".into(),
+        };
+        r.runner_exit = Some(137);
+        r.outputs = PhaseOutputs::default();
+        let p = facts(r);
+        assert_eq!(p.ran.label(), "ended_by_submission", "{:?}", p.ran);
+        assert!(phase_detail(&p).unwrap().contains("runner was killed"));
+
+        // The probe after the kill shows a memory kill the phase caused.
+        let mut r = completed(&["a"]);
+        r.status = PhaseStatus::RunnerFailed {
+            detail: "runner exited with Some(137)".into(),
+        };
+        r.runner_exit = Some(137);
+        r.outputs = PhaseOutputs::default();
+        r.probe = Some(Resources {
+            oom_kills: Some(2),
+            ..Default::default()
+        });
+        let mut before = Resources {
+            oom_kills: Some(1),
+            ..Default::default()
+        };
+        let p = phase_facts(1, r, &mut before, &SandboxLimits::default());
+        assert!(
+            phase_detail(&p).unwrap().contains("out of memory"),
+            "{:?}",
+            p.ran
+        );
+        assert_eq!(before.oom_kills, Some(2), "the counters move on");
+
+        let mut r = completed(&["a"]);
+        r.outputs.report.refused_artifacts = vec![RefusedArtifact {
+            name: "manifest.json".into(),
+            reason: "419430400 bytes, over the cap of 100663296".into(),
+            size: Some(419_430_400),
+        }];
+        let p = facts(r);
+        assert!(
+            phase_detail(&p).unwrap().contains("over the cap"),
+            "{:?}",
+            p.ran
+        );
+    }
+
+    #[test]
+    fn deadlines_come_from_the_pack_and_never_exceed_the_configured_cap() {
+        let pack = hidden::ExecutionBudget {
+            reference_build_secs: 10.0,
+            deadline_multiple: 30.0,
+            budget_multiple: 60.0,
+        };
+        assert_eq!(
+            Deadlines::new(Some(&pack), 900),
+            Deadlines {
+                phase_secs: 300,
+                budget_secs: 600
+            }
+        );
+        assert_eq!(Deadlines::new(Some(&pack), 120).phase_secs, 120);
+        assert_eq!(
+            Deadlines::new(None, 900),
+            Deadlines {
+                phase_secs: 900,
+                budget_secs: 1800
+            }
+        );
+    }
+
+    #[test]
+    fn the_log_excerpt_keeps_dbts_error_lines() {
+        let mut log = String::new();
+        for i in 0..100 {
+            log.push_str(&format!("12:00:{i:02}  1 of 100 OK created model x{i}\n"));
+        }
+        log.push_str("12:01:00  Finished running 100 models in 3 s.\n");
+        log.push_str("12:01:00  Completed with 1 error\n");
+        log.push_str("12:01:00  Runtime Error in model broken (models/broken.sql)\n");
+        log.push_str("12:01:00    Binder Error: Referenced column \"no_such_column\" not found\n");
+        for i in 0..40 {
+            log.push_str(&format!("12:01:01  Done. line {i}\n"));
+        }
+        let kept = log_excerpt(&log, 20);
+        assert!(kept.len() <= 20);
+        assert!(
+            kept.iter()
+                .any(|l| l.contains("Runtime Error in model broken")),
+            "{kept:?}"
+        );
+        assert!(
+            kept.iter().any(|l| l.contains("no_such_column")),
+            "{kept:?}"
+        );
+        assert!(kept.last().unwrap().contains("line 39"));
+        // Nothing to point at: the last lines.
+        let kept = log_excerpt("a\nb\nc\n", 2);
+        assert_eq!(kept, ["b", "c"]);
+    }
 }

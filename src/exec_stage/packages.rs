@@ -10,8 +10,10 @@
 //! - the package cache, a folder of `<name>/dbt_project.yml` trees that a
 //!   deployment with network fills once (`[packages] cache_dir`).
 //!
-//! A package none of them holds is a limit of the grading environment, not the
-//! candidate's fault: the stage says so and the grade stays static.
+//! A package none of them holds cannot be installed: the exercise tells the
+//! candidate the build has no network (the starter's `packages.yml` is empty and
+//! says why), so listing one is the submission's failure. dbt could not parse
+//! the project; every phase fails with the package named.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -45,8 +47,8 @@ impl std::fmt::Display for Unresolved {
             .collect();
         write!(
             f,
-            "environment limitation, not the candidate's fault: the sandbox has no network \
-             and cannot install {}; graded from the code alone",
+            "packages.yml lists {} that cannot be installed without a network (the exercise's \
+             build has none), so dbt cannot parse the project: no phase could run",
             each.join(", ")
         )
     }
@@ -227,13 +229,17 @@ mod tests {
     }
 
     #[test]
-    fn a_package_nobody_holds_is_an_environment_limitation() {
+    fn a_package_nobody_holds_is_named_as_the_submissions() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = tmp.path().join("cache");
         fs::create_dir_all(&cache).unwrap();
         let err = plan(&[hub("dbt_utils")], tmp.path(), tmp.path(), Some(&cache)).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("environment limitation"), "{text}");
+        assert!(
+            text.contains("cannot be installed without a network"),
+            "{text}"
+        );
+        assert!(!text.contains("not the candidate"), "{text}");
         assert!(text.contains("dbt-labs/dbt_utils 1.1.1"), "{text}");
         let err = plan(&[hub("dbt_utils")], tmp.path(), tmp.path(), None).unwrap_err();
         assert!(err.to_string().contains("no package cache"), "{err}");

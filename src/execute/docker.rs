@@ -367,6 +367,20 @@ fn append_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize, truncated: &mut boo
     buf.extend_from_slice(&data[..data.len().min(room)]);
 }
 
+/// A container's state as the engine reports it (`None`: it no longer exists).
+pub async fn container_state(
+    docker: &Docker,
+    id: &str,
+) -> Result<Option<bollard::models::ContainerState>, ExecuteError> {
+    match docker.inspect_container(id, None).await {
+        Ok(c) => Ok(Some(c.state.unwrap_or_default())),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether a container still exists (running or not).
 pub async fn container_exists(docker: &Docker, id: &str) -> Result<bool, ExecuteError> {
     match docker.inspect_container(id, None).await {

@@ -22,6 +22,8 @@ use tokio::process::Command;
 pub const RUNNER_SCRIPT: &str = include_str!("runner/runner.py");
 /// Dockerfile for hosts that can pull base images; produces an equivalent image.
 pub const DOCKERFILE: &str = include_str!("runner/Dockerfile");
+/// The grader's dbt profile, at `/opt/assay/profiles/profiles.yml` in the image.
+pub const PROFILES_YML: &str = include_str!("runner/profiles.yml");
 
 /// dbt-core 1.12 downloads a wheel from the web while installing: stay on 1.11.
 /// DuckDB >= 1.4 is needed by the `merge` incremental strategy.
@@ -33,7 +35,7 @@ pub const DEFAULT_REQUIREMENTS: &[&str] =
 const DEBIAN_PACKAGES: &[&str] = &["python3", "python3-venv", "libfaketime"];
 
 /// Bump when the recipe below changes in a way the hashed inputs do not show.
-const RECIPE_VERSION: &str = "assay-runner-recipe-2";
+const RECIPE_VERSION: &str = "assay-runner-recipe-3";
 
 pub const RUNNER_UID: u32 = 10001;
 
@@ -207,7 +209,13 @@ fn pick_source(entries: &[(String, String)], codename: &str) -> Option<DebianSou
 /// the Dockerfile, the package pins, the Debian suite and the recipe version.
 pub fn runner_image_tag(cfg: &RunnerConfig, suite: &str) -> String {
     let mut h = Sha256::new();
-    for part in [RECIPE_VERSION, RUNNER_SCRIPT, DOCKERFILE, suite] {
+    for part in [
+        RECIPE_VERSION,
+        RUNNER_SCRIPT,
+        DOCKERFILE,
+        PROFILES_YML,
+        suite,
+    ] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -355,7 +363,7 @@ pub async fn ensure_runner_image(
         ),
     )
     .await?;
-    for dir in ["work", "home/runner", "opt/assay"] {
+    for dir in ["work", "home/runner", "opt/assay/profiles"] {
         let p = rootfs.join(dir);
         std::fs::create_dir_all(&p).map_err(|e| ExecuteError::io(&p, e))?;
     }
@@ -368,6 +376,8 @@ pub async fn ensure_runner_image(
     }
     let script = rootfs.join("opt/assay/runner.py");
     std::fs::write(&script, RUNNER_SCRIPT).map_err(|e| ExecuteError::io(&script, e))?;
+    let profiles = rootfs.join("opt/assay/profiles/profiles.yml");
+    std::fs::write(&profiles, PROFILES_YML).map_err(|e| ExecuteError::io(&profiles, e))?;
     slim(&rootfs)?;
 
     progress.step("building runner image: importing…");

@@ -17,12 +17,12 @@ use std::path::PathBuf;
 
 pub use image::{ensure_runner_image, runner_image_tag, Progress};
 pub use outputs::{
-    DbtInvocation, Manifest, ManifestNode, NodeStatus, PhaseOutputs, QueryResult, RunResult,
-    RunResults,
+    DbtInvocation, Manifest, ManifestNode, NodeStatus, PhaseOutputs, QueryResult, Resources,
+    RunResult, RunResults,
 };
 pub use sandbox::{
     run_project, NodeSummary, PhaseResult, PhaseSpec, PhaseStatus, ProjectRun, RawSnapshot,
-    Sandbox, SandboxQuery, UploadSummary,
+    RunnerFailure, Sandbox, SandboxQuery, UploadSummary,
 };
 
 /// Errors of the execution layer. A submission that fails is never an error here:
@@ -112,7 +112,8 @@ pub struct SandboxLimits {
     /// Maximum number of processes and threads; the fork-bomb control.
     pub pids_limit: i64,
     /// Wall-clock limit of one phase (raw load + dbt + queries), in seconds.
-    /// Past it the container is killed and removed.
+    /// Past it the container is killed and removed. The exercise pack may set
+    /// a shorter one (`[execution]` in hidden-checks.toml); this is the cap.
     pub phase_timeout_secs: u64,
     /// Deadline for dbt inside a phase; the runner kills dbt and still returns
     /// the artifacts. Defaults to the phase limit minus a quarter (2-120 s).

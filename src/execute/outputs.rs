@@ -222,17 +222,57 @@ pub struct QueryResult {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DbtProcess {
+    /// dbt's process as the runner saw it end: negative for a signal. The
+    /// runner's own observation, though a model inside dbt can choose it (by
+    /// exiting the process early).
     pub returncode: Option<i64>,
     #[serde(default)]
     pub timed_out: bool,
+    /// The deadline the runner gave dbt.
+    #[serde(default)]
+    pub timeout_secs: Option<f64>,
     #[serde(default)]
     pub elapsed_secs: Option<f64>,
+    /// Bytes dbt's process wrote to its console (only the end is kept).
+    #[serde(default)]
+    pub console_bytes: Option<u64>,
+    /// How many dbt commands the phase asked for.
+    #[serde(default)]
+    pub commands: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RefusedArtifact {
     pub name: String,
     pub reason: String,
+    /// The artifact's size, when it was refused for being over its cap.
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+/// What the runner measured of the container's limits: counters of the
+/// container's cgroup (read-only inside it) and free space. In a phase's
+/// `resources` the two counters are what the phase added; in `counters` and
+/// in a probe they are the container's totals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Processes the kernel killed for memory.
+    #[serde(default)]
+    pub oom_kills: Option<i64>,
+    /// Forks refused at the process limit.
+    #[serde(default)]
+    pub pids_max_hits: Option<i64>,
+    #[serde(default)]
+    pub work_free_bytes: Option<u64>,
+    #[serde(default)]
+    pub work_total_bytes: Option<u64>,
+    #[serde(default)]
+    pub tmp_free_bytes: Option<u64>,
+    #[serde(default)]
+    pub tmp_total_bytes: Option<u64>,
+    /// Files that reached the file-size limit (paths in the sandbox).
+    #[serde(default)]
+    pub files_at_size_limit: Vec<String>,
 }
 
 /// The runner's own account of the phase (result.json).
@@ -252,6 +292,19 @@ pub struct RunnerReport {
     /// where dbt writes its results.
     #[serde(default)]
     pub refused_artifacts: Vec<RefusedArtifact>,
+    /// What this phase added to the container's limit counters, and the free
+    /// space after it.
+    #[serde(default)]
+    pub resources: Option<Resources>,
+    /// The container's counters after the phase (totals).
+    #[serde(default)]
+    pub counters: Option<Resources>,
+    /// Relations in the warehouse after dbt (schema, name; lower case), listed
+    /// by the runner itself once the submission's processes were gone.
+    #[serde(default)]
+    pub relations: Option<Vec<(String, String)>>,
+    #[serde(default)]
+    pub relations_truncated: bool,
 }
 
 /// Parsed outputs of one phase. A file that is missing or does not parse is
@@ -299,12 +352,20 @@ pub fn parse_outputs(files: &OutputFiles) -> PhaseOutputs {
     let manifest = parse_json(files, "manifest.json", &mut problems);
     let queries = parse_json(files, "queries.json", &mut problems).unwrap_or_default();
     for r in &report.refused_artifacts {
-        problems.push(format!(
-            "{} was {}, not a regular file, and was not read: dbt's own results of this \
-             phase are unknown (a submission can plant such a link to forge them)",
-            truncate(&r.name, 80),
-            truncate(&r.reason, 200)
-        ));
+        if r.size.is_some() {
+            problems.push(format!(
+                "{} was {} and was not read: no dbt run writes one that large",
+                truncate(&r.name, 80),
+                truncate(&r.reason, 200)
+            ));
+        } else {
+            problems.push(format!(
+                "{} was {}, not a regular file, and was not read: dbt's own results of this \
+                 phase are unknown (a submission can plant such a link to forge them)",
+                truncate(&r.name, 80),
+                truncate(&r.reason, 200)
+            ));
+        }
     }
     if report.dbt.is_some()
         && run_results.is_none()
@@ -316,10 +377,12 @@ pub fn parse_outputs(files: &OutputFiles) -> PhaseOutputs {
     {
         problems.push("dbt ran but left no run_results.json".into());
     }
+    // dbt colours its console; the codes (and any a model printed) go here,
+    // before the text reaches a check or a report.
     let log_tail = files
         .files
         .get("dbt_stdout_tail.log")
-        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .map(|b| crate::inert::strip_ansi(&String::from_utf8_lossy(b)))
         .unwrap_or_default();
     PhaseOutputs {
         report,

@@ -65,6 +65,10 @@ pub struct PhaseSpec {
     /// phase's sync time, so no result depends on the day the grade runs.
     #[serde(default)]
     pub clock: Option<String>,
+    /// Overrides [`SandboxLimits::phase_timeout_secs`] for this phase (a
+    /// deadline sized from the exercise, or what is left of a total budget).
+    #[serde(default)]
+    pub deadline_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -130,6 +134,35 @@ pub struct PhaseResult {
     pub wall_secs: f64,
     /// The runner's own diagnostics (stderr), capped.
     pub runner_stderr: String,
+    /// The phase's deadline and the share of it dbt had, in seconds.
+    pub deadline_secs: u64,
+    pub dbt_deadline_secs: u64,
+    /// The runner's exit status, when it exited (137: killed).
+    pub runner_exit: Option<i64>,
+    /// The cause the runner named when it could not finish
+    /// (`workspace_full`, `file_size`, `resources`, `memory`, `runner`).
+    pub runner_failure: Option<RunnerFailure>,
+    /// The container's counters read after a runner that did not finish.
+    pub probe: Option<outputs::Resources>,
+    /// The engine reports that the kernel killed the container for memory.
+    pub container_oom_killed: bool,
+}
+
+/// The runner's own account of why it could not finish a phase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerFailure {
+    pub kind: String,
+    pub detail: String,
+}
+
+impl RunnerFailure {
+    /// The `assay-runner-failure: {...}` line of the runner's stderr.
+    pub fn from_stderr(stderr: &str) -> Option<RunnerFailure> {
+        stderr.lines().rev().find_map(|l| {
+            l.strip_prefix("assay-runner-failure: ")
+                .and_then(|j| serde_json::from_str(j).ok())
+        })
+    }
 }
 
 /// What was copied into the container.
@@ -201,7 +234,6 @@ impl Sandbox {
         };
         let mut builder = tar::Builder::new(Vec::new());
         append_dir_entry(&mut builder, "project")?;
-        append_dir_entry(&mut builder, "grader")?;
         add_tree(
             &mut builder,
             project_dir,
@@ -230,8 +262,6 @@ impl Sandbox {
                 summary.packages.push(name.clone());
             }
         }
-        let profiles = profiles_yml(&profile_name);
-        append_bytes(&mut builder, "grader/profiles.yml", profiles.as_bytes())?;
         let data = builder
             .into_inner()
             .map_err(|e| ExecuteError::Upload(format!("building the upload: {e}")))?;
@@ -269,13 +299,17 @@ impl Sandbox {
     pub async fn run_phase(&mut self, spec: &PhaseSpec) -> Result<PhaseResult, ExecuteError> {
         let guard = self.live_guard()?;
         let started = Instant::now();
-        let phase_timeout = Duration::from_secs(self.limits.phase_timeout_secs.max(1));
+        let deadline = spec
+            .deadline_secs
+            .unwrap_or(self.limits.phase_timeout_secs)
+            .max(1);
+        let phase_timeout = Duration::from_secs(deadline);
         // dbt gets most of the deadline; the rest is for loading, queries and output.
-        let grace = (self.limits.phase_timeout_secs / 4).clamp(2, 120);
+        let grace = (deadline / 4).clamp(2, 120);
         let dbt_timeout = spec
             .dbt_timeout_secs
             .or(self.limits.dbt_timeout_secs)
-            .unwrap_or_else(|| self.limits.phase_timeout_secs.saturating_sub(grace))
+            .unwrap_or_else(|| deadline.saturating_sub(grace))
             .max(1);
         let stdin = phase_archive(spec, &self.limits, dbt_timeout)?;
         tracing::info!("phase {}: running", spec.name);
@@ -305,20 +339,54 @@ impl Sandbox {
             outputs: PhaseOutputs::default(),
             wall_secs: 0.0,
             runner_stderr: String::new(),
+            deadline_secs: deadline,
+            dbt_deadline_secs: dbt_timeout,
+            runner_exit: None,
+            runner_failure: None,
+            probe: None,
+            container_oom_killed: false,
         };
         match res {
             Err(ExecFailure::TimedOut) => {
                 tracing::warn!("phase {}: deadline reached, killing the sandbox", spec.name);
+                result.probe = self.probe().await;
                 self.kill_and_remove("a phase timed out").await;
                 result.status = PhaseStatus::TimedOut;
             }
-            Err(ExecFailure::Engine(e)) => return Err(e),
+            Err(ExecFailure::Engine(e)) => {
+                // A container the kernel killed for memory is the submission's
+                // doing; any other engine failure is the grader's.
+                match docker::container_state(&self.docker, guard.id()).await {
+                    Ok(Some(state)) if state.running != Some(true) => {
+                        result.container_oom_killed = state.oom_killed == Some(true);
+                        result.status = PhaseStatus::RunnerFailed {
+                            detail: format!(
+                                "the sandbox container stopped during the phase (exit {:?}{})",
+                                state.exit_code,
+                                if result.container_oom_killed {
+                                    ", killed for memory"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        };
+                        self.kill_and_remove("the container stopped").await;
+                    }
+                    _ => return Err(e),
+                }
+            }
             Ok(out) => {
                 result.runner_stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+                result.runner_exit = out.exit_code;
                 if out.exit_code != Some(0) {
+                    result.runner_failure = RunnerFailure::from_stderr(&result.runner_stderr);
                     result.status = PhaseStatus::RunnerFailed {
-                        detail: format!("runner exited with {:?}", out.exit_code),
+                        detail: match &result.runner_failure {
+                            Some(f) => f.detail.clone(),
+                            None => format!("runner exited with {:?}", out.exit_code),
+                        },
                     };
+                    result.probe = self.probe().await;
                 } else if out.stdout_truncated {
                     result.status = PhaseStatus::RunnerFailed {
                         detail: "phase output over the size cap".into(),
@@ -357,6 +425,27 @@ impl Sandbox {
             result.nodes.ok
         );
         Ok(result)
+    }
+
+    /// The container's counters now (`runner.py probe`), when it still runs.
+    async fn probe(&self) -> Option<outputs::Resources> {
+        let guard = self.guard.as_ref()?;
+        let out = docker::exec(
+            &self.docker,
+            guard,
+            ExecRequest {
+                cmd: vec![PYTHON.into(), RUNNER.into(), "probe".into()],
+                user: USER.into(),
+                env: base_env(&self.limits),
+                stdin: Vec::new(),
+                max_stdout: 64 << 10,
+                max_stderr: 64 << 10,
+                timeout: Duration::from_secs(20),
+            },
+        )
+        .await
+        .ok()?;
+        serde_json::from_slice(&out.stdout).ok()
     }
 
     /// Removes the container and waits until the engine no longer lists it.
@@ -548,13 +637,6 @@ fn is_plain_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// The grader's own profile: dbt-duckdb, one thread, a DuckDB file in the sandbox.
-pub fn profiles_yml(profile_name: &str) -> String {
-    format!(
-        "{profile_name}:\n  target: grader\n  outputs:\n    grader:\n      type: duckdb\n      path: {WAREHOUSE_PATH}\n      threads: 1\n      settings:\n        TimeZone: UTC\n"
-    )
-}
-
 fn tar_err(e: std::io::Error) -> ExecuteError {
     ExecuteError::Upload(format!("building the upload: {e}"))
 }
@@ -658,6 +740,9 @@ fn phase_archive(
         "max_rows": limits.max_query_rows,
         "dbt_timeout_secs": dbt_timeout_secs,
         "log_tail_bytes": limits.log_tail_bytes,
+        "fsize_bytes": limits.fsize_bytes,
+        "max_manifest_bytes": limits.max_manifest_bytes,
+        "max_run_results_bytes": limits.max_run_results_bytes,
         "clock": spec.clock,
         "raw": null,
     });

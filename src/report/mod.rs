@@ -25,52 +25,6 @@ pub use enrich::{enrich, ExercisePackData, PackError};
 pub use summary::terminal_summary;
 pub use verdict::{FailingCheck, ModelFailures, PhaseVerdict, Verdict};
 
-/// Text from a submission or a container with terminal escape sequences
-/// (ANSI colour, OSC titles) removed and other control characters shown as
-/// spaces: dbt colours its log, and a candidate can put escapes anywhere.
-pub fn strip_control(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            match chars.peek() {
-                // CSI: parameters up to a final byte in @..~.
-                Some('[') => {
-                    chars.next();
-                    for n in chars.by_ref() {
-                        if ('@'..='~').contains(&n) {
-                            break;
-                        }
-                    }
-                }
-                // OSC: up to BEL or ST (ESC \).
-                Some(']') => {
-                    chars.next();
-                    while let Some(n) = chars.next() {
-                        if n == '\u{7}' {
-                            break;
-                        }
-                        if n == '\u{1b}' {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                _ => {
-                    chars.next();
-                }
-            }
-        } else if c == '\t' {
-            out.push(' ');
-        } else if c.is_control() && c != '\n' {
-            continue;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Bumped on any change a reader of report.json could notice.
 pub const SCHEMA_VERSION: &str = "1.5.0";
 
@@ -84,7 +38,8 @@ pub struct Report {
     /// RFC 3339, UTC.
     pub graded_at: String,
     pub status: Status,
-    /// Why the submission could not be graded, when it could not.
+    /// Why the submission could not be graded (status `error`), or why its
+    /// grade stands on fewer criteria than the rubric has (status `incomplete`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub stages: Vec<StageRecord>,
@@ -224,7 +179,9 @@ fn default_basis() -> String {
 pub struct PhaseSummary {
     pub phase: u8,
     pub name: String,
-    /// completed, dbt_timed_out, timed_out, runner_failed, skipped.
+    /// completed, dbt_timed_out, timed_out, ended_by_submission (the
+    /// submission's code ended it: `detail` names how), runner_failed (the
+    /// grader's fault), skipped.
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -321,6 +278,11 @@ pub struct Submission {
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Graded,
+    /// Scored, but the grader could not decide some criteria for reasons the
+    /// submission cannot cause (no Docker engine, the runner image could not
+    /// be built, a fault of the grader): `error` names it. Not comparable with
+    /// complete grades; `assay grade` exits 2 unless `--allow-incomplete`.
+    Incomplete,
     Error,
 }
 

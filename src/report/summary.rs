@@ -30,6 +30,13 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
         let _ = writeln!(out, "  report: {report_path}");
         return out;
     }
+    if report.status == Status::Incomplete {
+        let _ = writeln!(
+            out,
+            "  INCOMPLETE: {} (some criteria could not be decided; exit 2 unless --allow-incomplete)",
+            one_line(report.error.as_deref().unwrap_or("a criterion errored in the grader"))
+        );
+    }
     let _ = writeln!(out);
     if let Some(v) = &report.verdict {
         let _ = writeln!(out, "  {}", one_line_long(&v.headline));
@@ -207,6 +214,33 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
             }
         }
     }
+    // How the submission's run ended, when it did not simply complete: the
+    // limit it reached, the deadline it hit, what its code did to the sandbox.
+    if let Some(exec) = &report.execution {
+        let ended: Vec<_> = exec
+            .phases
+            .iter()
+            .filter(|p| p.status != "completed" || !p.problems.is_empty())
+            .collect();
+        if !ended.is_empty() {
+            let _ = writeln!(out, "\nExecution:");
+        }
+        for p in ended {
+            let _ = writeln!(
+                out,
+                "  phase {} ({}) {}: {}",
+                p.phase,
+                p.name,
+                p.status.replace('_', " "),
+                one_line(
+                    p.detail
+                        .as_deref()
+                        .or(p.problems.first().map(String::as_str))
+                        .unwrap_or("")
+                )
+            );
+        }
+    }
     for s in &report.stages {
         if s.status != super::StageStatus::Ok {
             let _ = writeln!(out, "\n{:?}: {}", s.stage, s.detail);
@@ -218,17 +252,12 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
 
 /// A longer line of the grader's own words (that may quote candidate text).
 fn one_line_long(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(400)
-        .collect()
+    crate::inert::inert_name(s, 400)
 }
 
-/// Candidate-controlled text on one line, with control characters removed so a
-/// crafted commit message cannot repaint the terminal.
+/// Candidate-controlled text on one line: control characters, terminal
+/// sequences and bidi controls shown as visible escapes (so a crafted commit
+/// message cannot repaint the terminal), cut to a line's width.
 fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(120)
-        .collect()
+    crate::inert::inert_name(s, 160)
 }

@@ -17,6 +17,13 @@ crate::declare_check! {
     /// build failure; skips count only beside a node that errored. A project
     /// that still holds only the starter's models is not attempted.
     ///
+    /// dbt's artifacts are claims: a phase whose `run_results.json` the
+    /// grader's own observations contradict (a relation it says was built
+    /// that the warehouse lacks, nodes the manifest lacks, results written
+    /// after dbt's process was ended) is a forged artifact, and the check
+    /// fails outright. A phase the submission's code ended (the runner
+    /// killed, a sandbox limit reached, outputs over their caps) is not clean.
+    ///
     /// ## Why it matters
     /// A model that does not build leaves every model downstream stale or empty:
     /// dashboards show yesterday's numbers and nobody is told. A build that works
@@ -59,6 +66,29 @@ impl Check for BuildsCleanly {
                 Outcome::NotAttempted,
                 "the project holds no model the candidate wrote".into(),
             );
+        }
+        let forged: Vec<String> = facts
+            .phases
+            .iter()
+            .flat_map(|p| {
+                p.forged
+                    .iter()
+                    .map(move |f| format!("phase {} ({}): {f}", p.number, p.name))
+            })
+            .collect();
+        if !forged.is_empty() {
+            let evidence: Vec<Evidence> = forged
+                .iter()
+                .map(|f| Evidence::note(format!("forged artifact: {f}")))
+                .collect();
+            return result(
+                Outcome::Fail,
+                format!(
+                    "dbt's results are forged: {}; no build is credited",
+                    clip(&forged[0], 200)
+                ),
+            )
+            .with_all_evidence(evidence);
         }
         let mut judged = 0usize;
         let mut clean = 0usize;
@@ -117,11 +147,27 @@ fn phase_problems(phase: &PhaseFacts) -> Option<Result<Vec<(Option<String>, Stri
             problems.push((None, format!("did not run: {reason}")));
             return Some(Ok(problems));
         }
-        PhaseRun::TimedOut => {
-            problems.push((None, "the phase hit its deadline".into()));
+        PhaseRun::EndedBySubmission { cause } => {
+            problems.push((None, format!("ended by the submission's code: {cause}")));
             return Some(Ok(problems));
         }
-        PhaseRun::DbtTimedOut => problems.push((None, "dbt was killed at its deadline".into())),
+        PhaseRun::TimedOut => {
+            problems.push((
+                None,
+                format!(
+                    "timed out after {} s (the phase deadline)",
+                    phase.deadline_secs.unwrap_or_default()
+                ),
+            ));
+            return Some(Ok(problems));
+        }
+        PhaseRun::DbtTimedOut => problems.push((
+            None,
+            format!(
+                "dbt timed out after {} s and was stopped",
+                phase.dbt_deadline_secs.unwrap_or_default()
+            ),
+        )),
         PhaseRun::Completed => {}
     }
     for e in &phase.dbt_exceptions {
@@ -133,13 +179,7 @@ fn phase_problems(phase: &PhaseFacts) -> Option<Result<Vec<(Option<String>, Stri
         .filter(|r| !r.unique_id.starts_with("test.") && !r.unique_id.starts_with("unit_test."))
         .collect();
     if nodes.is_empty() && problems.is_empty() {
-        let tail: String = phase
-            .log_tail
-            .lines()
-            .rev()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" / ");
+        let tail: String = crate::exec_stage::log_excerpt(&phase.log_tail, 3).join(" / ");
         problems.push((
             None,
             format!("dbt built nothing; its log ends: {}", clip(&tail, 300)),

@@ -17,6 +17,10 @@ crate::declare_check! {
     /// test that cannot fail whatever the data (`where 1 = 0`, no condition on
     /// any column: the dbt analyser's verdict) is listed and not counted.
     ///
+    /// A phase whose results cannot be believed (the submission's code ended
+    /// it, or its `run_results.json` is forged) fails the check outright: its
+    /// tests' outcomes are unknown or claimed by the submission itself.
+    ///
     /// ## Why it matters
     /// Tests are how a team learns that yesterday's load broke a rule. A test that
     /// fails on the exercise's data means either the pipeline is wrong or the test
@@ -71,6 +75,24 @@ impl Check for CandidateTestsPass {
                     .collect()
             })
             .unwrap_or_default();
+        let faults: Vec<Evidence> = facts
+            .phases
+            .iter()
+            .filter_map(|p| {
+                p.submission_fault()
+                    .map(|f| Evidence::note(format!("phase {} ({}): {f}", p.number, p.name)))
+            })
+            .collect();
+        if let Some(first) = faults.first() {
+            return result(
+                Outcome::Fail,
+                format!(
+                    "the candidate's tests are not credited: {}",
+                    clip(&first.note, 240)
+                ),
+            )
+            .with_all_evidence(faults);
+        }
         let mut not_counted: BTreeMap<String, String> = BTreeMap::new();
         let mut tests: BTreeMap<String, TestRecord> = BTreeMap::new();
         for phase in &facts.phases {

@@ -65,10 +65,23 @@ impl Check for IdempotentRerun {
                         format!("phase {} could not run: {reason}", p.number),
                     )
                 }
+                PhaseRun::EndedBySubmission { cause } => {
+                    return result(
+                        Outcome::Fail,
+                        format!(
+                            "phase {} was ended by the submission's code: {cause}",
+                            p.number
+                        ),
+                    )
+                }
                 PhaseRun::TimedOut => {
                     return result(
                         Outcome::Fail,
-                        format!("phase {} hit its deadline", p.number),
+                        format!(
+                            "phase {} timed out after {} s",
+                            p.number,
+                            p.deadline_secs.unwrap_or_default()
+                        ),
                     )
                 }
                 PhaseRun::Completed | PhaseRun::DbtTimedOut => {}

@@ -84,10 +84,14 @@ pub(crate) fn hidden_phase(check: &dyn Check, cx: &CheckContext, phase: u8) -> C
     let name = exec_stage::phase_name(phase);
     let mut evidence = Vec::new();
     if let Some(p) = facts.phase(phase) {
-        if let PhaseRun::GraderFailed { reason } = &p.ran {
-            evidence.push(Evidence::note(format!(
+        match &p.ran {
+            PhaseRun::GraderFailed { reason } => evidence.push(Evidence::note(format!(
                 "the phase failed in the grader: {reason}"
-            )));
+            ))),
+            PhaseRun::EndedBySubmission { cause } => evidence.push(Evidence::note(format!(
+                "phase {phase} was ended by the submission's code: {cause}"
+            ))),
+            _ => {}
         }
     }
     for v in &verdicts {

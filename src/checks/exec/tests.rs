@@ -544,3 +544,69 @@ fn an_untouched_starter_earns_nothing() {
         assert_eq!(r.outcome, Outcome::NotAttempted, "{}: {r:?}", c.meta().id);
     }
 }
+
+#[test]
+fn a_phase_the_submission_ended_fails_every_executed_check_with_its_cause() {
+    let mut ex = healthy();
+    let cause = "the phase runner was killed (SIGKILL, exit 137)";
+    ex.phases[0].ran = crate::exec_stage::PhaseRun::EndedBySubmission {
+        cause: cause.into(),
+    };
+    ex.phases[0].hidden = vec![HiddenMeasurement {
+        check: "hidden.payments_unique_events".into(),
+        measurement: Measurement::NotRun {
+            reason: cause.into(),
+        },
+        expected: Err("n/a".into()),
+    }];
+    for p in &mut ex.phases[1..] {
+        p.ran = crate::exec_stage::PhaseRun::NotRun {
+            reason: format!("phase 1 was ended by the submission's code: {cause}"),
+        };
+    }
+    let fx = fixture(Some(ex));
+    for check in [
+        &BuildsCleanly as &dyn Check,
+        &CandidateTestsPass,
+        &HiddenPhase1,
+        &IdempotentRerun,
+    ] {
+        let r = run(check, &fx, &tolerance());
+        assert!(
+            matches!(r.outcome, Outcome::Fail | Outcome::NotAttempted),
+            "{}: {:?} {}",
+            r.check,
+            r.outcome,
+            r.summary
+        );
+        let said = format!(
+            "{} {}",
+            r.summary,
+            r.evidence
+                .iter()
+                .map(|e| e.note.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        assert!(said.contains("killed"), "{}: {said}", r.check);
+    }
+}
+
+#[test]
+fn forged_results_earn_no_build_or_test_credit() {
+    let mut ex = healthy();
+    // Without the forgery, the build and the tests would be credited.
+    let fx = fixture(Some(ex.clone()));
+    assert_eq!(
+        run(&BuildsCleanly, &fx, &tolerance()).outcome,
+        Outcome::Pass
+    );
+    ex.phases[0].forged =
+        vec!["run_results.json reports 124 node(s) that dbt's manifest does not have".into()];
+    let fx = fixture(Some(ex));
+    for check in [&BuildsCleanly as &dyn Check, &CandidateTestsPass] {
+        let r = run(check, &fx, &tolerance());
+        assert_eq!(r.outcome, Outcome::Fail, "{}: {}", r.check, r.summary);
+        assert!(r.summary.contains("forged"), "{}", r.summary);
+    }
+}

@@ -4,8 +4,12 @@ Runs inside the runner image as uid 10001 with a read-only root filesystem and
 tmpfs under /work. The host talks to it only through `docker exec`:
 
   runner.py idle <seconds>    PID 1: reaps orphans, exits after the lifetime
-  runner.py receive-project   stdin: tar with project/ and grader/   stdout: nothing
+  runner.py receive-project   stdin: tar with project/                stdout: nothing
   runner.py phase <id>        stdin: tar with phase.json (+ raw/)     stdout: tar of outputs
+  runner.py probe             stdout: the container's resource counters (JSON)
+
+A phase that cannot finish prints one line `assay-runner-failure: {"kind", "detail"}`
+on stderr, so the host can name what ended it (a full workspace, say).
 
 Everything the submission controls (its files, its dbt process, the warehouse
 content) is treated as hostile here as well: archives are unpacked with path,
@@ -23,14 +27,18 @@ import stat
 import subprocess
 import sys
 import tarfile
+import tempfile
+import threading
 import time
 
 WORK = "/work"
 PROJECT = WORK + "/project"
-GRADER = WORK + "/grader"
 WAREHOUSE = WORK + "/warehouse/grader.duckdb"
-PHASES = WORK + "/phases"
 PYTHON = "/opt/dbt/bin/python"
+# The grader's profile lives in the image: the read-only root filesystem keeps
+# it out of the submission's reach, whatever its code does in /work.
+PROFILES_DIR = "/opt/assay/profiles"
+PROFILE = "assay"
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -38,6 +46,13 @@ IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 def fail(msg, code=3):
     sys.stderr.write("assay-runner: " + msg + "\n")
+    sys.exit(code)
+
+
+def fail_kind(kind, detail, code=3):
+    """Ends the phase with a cause the host can read and name."""
+    sys.stderr.write("assay-runner-failure: " + json.dumps({"kind": kind, "detail": detail[:2000]}) + "\n")
+    sys.stderr.flush()
     sys.exit(code)
 
 
@@ -105,9 +120,8 @@ def cmd_receive_project():
         fail("project already received")
     max_total, max_file, max_entries = limits_from_env()
     safe_extract(sys.stdin.buffer, WORK, max_total, max_file, max_entries)
-    for path in (PROJECT, GRADER):
-        if not os.path.isdir(path):
-            fail("upload lacks %s" % path)
+    if not os.path.isdir(PROJECT):
+        fail("upload lacks %s" % PROJECT)
     os.makedirs(os.path.dirname(WAREHOUSE), exist_ok=True)
 
 
@@ -137,6 +151,75 @@ def kill_everyone_else():
         if not others or time.monotonic() > deadline:
             return
         time.sleep(0.02)
+
+
+def cgroup_counter(paths, key):
+    """A counter of the container's cgroup (v2 path first, then v1), or None."""
+    for path in paths:
+        try:
+            with open(path, "r") as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 2 and parts[0] == key:
+                        return int(parts[1])
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def counters():
+    """Absolute counters of the container: they only grow, so a phase compares
+    the values after with the values before. The cgroup files are read-only to
+    everyone in the container."""
+    c = {
+        "oom_kills": cgroup_counter(
+            ["/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"], "oom_kill"
+        ),
+        "pids_max_hits": cgroup_counter(
+            ["/sys/fs/cgroup/pids.events", "/sys/fs/cgroup/pids/pids.events"], "max"
+        ),
+    }
+    for name, path in (("work", WORK), ("tmp", "/tmp")):
+        try:
+            st = os.statvfs(path)
+            c[name + "_free_bytes"] = st.f_bavail * st.f_frsize
+            c[name + "_total_bytes"] = st.f_blocks * st.f_frsize
+        except OSError:
+            pass
+    return c
+
+
+def files_at_limit(limit, max_entries=50000):
+    """Files (relative names) that reached the file-size limit, found without
+    following links and bounded, so a tree of millions of files costs little."""
+    found = []
+    seen = 0
+    stack = [WORK, "/tmp"]
+    while stack and seen < max_entries and len(found) < 5:
+        top = stack.pop()
+        try:
+            it = os.scandir(top)
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                seen += 1
+                if seen >= max_entries:
+                    break
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        if entry.stat(follow_symlinks=False).st_size >= limit:
+                            found.append(entry.path)
+                except OSError:
+                    continue
+    return found
+
+
+def cmd_probe():
+    sys.stdout.write(json.dumps(counters()))
+    sys.stdout.flush()
 
 
 def cmd_idle(seconds):
@@ -268,22 +351,30 @@ def open_below(dir_fd, parts):
     return fd, None
 
 
-def tail(fd, limit):
-    with os.fdopen(fd, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(0, size - limit))
-        return f.read(limit)
-
-
 def cmd_phase(phase_id):
     if not NAME_RE.match(phase_id):
         fail("bad phase id")
     if not os.path.isdir(PROJECT):
         fail("no project received")
-    phase_dir = os.path.join(PHASES, phase_id)
-    if os.path.exists(phase_dir):
-        fail("phase already ran")
+    try:
+        run_phase(phase_id)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            fail_kind("workspace_full", "no space left in the sandbox: " + str(e))
+        if e.errno == errno.EFBIG:
+            fail_kind("file_size", "a file reached the file-size limit: " + str(e))
+        if e.errno in (errno.EAGAIN, errno.ENOMEM):
+            fail_kind("resources", "the runner could not start a process or thread: " + str(e))
+        fail_kind("runner", "%s: %s" % (type(e).__name__, e))
+    except MemoryError as e:
+        fail_kind("memory", "the runner ran out of memory: %r" % (e,))
+
+
+def run_phase(phase_id):
+    before = counters()
+    # A fresh folder whose name the submission cannot know in advance: folders it
+    # prepared for a later phase, or links it planted, are never used.
+    phase_dir = tempfile.mkdtemp(prefix=phase_id + "-", dir=WORK)
     in_dir = os.path.join(phase_dir, "in")
     out_dir = os.path.join(phase_dir, "out")
     target_dir = os.path.join(phase_dir, "target")
@@ -316,24 +407,54 @@ def cmd_phase(phase_id):
 
     # A check step only queries: starting a dbt child would cost a Python and
     # dbt import (1-2 s) for nothing.
+    console = None
     if result["raw_error"] is None and spec.get("dbt"):
-        result["dbt"] = run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir)
+        result["dbt"], console = run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir)
 
     kill_everyone_else()
+    log_tail = b""
+    if console is not None:
+        console.join(5)
+        log_tail = bytes(console.tail[-int(spec.get("log_tail_bytes", 65536)):])
+        result["dbt"]["console_bytes"] = console.total
+
+    after = counters()
+    resources = {}
+    for key in ("oom_kills", "pids_max_hits"):
+        if after.get(key) is not None and before.get(key) is not None:
+            resources[key] = after[key] - before[key]
+    for key in ("work_free_bytes", "work_total_bytes", "tmp_free_bytes", "tmp_total_bytes"):
+        if key in after:
+            resources[key] = after[key]
+    fsize = int(spec.get("fsize_bytes") or 0)
+    if fsize > 0 and spec.get("dbt"):
+        resources["files_at_size_limit"] = files_at_limit(fsize)
+    result["resources"] = resources
+    result["counters"] = after
 
     queries = []
-    if spec.get("queries"):
+    if spec.get("queries") or spec.get("dbt"):
         try:
             conn = duckdb.connect(WAREHOUSE, read_only=True)
             try:
-                queries = run_queries(conn, spec["queries"], int(spec.get("max_rows", 10000)))
+                if spec.get("queries"):
+                    queries = run_queries(conn, spec["queries"], int(spec.get("max_rows", 10000)))
+                if spec.get("dbt"):
+                    # The grader's own view of what the build left, to hold
+                    # dbt's artifacts (which the submission can forge) against.
+                    rows = conn.execute(
+                        "select lower(table_schema), lower(table_name) from information_schema.tables "
+                        "where table_schema <> 'raw' order by 1, 2 limit 20001"
+                    ).fetchall()
+                    result["relations"] = [[r[0], r[1]] for r in rows[:20000]]
+                    result["relations_truncated"] = len(rows) > 20000
             finally:
                 conn.close()
         except Exception as e:
             result["queries_error"] = str(e)[:4000]
     result["elapsed_secs"] = time.monotonic() - started
 
-    emit_outputs(result, queries, phase_fd, int(spec.get("log_tail_bytes", 65536)))
+    emit_outputs(result, queries, phase_fd, log_tail, spec)
 
 
 FAKETIME_GLOB = "/usr/lib/*/faketime/libfaketime.so.1"
@@ -368,6 +489,36 @@ def clock_env(spec):
     }
 
 
+class ConsoleTail(threading.Thread):
+    """Reads dbt's console from a pipe and keeps only its end. The console is
+    never a file in the workspace: a model printing gigabytes costs time, not
+    the sandbox's disk."""
+
+    def __init__(self, fd, keep):
+        super().__init__(daemon=True)
+        self.fd = fd
+        self.keep = max(keep, 4096)
+        self.tail = bytearray()
+        self.total = 0
+
+    def run(self):
+        while True:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.total += len(chunk)
+            self.tail += chunk
+            if len(self.tail) > 2 * self.keep:
+                del self.tail[: len(self.tail) - self.keep]
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
 def run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir):
     env = {
         "PATH": "/opt/dbt/bin:/usr/bin:/bin",
@@ -375,7 +526,7 @@ def run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir):
         "LANG": "C.UTF-8",
         "TZ": "UTC",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_PROFILES_DIR": GRADER,
+        "DBT_PROFILES_DIR": PROFILES_DIR,
         "DBT_TARGET_PATH": target_dir,
         "DBT_LOG_PATH": log_dir,
         "DBT_PARTIAL_PARSE": "false",
@@ -383,35 +534,41 @@ def run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir):
     }
     env.update(clock_env(spec))
     commands_path = os.path.join(phase_dir, "in", "phase.json")
-    stdout_path = os.path.join(out_dir, "dbt_stdout.log")
     timeout = float(spec.get("dbt_timeout_secs", 600))
     started = time.monotonic()
-    with open(stdout_path, "wb") as log:
+    read_fd, write_fd = os.pipe()
+    try:
         child = subprocess.Popen(
             [PYTHON, "/opt/assay/runner.py", "dbt-child", commands_path, os.path.join(out_dir, "invocations.json")],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdout=write_fd,
+            stderr=write_fd,
             start_new_session=True,
         )
-        timed_out = False
+    finally:
+        os.close(write_fd)
+    console = ConsoleTail(read_fd, int(spec.get("log_tail_bytes", 65536)))
+    console.start()
+    timed_out = False
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
         try:
-            child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            try:
-                os.killpg(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            child.kill()
-            child.wait()
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        child.kill()
+        child.wait()
     return {
         "returncode": child.returncode,
         "timed_out": timed_out,
+        "timeout_secs": timeout,
         "elapsed_secs": time.monotonic() - started,
-    }
+        "commands": len(spec.get("dbt", [])),
+    }, console
 
 
 def cmd_dbt_child(commands_path, invocations_path):
@@ -424,7 +581,16 @@ def cmd_dbt_child(commands_path, invocations_path):
     invocations = []
     worst = 0
     for args in spec.get("dbt", []):
-        full = list(args) + ["--project-dir", PROJECT, "--profiles-dir", GRADER, "--target", "grader"]
+        full = list(args) + [
+            "--project-dir",
+            PROJECT,
+            "--profiles-dir",
+            PROFILES_DIR,
+            "--profile",
+            PROFILE,
+            "--target",
+            "grader",
+        ]
         entry = {"args": list(args), "success": False, "exception": None}
         try:
             res = runner.invoke(full)
@@ -444,7 +610,7 @@ def cmd_dbt_child(commands_path, invocations_path):
     os._exit(worst)
 
 
-def emit_outputs(result, queries, phase_fd, log_tail_bytes):
+def emit_outputs(result, queries, phase_fd, log_tail, spec):
     """Write one tar of the phase's outputs to stdout; the host re-checks every entry."""
     buf = io.BytesIO()
 
@@ -455,29 +621,36 @@ def emit_outputs(result, queries, phase_fd, log_tail_bytes):
         tar.addfile(info, io.BytesIO(data))
 
     # The submission ran as this same user and could have replaced an artifact,
-    # or a folder on its path, with a link to a file it forged. Such an artifact
-    # is left out and named in result.json, so the report can say why dbt's
-    # results are missing.
+    # or a folder on its path, with a link to a file it forged, or written one
+    # far larger than any dbt writes. Such an artifact is left out and named in
+    # result.json, so the report can say why dbt's results are missing.
     refused = []
 
-    def read_artifact(name, parts):
+    def read_artifact(name, parts, cap):
         fd, reason = open_below(phase_fd, parts)
         if fd is None:
             if reason is not None:
                 refused.append({"name": name, "reason": reason})
             return None
+        size = os.fstat(fd).st_size
+        if size > cap:
+            os.close(fd)
+            refused.append({"name": name, "reason": "%d bytes, over the cap of %d" % (size, cap), "size": size})
+            return None
         with os.fdopen(fd, "rb") as f:
-            return f.read()
+            return f.read(cap + 1)[:cap]
 
     artifacts = [
-        ("invocations.json", read_artifact("invocations.json", ["out", "invocations.json"])),
-        ("run_results.json", read_artifact("run_results.json", ["target", "run_results.json"])),
-        ("manifest.json", read_artifact("manifest.json", ["target", "manifest.json"])),
+        ("invocations.json", read_artifact("invocations.json", ["out", "invocations.json"], 1 << 20)),
+        (
+            "run_results.json",
+            read_artifact("run_results.json", ["target", "run_results.json"], int(spec.get("max_run_results_bytes") or (32 << 20))),
+        ),
+        (
+            "manifest.json",
+            read_artifact("manifest.json", ["target", "manifest.json"], int(spec.get("max_manifest_bytes") or (96 << 20))),
+        ),
     ]
-    log_fd, log_refused = open_below(phase_fd, ["out", "dbt_stdout.log"])
-    log_tail = tail(log_fd, log_tail_bytes) if log_fd is not None else b""
-    if log_refused is not None:
-        refused.append({"name": "dbt_stdout.log", "reason": log_refused})
     result["refused_artifacts"] = refused
 
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -502,6 +675,8 @@ def main(argv):
         cmd_receive_project()
     elif cmd == "phase" and len(argv) == 3:
         cmd_phase(argv[2])
+    elif cmd == "probe":
+        cmd_probe()
     elif cmd == "dbt-child" and len(argv) == 4:
         cmd_dbt_child(argv[2], argv[3])
     else:
