@@ -87,7 +87,9 @@ fn a_cohort_is_ranked_and_a_broken_submission_is_isolated() {
         stdout(&run)
     );
     assert!(
-        stdout(&run).contains("3 graded, 0 unchanged, 1 could not be graded"),
+        stdout(&run).contains(
+            "3 graded, 0 unchanged, 0 incomplete (graded again next run), 1 could not be graded"
+        ),
         "{}",
         stdout(&run)
     );
@@ -146,7 +148,9 @@ fn a_rerun_skips_unchanged_work_and_force_regrades() {
 
     let again = batch(&args);
     assert!(
-        stdout(&again).contains("0 graded, 3 unchanged, 1 could not be graded"),
+        stdout(&again).contains(
+            "0 graded, 3 unchanged, 0 incomplete (graded again next run), 1 could not be graded"
+        ),
         "{}",
         stdout(&again)
     );
@@ -311,7 +315,7 @@ fn a_batch_killed_halfway_finishes_on_rerun_without_regrading() {
     assert!(unchanged >= done_before, "{text}");
     assert!(
         text.starts_with(&format!(
-            "{} graded, {unchanged} unchanged, 0 could not be graded",
+            "{} graded, {unchanged} unchanged, 0 incomplete (graded again next run), 0 could not be graded",
             120 - unchanged
         )),
         "{text}"

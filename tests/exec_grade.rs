@@ -171,6 +171,23 @@ fn grading_runs_the_strong_solution_and_catches_planted_faults() {
         }
     }
 
+    // The debrief of a strong submission: a verdict that says all is well,
+    // and no question its README already answers (its profiling, its traps).
+    if report["verdict"]["hidden_failing"] != 0 || report["verdict"]["executed"] != true {
+        failures.push(format!("strong's verdict: {}", report["verdict"]));
+    }
+    for f in report["followups"].as_array().unwrap() {
+        if matches!(
+            f["check"].as_str(),
+            Some("docs.trap_writeups" | "history.exploration_first" | "history.work_log")
+        ) {
+            failures.push(format!(
+                "strong is asked what its README answers: {}",
+                f["question"]
+            ));
+        }
+    }
+
     // Two independent faults in one copy: payments no longer deduplicated (T1),
     // and fct_orders appends instead of merging, so a rerun duplicates rows.
     let faulty = tmp.path().join("strong-faulty");
