@@ -178,9 +178,7 @@ pub fn refuted(
         let mut sorted: Vec<&Verdict> = verdicts
             .iter()
             .filter(|v| v.on_data && v.outcome == Outcome::Fail)
-            .filter(|v| {
-                trap_of(&v.check).is_some_and(|t| def.refuted_by_traps.iter().any(|x| *x == t))
-            })
+            .filter(|v| trap_of(&v.check).is_some_and(|t| def.refuted_by_traps.contains(&t)))
             .collect();
         sorted.sort_by_key(|v| v.phase);
         for v in sorted {
@@ -199,7 +197,7 @@ pub fn refuted(
         out.push(Contradiction {
             check,
             trap: (def.refuted_by_traps.len() == 1).then(|| def.refuted_by_traps[0].clone()),
-            claim: format!("the write-up says {}", def.what),
+            claim: def.what.clone(),
             claimed_by: vec![Evidence::at(
                 stmt.path,
                 Some(crate::checks::LineSpan::line(stmt.line)),

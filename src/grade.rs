@@ -249,6 +249,12 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
                 .and_then(|c| c.trap.clone())
         },
     ));
+    // The code's own claims first, then the write-up's, then descriptions.
+    report.contradictions.sort_by_key(|c| match c.source {
+        crate::checks::ClaimSource::Code => 0,
+        crate::checks::ClaimSource::WriteUp => 1,
+        crate::checks::ClaimSource::Description => 2,
+    });
     report.checks = results.into_values().collect();
     report.execution = facts
         .execution

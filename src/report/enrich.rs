@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{CriterionScore, FollowUp, Report, StageStatus, TrapRow, TrapState};
-use crate::checks::{CheckResult, Confidence, Outcome};
+use crate::checks::{CheckResult, ClaimSource, Confidence, Outcome};
 
 /// Plain-words entries in each list: a reader has 15 minutes.
 const MAX_STRENGTHS: usize = 5;
@@ -54,6 +54,12 @@ pub struct FollowupsFile {
     /// Placeholders: {trap}, {claim}, {place}, {measured}.
     #[serde(default)]
     pub contradiction: Option<String>,
+    /// The same for a write-up sentence the data refutes, and for a model
+    /// description its code does not bear out (default: `contradiction`).
+    #[serde(default)]
+    pub write_up_contradiction: Option<String>,
+    #[serde(default)]
+    pub description_contradiction: Option<String>,
     /// Asked for a failing hidden check that has no question of its own, once
     /// per model. Placeholders: {title}, {model}, {measured}, {expected},
     /// {when}.
@@ -261,10 +267,10 @@ fn trap_row(def: &TrapDef, checks: &[CheckResult]) -> TrapRow {
                 .as_ref()
                 .and_then(|m| m.get("trap"))
                 .and_then(|t| t.as_str());
-            if per_trap == Some(def.id.as_str()) || e.note.starts_with(&format!("{}:", def.id)) {
-                if e.note.contains("not counted") {
-                    notes.push(e.note.clone());
-                }
+            let about_trap =
+                per_trap == Some(def.id.as_str()) || e.note.starts_with(&format!("{}:", def.id));
+            if about_trap && e.note.contains("not counted") {
+                notes.push(e.note.clone());
             }
         }
     }
@@ -405,9 +411,32 @@ fn followups(report: &Report, file: &FollowupsFile, all: &[CheckResult]) -> Vec<
             out.push(q);
         }
     };
-    // A static claim the data refutes is the sharpest question there is.
-    if let Some(template) = &file.contradiction {
-        for c in &report.contradictions {
+    // A static claim the data refutes is the sharpest question there is;
+    // they take at most half the questions, the code's own first.
+    let mut ordered_contradictions: Vec<&super::Contradiction> =
+        report.contradictions.iter().collect();
+    ordered_contradictions.sort_by_key(|c| match c.source {
+        ClaimSource::Code => 0,
+        ClaimSource::WriteUp => 1,
+        ClaimSource::Description => 2,
+    });
+    let max_contradiction_questions = file.max_questions.div_ceil(2);
+    for c in ordered_contradictions
+        .into_iter()
+        .take(max_contradiction_questions)
+    {
+        let template = match c.source {
+            ClaimSource::Code => file.contradiction.as_ref(),
+            ClaimSource::WriteUp => file
+                .write_up_contradiction
+                .as_ref()
+                .or(file.contradiction.as_ref()),
+            ClaimSource::Description => file
+                .description_contradiction
+                .as_ref()
+                .or(file.contradiction.as_ref()),
+        };
+        if let Some(template) = template {
             let place = c
                 .claimed_by
                 .iter()

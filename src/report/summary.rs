@@ -88,7 +88,7 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
             };
             let _ = writeln!(
                 out,
-                "  ✗ {}: {} ({}): {figures}{more}",
+                "  ✗ {}: {}, {}: {figures}{more}",
                 one_line(&m.model),
                 one_line(&first.title),
                 first.when.split(':').next().unwrap_or(""),
@@ -152,7 +152,10 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
                 .unwrap_or_default();
             let who = match c.source {
                 crate::checks::ClaimSource::Code => String::new(),
-                _ => format!("{}: ", one_line(&c.claim)),
+                crate::checks::ClaimSource::WriteUp => {
+                    format!("the write-up says {}: ", one_line(&c.claim))
+                }
+                crate::checks::ClaimSource::Description => format!("{}: ", one_line(&c.claim)),
             };
             let _ = writeln!(
                 out,
