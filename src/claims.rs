@@ -262,6 +262,81 @@ mod tests {
         assert_eq!(got[1].1, "Tests pass.");
     }
 
+    fn verdict(check: &str, outcome: Outcome, on_data: bool) -> Verdict {
+        Verdict {
+            check: check.into(),
+            phase: 1,
+            outcome,
+            measured: Some(serde_json::json!(11020)),
+            expected: Some(serde_json::json!(10417)),
+            note: "measured 11,020, expected 10,417".into(),
+            on_data,
+        }
+    }
+
+    /// Only a failure measured on the candidate's rows refutes a claim, and
+    /// the contradiction quotes the sentence at its line.
+    #[test]
+    fn a_claim_is_refuted_only_by_a_failure_on_data() {
+        let claims = Claims {
+            version: 1,
+            hedges: vec!["would ".into()],
+            claim: vec![ClaimDef {
+                refuted_by_checks: Vec::new(),
+                refuted_by_traps: vec!["T1".into()],
+                ..def(&["dedup"], &["payment"])
+            }],
+        };
+        let text =
+            "# Notes\n\nOrders load nightly.\nPayment events are deduplicated\non event_id.\n";
+        let docs = DocsFacts {
+            documents: vec![crate::analyse::docs::parse_document(
+                "README.md",
+                text,
+                &Default::default(),
+            )],
+            ..DocsFacts::default()
+        };
+        let results = std::collections::BTreeMap::new();
+        let trap_of = |c: &str| (c == "hidden.payments_unique_events").then(|| "T1".to_string());
+        let fails = [verdict(
+            "hidden.payments_unique_events",
+            Outcome::Fail,
+            true,
+        )];
+        let got = refuted(&claims, &docs, &results, &fails, &trap_of);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].source, crate::checks::ClaimSource::WriteUp);
+        assert_eq!(got[0].trap.as_deref(), Some("T1"));
+        let at = &got[0].claimed_by[0];
+        assert_eq!(at.file.as_deref(), Some("README.md"));
+        assert_eq!(at.lines.map(|l| l.start), Some(4));
+        assert!(at.snippet.as_deref().unwrap().contains("on event_id"));
+        // A passing check, or a failure with nothing built to measure, refutes nothing.
+        let passes = [verdict(
+            "hidden.payments_unique_events",
+            Outcome::Pass,
+            true,
+        )];
+        assert!(refuted(&claims, &docs, &results, &passes, &trap_of).is_empty());
+        let unbuilt = [verdict(
+            "hidden.payments_unique_events",
+            Outcome::Fail,
+            false,
+        )];
+        assert!(refuted(&claims, &docs, &results, &unbuilt, &trap_of).is_empty());
+        // A plan is not a claim.
+        let plan = DocsFacts {
+            documents: vec![crate::analyse::docs::parse_document(
+                "README.md",
+                "I would dedup payment events with more time.",
+                &Default::default(),
+            )],
+            ..DocsFacts::default()
+        };
+        assert!(refuted(&claims, &plan, &results, &fails, &trap_of).is_empty());
+    }
+
     #[test]
     fn the_pack_claims_load() {
         let c =

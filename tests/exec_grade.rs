@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{assay, assert_valid, copy_tree, new_run_id, repo_root, run_containers};
+use common::{
+    assay, assert_valid, copy_tree, exec_outcomes, new_run_id, outcome, repo_root, run_containers,
+};
 use serde_json::Value;
 
 fn strong() -> PathBuf {
@@ -105,18 +107,6 @@ fn not_passing(report: &Value, phase: u64) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn outcome(report: &Value, check: &str) -> String {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == check)
-        .unwrap_or_else(|| panic!("no result for {check}"))["outcome"]["kind"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 fn check_result<'a>(report: &'a Value, check: &str) -> &'a Value {
@@ -277,21 +267,6 @@ fn plant_stalled_watermark(root: &Path) {
         "    select product_id, seller_id from {{ ref('stg_products') }}",
         "    select product_id, seller_id from {{ ref('dim_products') }}",
     );
-}
-
-fn exec_outcomes(report: &Value) -> BTreeMap<String, String> {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["check"].as_str().unwrap().starts_with("exec."))
-        .map(|c| {
-            (
-                c["check"].as_str().unwrap().to_string(),
-                c["outcome"]["kind"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// The executed checks the rubric scores, read from the rubric itself so a

@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use common::{assay, new_run_id, read_report, run_containers, write_tree};
+use common::{assay, exec_outcomes, new_run_id, outcome, read_report, run_containers, write_tree};
 use serde_json::Value;
 
 /// Limits small enough that filling the workspace or a file takes a second.
@@ -249,33 +249,6 @@ fn overall(report: &Value) -> f64 {
     report["overall"]["score"]
         .as_f64()
         .expect("an overall score")
-}
-
-fn outcome(report: &Value, check: &str) -> String {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == check)
-        .unwrap_or_else(|| panic!("no result for {check}"))["outcome"]["kind"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn exec_outcomes(report: &Value) -> BTreeMap<String, String> {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["check"].as_str().unwrap().starts_with("exec."))
-        .map(|c| {
-            (
-                c["check"].as_str().unwrap().to_string(),
-                c["outcome"]["kind"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// What the report says about how each phase went: status, detail, problems.

@@ -2,6 +2,7 @@
 //! submissions of every kind, validate reports against the committed schema.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -207,4 +208,33 @@ pub fn copy_tree(from: &Path, to: &Path) {
             fs::copy(entry.path(), to.join(&name)).unwrap();
         }
     }
+}
+
+/// A check's outcome kind in a report (`pass`, `fail`, `error`...).
+pub fn outcome(report: &Value, check: &str) -> String {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == check)
+        .unwrap_or_else(|| panic!("no result for {check}"))["outcome"]["kind"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Every executed check's outcome kind, by check id.
+pub fn exec_outcomes(report: &Value) -> BTreeMap<String, String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"].as_str().unwrap().starts_with("exec."))
+        .map(|c| {
+            (
+                c["check"].as_str().unwrap().to_string(),
+                c["outcome"]["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
