@@ -478,7 +478,26 @@ fn every_mutant_of_the_strong_solution_drops_its_dimension_and_says_why() {
                 ));
             }
             if band(report, "data_quality") < 4 {
-                failures.push("correct variants leave Data Quality below band 4".into());
+                // Which criteria cost the points, so a failure names its cause.
+                let lost: Vec<String> = report["dimensions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|d| d["id"] == "data_quality")
+                    .flat_map(|d| d["criteria"].as_array().cloned().unwrap_or_default())
+                    .filter(|c| c["earned"] != c["points"])
+                    .map(|c| {
+                        format!(
+                            "{} {}/{} {}: {}",
+                            c["check"], c["earned"], c["points"], c["outcome"], c["summary"]
+                        )
+                    })
+                    .collect();
+                failures.push(format!(
+                    "correct variants leave Data Quality below band 4:\n  {}\n  stages: {}",
+                    lost.join("\n  "),
+                    report["stages"]
+                ));
             }
             continue;
         };
