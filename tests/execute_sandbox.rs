@@ -540,3 +540,67 @@ async fn forged_run_results_behind_a_link_are_not_read() {
         assert!(!res.nodes.all_ok(), "{:?}", res.nodes);
     }
 }
+
+/// "Now" inside dbt is the phase's sync time, however far the host's clock is
+/// from it: SQL (`current_timestamp`, `now()`) and Python (`datetime.now`)
+/// both read it, so a candidate who caps future timestamps at the current
+/// time gets the same answer in any year. The sync time here is years away
+/// from any date the suite runs on, before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn now_inside_dbt_is_the_phase_sync_time() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let image = image().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("project");
+    project(&proj, "tiny_profile");
+    write(
+        &proj,
+        "models/sql_now.sql",
+        "select epoch(current_timestamp) as current_ts, epoch(now()) as now_ts",
+    );
+    write(
+        &proj,
+        "models/py_now.py",
+        "import datetime, time\n\ndef model(dbt, session):\n    wall = datetime.datetime.now(datetime.timezone.utc).timestamp()\n    return session.sql('select %f as py_now, %f as py_time' % (wall, time.time()))\n",
+    );
+    let mut sandbox = Sandbox::start(&image, &SandboxLimits::default())
+        .await
+        .unwrap();
+    sandbox.upload_project(&proj, &[]).await.unwrap();
+    let mut results = Vec::new();
+    for (name, clock, epoch) in [
+        ("past", "2019-02-03T04:05:06Z", 1_549_166_706.0),
+        ("future", "2041-07-01T06:00:00Z", 2_256_271_200.0),
+    ] {
+        let mut spec = phase(
+            name,
+            &[
+                ("sql", "select current_ts, now_ts from main.sql_now"),
+                ("py", "select py_now, py_time from main.py_now"),
+            ],
+        );
+        spec.clock = Some(clock.to_string());
+        let res = sandbox.run_phase(&spec).await.unwrap();
+        assert_eq!(res.status, PhaseStatus::Completed, "{}", res.runner_stderr);
+        assert!(res.nodes.all_ok(), "{:?}\n{}", res.nodes, res.outputs.log_tail);
+        let mut read: Vec<f64> = Vec::new();
+        for q in &res.outputs.queries {
+            assert!(q.error.is_none(), "{:?}", q.error);
+            for v in &q.rows[0] {
+                read.push(v.as_f64().unwrap_or_else(|| panic!("{name}: {v}")));
+            }
+        }
+        // The faked clock starts at the sync time and runs: a phase lasts
+        // seconds, so every reading sits within minutes after it.
+        for v in &read {
+            assert!(
+                (epoch..epoch + 600.0).contains(v),
+                "{name}: now read {v}, the sync time is {epoch} ({clock})"
+            );
+        }
+        results.push(read);
+    }
+    sandbox.finish().await.unwrap();
+    assert_no_sandbox_containers().await;
+    assert_eq!(results.len(), 2);
+}

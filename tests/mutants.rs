@@ -9,12 +9,14 @@
 //! reconciliation over every order; a text cohort month; an audit column that
 //! changes on every build; TIMESTAMPTZ instants). All variants go into one
 //! copy, graded once. The keyword-stuffer reference solution is graded beside
-//! them, so the debrief of three kinds of submission (a trap mutant, a broken
-//! build, a keyword-stuffer) is checked: the execution verdict names what
-//! broke, contradictions and failing executed checks each prompt a question
-//! (each debrief is printed for a reader; tests/exec_grade.rs checks the
-//! strong solution's). Needs a running Docker engine. The grades run two
-//! at a time, the most two cores sensibly hold.
+//! them, and the strong one too, so the debrief of four kinds of submission
+//! (a trap mutant, a broken build, a keyword-stuffer, a strong solution) is
+//! checked: the execution verdict names what broke, contradictions and
+//! failing executed checks each prompt a question, and insta snapshots
+//! (`tests/snapshots/mutants__debrief_*.snap`) hold each verdict,
+//! contradiction and question as the interviewer reads them. Needs a
+//! running Docker engine. The grades run two at a time, the most two cores
+//! sensibly hold.
 
 mod common;
 
@@ -227,7 +229,7 @@ fn judge(m: &Mutant, report: &Value) -> Vec<String> {
 }
 
 /// Reference solutions graded beside the mutants for their debrief snapshot.
-const DEBRIEFED_REFERENCES: [&str; 1] = ["keyword-stuffer"];
+const DEBRIEFED_REFERENCES: [&str; 2] = ["keyword-stuffer", "strong"];
 /// Mutants whose debrief is held by a snapshot: a trap the code claims to
 /// handle, and a build that fails.
 const DEBRIEFED_MUTANTS: [&str; 2] = ["t3_wrong_direction", "mart_does_not_compile"];
@@ -361,6 +363,16 @@ fn debrief_problems(name: &str, report: &Value) -> Vec<String> {
                 ));
             }
         }
+        "strong" => {
+            if !report["contradictions"].as_array().unwrap().is_empty()
+                || v["hidden_failing"].as_u64() != Some(0)
+            {
+                wrong.push(format!(
+                    "{name}: the strong solution's debrief finds fault: {v} {}",
+                    report["contradictions"]
+                ));
+            }
+        }
         _ => {}
     }
     wrong
@@ -415,7 +427,10 @@ fn every_mutant_of_the_strong_solution_drops_its_dimension_and_says_why() {
             .filter(|m| wanted(&m.name))
             .map(|m| (Some(m.clone()), mutate(m, &work.path().join("src")))),
     );
-    let results: Vec<(Option<Mutant>, Value)> = std::thread::scope(|s| {
+    // Each grade is known by the folder it was graded from (a mutant's name,
+    // a reference solution's, "correct-variants"): the report's own name
+    // carries a hash of the path.
+    let results: Vec<(Option<Mutant>, String, Value)> = std::thread::scope(|s| {
         let chunks: Vec<Vec<(Option<Mutant>, PathBuf)>> = vec![
             sources.iter().step_by(2).cloned().collect(),
             sources.iter().skip(1).step_by(2).cloned().collect(),
@@ -429,8 +444,8 @@ fn every_mutant_of_the_strong_solution_drops_its_dimension_and_says_why() {
                         .into_iter()
                         .map(|(m, src)| {
                             let name = src.file_name().unwrap().to_owned();
-                            let report = grade(&src, &out.join(name));
-                            (m, report)
+                            let report = grade(&src, &out.join(&name));
+                            (m, name.to_string_lossy().into_owned(), report)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -442,19 +457,16 @@ fn every_mutant_of_the_strong_solution_drops_its_dimension_and_says_why() {
             .collect()
     });
     let mut failures = Vec::new();
-    for (m, report) in &results {
-        let name = report["submission"]["name"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        if DEBRIEFED_REFERENCES.contains(&name.as_str())
-            || m.as_ref()
-                .is_some_and(|m| DEBRIEFED_MUTANTS.contains(&m.name.as_str()))
+    let mut debriefs = Vec::new();
+    for (m, name, report) in &results {
+        if DEBRIEFED_REFERENCES.contains(&name.as_str()) || DEBRIEFED_MUTANTS.contains(&name.as_str())
         {
-            eprintln!("debrief of {name}: {:#}", debrief(report));
-            failures.extend(debrief_problems(&name, report));
+            let d = debrief(report);
+            eprintln!("debrief of {name}: {d:#}");
+            failures.extend(debrief_problems(name, report));
+            debriefs.push((name.clone(), d));
         }
-        if name == "keyword-stuffer" {
+        if DEBRIEFED_REFERENCES.contains(&name.as_str()) {
             continue;
         }
         let Some(m) = m else {
@@ -518,4 +530,9 @@ fn every_mutant_of_the_strong_solution_drops_its_dimension_and_says_why() {
         "mutants not caught:\n{}",
         failures.join("\n")
     );
+    // What the interviewer reads first, held as it reads: the verdict, the
+    // contradictions and the questions of each debriefed submission.
+    for (name, d) in debriefs {
+        insta::assert_json_snapshot!(format!("debrief_{name}"), d);
+    }
 }

@@ -1,8 +1,10 @@
 //! The marketplace-elt pack is sound on every seed, not only the default one:
 //! the strong reference solution passes every hidden check in all three phases
 //! on ten packs (nine seeds at scale 1 and one at scale 2), and the grade does
-//! not depend on the day it runs (the sandbox's clock reads the sync time).
-//! `ASSAY_SEEDS=a,b,c` and `ASSAY_SCALES=1,5` widen the sweep (each seed at
+//! not depend on the day it runs: graded with the grader's clock five years
+//! ahead, every figure of the report is the same (tests/execute_sandbox.rs
+//! shows that inside the sandbox "now" is the phase's sync time whatever the
+//! host's clock says). `ASSAY_SEEDS=a,b,c` and `ASSAY_SCALES=1,5` widen the sweep (each seed at
 //! each scale). Needs a running Docker engine.
 
 mod common;
@@ -36,12 +38,21 @@ fn packs() -> Vec<(u64, u32)> {
 }
 
 fn grade(seed: u64, scale: u32, work: &Path) -> Value {
-    let dir = work.join(format!("{seed}-{scale}"));
+    grade_with(seed, scale, work, &[])
+}
+
+fn grade_with(seed: u64, scale: u32, work: &Path, env: &[(&str, String)]) -> Value {
+    let tag: String = env.iter().map(|(_, v)| v.as_str()).collect();
+    let dir = work.join(format!("{seed}-{scale}{}", if tag.is_empty() { "" } else { "-env" }));
     fs::create_dir_all(&dir).unwrap();
     let config = dir.join("assay.toml");
     fs::write(&config, format!("[data]\nseed = {seed}\nscale = {scale}\n")).unwrap();
     let out = dir.join("out");
-    let run = assay()
+    let mut cmd = assay();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let run = cmd
         .args(["grade"])
         .arg(repo_root().join("reference-solutions/marketplace-elt/strong"))
         .arg("--out")
@@ -134,4 +145,95 @@ fn the_strong_solution_passes_every_hidden_check_on_every_pack() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Everything a report says about the submission, without what only says
+/// when and how fast it was graded.
+fn figures(report: &Value) -> Value {
+    let hidden: Vec<Value> = report["execution"]["hidden_checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| {
+            serde_json::json!([h["check"], h["phase"], h["outcome"], h["measured"], h["expected"]])
+        })
+        .collect();
+    let checks: Vec<Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::json!([c["check"], c["outcome"], c["summary"]]))
+        .collect();
+    let dims: Vec<Value> = report["dimensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| serde_json::json!([d["id"], d["score"], d["band"]]))
+        .collect();
+    serde_json::json!({
+        "overall": report["overall"],
+        "dimensions": dims,
+        "checks": checks,
+        "hidden": hidden,
+        "contradictions": report["contradictions"],
+        "verdict": report["verdict"],
+    })
+}
+
+/// The grade of a day five years from now is the grade of today. The
+/// grader runs under libfaketime with its wall clock moved ahead (monotonic
+/// clocks stay real, as inside the sandbox).
+#[test]
+fn the_grade_is_the_same_with_the_hosts_clock_five_years_ahead() {
+    let lib = ["x86_64-linux-gnu", "aarch64-linux-gnu"]
+        .iter()
+        .map(|arch| Path::new("/usr/lib").join(arch).join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists())
+        .expect("libfaketime on the host (Debian package libfaketime; .ci/run installs it)");
+    let work = tempfile::tempdir().unwrap();
+    let (seed, scale) = (20260701, 1);
+    let today = grade(seed, scale, work.path());
+    let later = grade_with(
+        seed,
+        scale,
+        work.path(),
+        &[
+            ("LD_PRELOAD", lib.display().to_string()),
+            ("FAKETIME", "+5y".to_string()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_string()),
+            ("FAKETIME_FORCE_MONOTONIC_FIX", "0".to_string()),
+        ],
+    );
+    let year = |r: &Value| -> i32 {
+        r["graded_at"].as_str().unwrap_or_default()[..4]
+            .parse()
+            .unwrap_or_else(|_| panic!("graded_at: {}", r["graded_at"]))
+    };
+    // The clock did move for the grader.
+    assert!(
+        year(&later) >= year(&today) + 4,
+        "{} then {}",
+        today["graded_at"],
+        later["graded_at"]
+    );
+    assert!(
+        !today["execution"]["hidden_checks"]
+            .as_array()
+            .is_none_or(|h| h.is_empty()),
+        "the pipeline ran"
+    );
+    let (a, b) = (figures(&today), figures(&later));
+    if a != b {
+        let (a, b) = (
+            serde_json::to_string_pretty(&a).unwrap(),
+            serde_json::to_string_pretty(&b).unwrap(),
+        );
+        let first = a
+            .lines()
+            .zip(b.lines())
+            .find(|(x, y)| x != y)
+            .map(|(x, y)| format!("today: {x}\nin five years: {y}"));
+        panic!("the report changed with the clock: {first:?}");
+    }
 }
