@@ -459,7 +459,8 @@ fn every_mutant_of_the_strong_solution_drops_its_dimension_and_says_why() {
     let mut failures = Vec::new();
     let mut debriefs = Vec::new();
     for (m, name, report) in &results {
-        if DEBRIEFED_REFERENCES.contains(&name.as_str()) || DEBRIEFED_MUTANTS.contains(&name.as_str())
+        if DEBRIEFED_REFERENCES.contains(&name.as_str())
+            || DEBRIEFED_MUTANTS.contains(&name.as_str())
         {
             let d = debrief(report);
             eprintln!("debrief of {name}: {d:#}");

@@ -43,7 +43,10 @@ fn grade(seed: u64, scale: u32, work: &Path) -> Value {
 
 fn grade_with(seed: u64, scale: u32, work: &Path, env: &[(&str, String)]) -> Value {
     let tag: String = env.iter().map(|(_, v)| v.as_str()).collect();
-    let dir = work.join(format!("{seed}-{scale}{}", if tag.is_empty() { "" } else { "-env" }));
+    let dir = work.join(format!(
+        "{seed}-{scale}{}",
+        if tag.is_empty() { "" } else { "-env" }
+    ));
     fs::create_dir_all(&dir).unwrap();
     let config = dir.join("assay.toml");
     fs::write(&config, format!("[data]\nseed = {seed}\nscale = {scale}\n")).unwrap();
@@ -156,7 +159,13 @@ fn figures(report: &Value) -> Value {
         .unwrap_or_default()
         .into_iter()
         .map(|h| {
-            serde_json::json!([h["check"], h["phase"], h["outcome"], h["measured"], h["expected"]])
+            serde_json::json!([
+                h["check"],
+                h["phase"],
+                h["outcome"],
+                h["measured"],
+                h["expected"]
+            ])
         })
         .collect();
     let checks: Vec<Value> = report["checks"]
@@ -188,7 +197,11 @@ fn figures(report: &Value) -> Value {
 fn the_grade_is_the_same_with_the_hosts_clock_five_years_ahead() {
     let lib = ["x86_64-linux-gnu", "aarch64-linux-gnu"]
         .iter()
-        .map(|arch| Path::new("/usr/lib").join(arch).join("faketime/libfaketime.so.1"))
+        .map(|arch| {
+            Path::new("/usr/lib")
+                .join(arch)
+                .join("faketime/libfaketime.so.1")
+        })
         .find(|p| p.exists())
         .expect("libfaketime on the host (Debian package libfaketime; .ci/run installs it)");
     let work = tempfile::tempdir().unwrap();

@@ -171,6 +171,12 @@ fn phase_verdict(p: &PhaseSummary, hidden: &[HiddenCheckRun]) -> PhaseVerdict {
             reasons.extend(p.detail.as_deref().map(first_line));
             "not run"
         }
+        // The candidate's code used up a limit of the sandbox (memory,
+        // processes, disk): the candidate's failure, not the grader's.
+        "ended_by_submission" => {
+            reasons.extend(p.detail.as_deref().map(first_line));
+            "ended by the submission"
+        }
         _ => {
             reasons.extend(p.detail.as_deref().map(first_line));
             "grader failed"
@@ -282,11 +288,6 @@ fn headline(phases: &[PhaseVerdict], hidden: u64, failing: u64) -> String {
     if failed.is_empty() && !phases.is_empty() {
         parts.push(format!("dbt passed in all {} phases", phases.len()));
     } else if !failed.is_empty() {
-        let which = failed
-            .iter()
-            .map(|p| p.phase.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
         let mut errored: Vec<&str> = Vec::new();
         for p in &failed {
             for n in &p.errored {
@@ -295,16 +296,35 @@ fn headline(phases: &[PhaseVerdict], hidden: u64, failing: u64) -> String {
                 }
             }
         }
-        let statuses: std::collections::BTreeSet<&str> =
-            failed.iter().map(|p| p.status.as_str()).collect();
-        let verb = if statuses.len() == 1 && statuses.contains("timed out") {
-            "timed out"
-        } else if statuses.iter().all(|s| *s == "not run") {
-            "did not run"
-        } else {
-            "failed"
-        };
-        let mut s = format!("dbt {verb} in phase {which}");
+        // One clause per kind of failure, in phase order: "dbt failed in
+        // phase 1" and "phase 2, 3 did not run" are different news.
+        let mut kinds: Vec<&str> = Vec::new();
+        for p in &failed {
+            if !kinds.contains(&p.status.as_str()) {
+                kinds.push(&p.status);
+            }
+        }
+        let clauses: Vec<String> = kinds
+            .iter()
+            .map(|kind| {
+                let which = failed
+                    .iter()
+                    .filter(|p| p.status == *kind)
+                    .map(|p| p.phase.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                match *kind {
+                    "timed out" => format!("dbt timed out in phase {which}"),
+                    "not run" => format!("phase {which} did not run"),
+                    "ended by the submission" => {
+                        format!("the submission's code ended phase {which}")
+                    }
+                    "grader failed" => format!("the grader failed in phase {which}"),
+                    _ => format!("dbt failed in phase {which}"),
+                }
+            })
+            .collect();
+        let mut s = clauses.join(", ");
         if !errored.is_empty() {
             s.push_str(&format!(" ({} errored)", names(&errored)));
         }
@@ -403,6 +423,36 @@ mod tests {
         assert_eq!(
             h,
             "dbt failed in phase 1, 2, 3 (mart_gmv_daily, mart_seller errored); 9 of 31 hidden checks disagree with the truth or could not be judged."
+        );
+    }
+
+    #[test]
+    fn a_phase_the_submission_ended_is_not_the_graders_failure() {
+        let mut first = phase(1, 2, &[]);
+        first.status = "ended_by_submission".into();
+        first.detail = Some("ended by the submission's code: process limit reached".into());
+        let later: Vec<PhaseSummary> = (2..=3)
+            .map(|n| {
+                let mut p = phase(n, 0, &[]);
+                p.status = "skipped".into();
+                p.detail = Some("not run: the submission ended phase 1".into());
+                p.nodes = None;
+                p.dbt_exit_code = None;
+                p
+            })
+            .collect();
+        let phases: Vec<PhaseVerdict> = std::iter::once(&first)
+            .chain(later.iter())
+            .map(|p| phase_verdict(p, &[]))
+            .collect();
+        assert_eq!(phases[0].status, "ended by the submission");
+        assert_eq!(
+            phases[0].reasons[0],
+            "ended by the submission's code: process limit reached"
+        );
+        assert_eq!(
+            headline(&phases, 32, 32),
+            "the submission's code ended phase 1, phase 2, 3 did not run; 32 of 32 hidden checks disagree with the truth or could not be judged."
         );
     }
 
