@@ -96,6 +96,11 @@ enum Command {
         /// incomplete grade exits 2.
         #[arg(long)]
         allow_incomplete: bool,
+        /// The dbt project to grade when the submission holds several: its
+        /// folder (or its dbt_project.yml) relative to the submission's root.
+        /// Without it, the one with the most models the candidate wrote.
+        #[arg(long)]
+        project: Option<String>,
     },
     /// Render a report.json again: other formats, or with interviewer overrides.
     Render {
@@ -201,6 +206,11 @@ fn emitln(text: &str) -> Result<()> {
     emit(&format!("{text}\n"))
 }
 
+/// A message on one line of a list.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// A duration as people read it: `0.4 s`, `42 s`, `3 min 05 s`.
 fn human(d: Duration) -> String {
     let secs = d.as_secs_f64();
@@ -295,6 +305,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             format,
             overrides,
             allow_incomplete,
+            project,
         } => {
             if let Some(bar) = fail_under {
                 if !(0.0..=100.0).contains(&bar) {
@@ -317,6 +328,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 formats: format,
                 overrides,
+                project,
             };
             let graded = grade::grade(&req).context("grading failed")?;
             if let Some(kept) = &graded.kept {
@@ -384,13 +396,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 (None, None) => bail!("give a manifest, or `assay batch merge DIR... --out DIR`"),
             };
             emitln(&format!(
-                "{} graded, {} unchanged, {} incomplete (graded again next run), {} could not be graded\nindex: {}",
-                outcome.graded,
-                outcome.skipped,
-                outcome.incomplete,
-                outcome.errors,
-                outcome.index.display()
+                "{} graded, {} unchanged, {} incomplete (graded again next run), {} could not be graded",
+                outcome.graded, outcome.skipped, outcome.incomplete, outcome.errors,
             ))?;
+            for (id, why) in &outcome.failures {
+                emitln(&format!("  could not be graded: {id}: {}", one_line(why)))?;
+            }
+            emitln(&format!("index: {}", outcome.index.display()))?;
             Ok(if outcome.errors > 0 || outcome.incomplete > 0 {
                 ExitCode::from(2)
             } else {
