@@ -162,6 +162,11 @@ enum Command {
     Checks,
     /// Print a check's documentation.
     Explain { check: String },
+    /// List the exercise packs (rubric/<id>.toml, fixtures/<id>/) assay can grade.
+    Exercises,
+    /// Check what an executed grade needs: Docker engine, runner image, root,
+    /// data cache, the rubrics; exit 0 when ready, 2 when something is missing.
+    Doctor,
     /// Print the JSON Schema of report.json.
     Schema,
     /// Internal: run one contained parser on stdin (see src/contained.rs).
@@ -500,7 +505,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Explain { check } => {
             let Some(found) = assay::checks::find(&check) else {
-                bail!("no check `{check}`; `assay checks` lists them");
+                let ids = assay::checks::all().iter().map(|c| c.meta().id);
+                let close = assay::suggest::closest(&check, ids);
+                bail!(
+                    "no check `{check}`.{} `assay checks` lists them all",
+                    assay::suggest::did_you_mean(&close)
+                );
             };
             let meta = found.meta();
             emitln(&format!(
@@ -511,6 +521,49 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 meta.doc_markdown()
             ))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Exercises => {
+            let home = assay::exercise::home();
+            let listed = assay::exercise::list_in(&home)
+                .with_context(|| format!("cannot read {}", home.join("rubric").display()))?;
+            if listed.is_empty() {
+                bail!(
+                    "no exercise in {}: set ASSAY_HOME to the folder that holds rubric/ and fixtures/",
+                    home.display()
+                );
+            }
+            for ex in listed {
+                let title = ex.title.as_deref().unwrap_or("(no starter/EXERCISE.md)");
+                let pack = if ex.has_pack {
+                    String::new()
+                } else {
+                    format!("  (no fixtures/{}/: static checks only)", ex.id)
+                };
+                emitln(&format!("{:<24} {title}{pack}", ex.id))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor => {
+            let home = assay::exercise::home();
+            let diagnosis = rt.block_on(assay::doctor::diagnose(&config, &home));
+            for line in &diagnosis.lines {
+                emitln(&format!(
+                    "{:<8} {:<14} {}",
+                    line.state.as_str(),
+                    line.name,
+                    line.detail
+                ))?;
+            }
+            if diagnosis.ready() {
+                emitln("ready for executed grades")?;
+                Ok(ExitCode::SUCCESS)
+            } else {
+                emitln(&format!(
+                    "not ready for executed grades: {}; `assay grade --no-exec` still grades from the code alone",
+                    diagnosis.blockers().join(", ")
+                ))?;
+                Ok(ExitCode::from(2))
+            }
         }
         Command::Schema => {
             emit(&assay::report::json_schema())?;

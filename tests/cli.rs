@@ -609,3 +609,155 @@ fn with_several_dbt_projects_the_graded_one_is_named_and_project_chooses() {
     );
     assert_eq!(fs::read(dir.join("report.json")).unwrap(), graded);
 }
+
+#[test]
+fn a_mistyped_check_or_exercise_gets_the_closest_names() {
+    let out = assay()
+        .args(["explain", "dbt.payment_dedup"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no check `dbt.payment_dedup`. Did you mean `dbt.payments_dedup`?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = assay()
+        .args(["explain", "nothing.like.it"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr(&out).contains("Did you mean"), "{}", stderr(&out));
+
+    let tmp = tempfile::tempdir().unwrap();
+    write_tree(tmp.path(), &small_project());
+    let run = grade_static(
+        tmp.path(),
+        &tmp.path().join("reports"),
+        &["--exercise", "marketplace-etl"],
+    );
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        stderr(&run).contains("Did you mean `marketplace-elt`?"),
+        "{}",
+        stderr(&run)
+    );
+}
+
+#[test]
+fn exercises_lists_the_packs() {
+    let run = assay().arg("exercises").output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let text = stdout(&run);
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("marketplace-elt"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("Marketplace ELT"), "{line}");
+    assert!(!line.contains("no fixtures"), "{line}");
+
+    let home = tempfile::tempdir().unwrap();
+    let run = assay()
+        .env("ASSAY_HOME", home.path())
+        .arg("exercises")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stderr(&run).contains("ASSAY_HOME"), "{}", stderr(&run));
+}
+
+/// Doctor's lines: `<ok|missing> <name> <detail>`, with or without an engine.
+fn doctor_lines(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let (state, rest) = l.split_once(' ')?;
+            ["ok", "missing"].contains(&state).then(|| {
+                let name = rest.trim_start();
+                let name = [
+                    "assay home",
+                    "docker engine",
+                    "runner image",
+                    "debootstrap",
+                    "root",
+                    "data cache",
+                    "chromium",
+                    "rubric",
+                ]
+                .into_iter()
+                .find(|n| name.starts_with(n))
+                .unwrap_or("?");
+                (state.to_string(), name.to_string())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn doctor_reports_every_prerequisite_on_its_own_line() {
+    let run = assay().arg("doctor").output().unwrap();
+    let text = stdout(&run);
+    let lines = doctor_lines(&text);
+    let names: Vec<&str> = lines.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "assay home",
+            "docker engine",
+            "runner image",
+            "debootstrap",
+            "root",
+            "data cache",
+            "chromium",
+            "rubric"
+        ],
+        "{text}"
+    );
+    // Every line is a prerequisite line, then the verdict that the exit code repeats.
+    let all: Vec<&str> = text.lines().collect();
+    assert_eq!(all.len(), lines.len() + 1, "{text}");
+    let verdict = all.last().unwrap();
+    match run.status.code() {
+        Some(0) => assert_eq!(*verdict, "ready for executed grades"),
+        Some(2) => assert!(
+            verdict.starts_with("not ready for executed grades: "),
+            "{text}"
+        ),
+        other => panic!("doctor exited {other:?}: {text}"),
+    }
+    let rubric = text
+        .lines()
+        .find(|l| l.contains("marketplace-elt: parses"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(rubric.starts_with("ok "), "{rubric}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("chromium") && l.contains("browser test")),
+        "{text}"
+    );
+}
+
+#[test]
+fn doctor_fails_on_a_broken_rubric_whatever_the_machine() {
+    let home = tempfile::tempdir().unwrap();
+    write_tree(
+        home.path(),
+        &[
+            ("rubric/marketplace-elt.toml", "version = ["),
+            ("fixtures/marketplace-elt/README.md", "# pack\n"),
+        ],
+    );
+    let run = assay()
+        .env("ASSAY_HOME", home.path())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", stdout(&run));
+    let text = stdout(&run);
+    let rubric = text
+        .lines()
+        .find(|l| doctor_lines(l).first().is_some_and(|(_, n)| n == "rubric"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(rubric.starts_with("missing "), "{rubric}");
+    assert!(rubric.contains("marketplace-elt.toml"), "{rubric}");
+    assert!(text.lines().last().unwrap().contains("rubric"), "{text}");
+}
