@@ -16,11 +16,20 @@ use assay::grade::{self, GradeRequest};
 use assay::outdir::Overwrite;
 use assay::report::{Format, Report, Status};
 
+/// Scripts and CI read the outcome from the exit code alone.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  graded (other commands: done; doctor: ready for executed grades)
+  1  graded, but the overall score is below --fail-under (calibrate: a band drifted)
+  2  not graded: the grader failed, the grade is incomplete, or the input was refused
+     (not a submission of the exercise, a bad argument); doctor: something is missing";
+
 #[derive(Parser)]
 #[command(
     name = "assay",
     version,
-    about = "Grades data-engineering take-home exercises with executed evidence"
+    about = "Grades data-engineering take-home exercises with executed evidence",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// Settings file (TOML) overriding the default caps and limits.

@@ -336,20 +336,30 @@ fn printing_into_a_closed_pipe_ends_quietly() {
         drop(child.stdout.take());
         child.wait_with_output().unwrap()
     };
-    let render = closed(&[
-        "render".as_ref(),
-        report.as_os_str(),
-        "--format".as_ref(),
-        "html".as_ref(),
-        "--out".as_ref(),
-        "-".as_ref(),
-    ]);
-    assert_eq!(render.status.code(), Some(0), "{}", stderr(&render));
-    assert!(stderr(&render).is_empty(), "{}", stderr(&render));
+    for format in ["html", "markdown"] {
+        let render = closed(&[
+            "render".as_ref(),
+            report.as_os_str(),
+            "--format".as_ref(),
+            format.as_ref(),
+            "--out".as_ref(),
+            "-".as_ref(),
+        ]);
+        assert_eq!(
+            render.status.code(),
+            Some(0),
+            "{format}: {}",
+            stderr(&render)
+        );
+        assert!(stderr(&render).is_empty(), "{format}: {}", stderr(&render));
+    }
     for args in [
         vec!["checks"],
         vec!["schema"],
         vec!["explain", "dbt.contract_models"],
+        vec!["exercises"],
+        vec!["--help"],
+        vec!["grade", "--help"],
     ] {
         let os: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
         let run = closed(&os);
@@ -368,18 +378,25 @@ fn printing_into_a_closed_pipe_ends_quietly() {
     ]);
     assert_eq!(grade.status.code(), Some(1), "{}", stderr(&grade));
 
-    // And as a shell pipeline reads it.
-    let piped = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(r#""$0" render "$1" --format html --out - | head -1"#)
-        .arg(env!("CARGO_BIN_EXE_assay"))
-        .arg(&report)
-        .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(piped.status.success());
-    assert_eq!(stdout(&piped).lines().count(), 1);
-    assert!(!stderr(&piped).contains("panicked"), "{}", stderr(&piped));
+    // And as a shell pipeline reads it: assay's own status, not head's.
+    for pipeline in [
+        r#""$0" render "$1" --format html --out - | head -1"#,
+        r#""$0" render "$1" --format markdown --out - | head -1"#,
+        r#""$0" checks | head -1"#,
+    ] {
+        let piped = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -o pipefail; {pipeline}; status=$?; echo \"exit $status\" >&2"
+            ))
+            .arg(env!("CARGO_BIN_EXE_assay"))
+            .arg(&report)
+            .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&piped).lines().count(), 1, "{pipeline}");
+        assert_eq!(stderr(&piped), "exit 0\n", "{pipeline}");
+    }
 }
 
 #[test]
@@ -760,4 +777,25 @@ fn doctor_fails_on_a_broken_rubric_whatever_the_machine() {
     assert!(rubric.starts_with("missing "), "{rubric}");
     assert!(rubric.contains("marketplace-elt.toml"), "{rubric}");
     assert!(text.lines().last().unwrap().contains("rubric"), "{text}");
+}
+
+#[test]
+fn help_explains_the_exit_codes() {
+    let run = assay().arg("--help").output().unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let text = stdout(&run);
+    let codes = text
+        .split("Exit codes:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    for code in [
+        "  0  graded",
+        "  1  graded, but the overall score is below --fail-under",
+        "  2  not graded",
+    ] {
+        assert!(codes.contains(code), "{code}: {text}");
+    }
+    for command in ["doctor", "exercises"] {
+        assert!(text.contains(command), "{command}: {text}");
+    }
 }
