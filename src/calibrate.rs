@@ -129,6 +129,7 @@ pub fn calibrate(
             formats: vec![crate::report::Format::Json, crate::report::Format::Html],
             overrides: None,
             overwrite: crate::outdir::Overwrite::Always,
+            project: None,
         };
         let graded = grade::grade(&req)?;
         solutions.push(SolutionResult {

@@ -38,6 +38,9 @@ pub struct GradeRequest {
     pub formats: Vec<Format>,
     /// Interviewer overrides (TOML), recorded beside the automatic bands.
     pub overrides: Option<PathBuf>,
+    /// The dbt project to grade (its folder in the submission) when it holds
+    /// several; see [`Inventory::choose_project`].
+    pub project: Option<String>,
 }
 
 #[derive(Debug)]
@@ -139,8 +142,8 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         ),
     ));
 
-    let mut facts = match build_facts(&acquired, &exercise, &name) {
-        Ok(f) => f,
+    let (mut inventory, starter) = match take_inventory(&acquired, &exercise) {
+        Ok(found) => found,
         Err(e) => {
             report.status = Status::Error;
             report.error = Some(format!("the submission's files could not be listed: {e}"));
@@ -150,22 +153,61 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
             return out.write(report, None);
         }
     };
-    report.inventory = Some(inventory_summary(&facts));
+    let found_projects = inventory.dbt_projects.clone();
+    let several = found_projects.len() > 1;
+    let refusal = if !inventory.holds_submission() {
+        Some(not_a_submission(
+            &exercise,
+            starter.as_ref(),
+            &inventory,
+            refused,
+        ))
+    } else {
+        inventory
+            .choose_project(req.project.as_deref())
+            .err()
+            .map(|e| e.to_string())
+    };
+    let mut summary = inventory_summary(&inventory, acquired.history.as_ref());
+    summary.dbt_projects = found_projects;
+    if refusal.is_some() {
+        summary.graded_project = None;
+    }
+    report.inventory = Some(summary);
+    if let Some(why) = refusal {
+        // Refused, not graded: a zero for a folder that is not a submission
+        // would read as a verdict on a candidate.
+        report.status = Status::Error;
+        report
+            .stages
+            .push(stage(Stage::Inventory, StageStatus::Failed, why.clone()));
+        report.error = Some(why);
+        return out.write(report, None);
+    }
+    let graded_project = inventory
+        .graded_project()
+        .filter(|_| several)
+        .map(|p| format!("; graded {}", p.file()))
+        .unwrap_or_default();
     report.stages.push(stage(
         Stage::Inventory,
         StageStatus::Ok,
         format!(
-            "{} dbt project(s), {} DAG file(s), {} doc(s); starter {}",
-            facts.inventory.dbt_projects.len(),
-            facts.inventory.dags.len(),
-            facts.inventory.docs.len(),
-            if facts.submission.starter_compared {
+            "{} dbt project(s), {} DAG file(s), {} doc(s); starter {}{graded_project}",
+            report
+                .inventory
+                .as_ref()
+                .map_or(0, |i| i.dbt_projects.len()),
+            inventory.dags.len(),
+            inventory.docs.len(),
+            if starter.is_some() {
                 "compared"
             } else {
                 "not available"
             }
         ),
     ));
+    let mut facts = build_facts(&acquired, inventory, starter.is_some(), &name);
     if req.no_exec {
         report.stages.push(stage(
             Stage::Execute,
@@ -320,14 +362,72 @@ pub fn incomplete_cause(
         })
 }
 
-fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io::Result<Facts> {
+/// The submission's inventory, compared with the exercise's starter when the
+/// pack ships one (returned too: it shows what a submission looks like).
+fn take_inventory(
+    acquired: &Acquired,
+    exercise: &Exercise,
+) -> std::io::Result<(Inventory, Option<Inventory>)> {
     let mut inventory = Inventory::build(&acquired.root)?;
-    let mut starter_compared = false;
-    if let Some(starter_dir) = exercise.starter_dir() {
-        let starter = Inventory::build(&starter_dir)?;
-        inventory.compare_with_starter(&starter);
-        starter_compared = true;
+    let starter = match exercise.starter_dir() {
+        Some(dir) => Some(Inventory::build(&dir)?),
+        None => None,
+    };
+    if let Some(starter) = &starter {
+        inventory.compare_with_starter(starter);
     }
+    Ok((inventory, starter))
+}
+
+/// Why a source with neither a dbt project nor a DAG is refused: what a
+/// submission holds (as the starter lays it out, when there is one), and what
+/// this source holds instead.
+fn not_a_submission(
+    exercise: &Exercise,
+    starter: Option<&Inventory>,
+    found: &Inventory,
+    refused: u64,
+) -> String {
+    /// Files named in the message; the report's inventory has the rest.
+    const SHOWN: usize = 5;
+    let project = starter
+        .and_then(Inventory::graded_project)
+        .map(|p| format!("{}, as in the starter", p.file()))
+        .unwrap_or_else(|| "dbt_project.yml".into());
+    let dag = starter
+        .and_then(|s| s.dags.first())
+        .map(|d| format!("a Python file that imports airflow, like the starter's {d}"))
+        .unwrap_or_else(|| "a Python file that imports airflow, under dags/".into());
+    let holds = match found.files.len() {
+        0 => ": the source holds no files".to_string(),
+        n => {
+            let names: Vec<&str> = found
+                .files
+                .iter()
+                .take(SHOWN)
+                .map(|f| f.path.as_str())
+                .collect();
+            let more = if n > SHOWN { ", …" } else { "" };
+            format!(" among its {n} file(s): {}{more}", names.join(", "))
+        }
+    };
+    let refusals = if refused > 0 {
+        format!("; {refused} item(s) were refused while acquiring it (listed in the report)")
+    } else {
+        String::new()
+    };
+    format!(
+        "not a submission of the {} exercise: expected a dbt project ({project}) and an Airflow DAG ({dag}); found neither{holds}{refusals}",
+        exercise.id
+    )
+}
+
+fn build_facts(
+    acquired: &Acquired,
+    inventory: Inventory,
+    starter_compared: bool,
+    name: &str,
+) -> Facts {
     let docs = crate::analyse::docs::analyse(&inventory);
     // A DAG file the parser cannot survive becomes an error fact for that file.
     let dag = crate::analyse::dag::analyse(&inventory, &crate::analyse::dag::DagLimits::default());
@@ -337,7 +437,7 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
         crate::analyse::dbt::analyse(&inventory)
     }))
     .unwrap_or_default();
-    Ok(Facts {
+    Facts {
         docs,
         dag,
         submission: SubmissionFacts {
@@ -350,7 +450,7 @@ fn build_facts(acquired: &Acquired, exercise: &Exercise, name: &str) -> std::io:
         history: acquired.history.clone(),
         dbt,
         execution: None,
-    })
+    }
 }
 
 /// Model descriptions that claim work the model's code does not do (read by
@@ -419,8 +519,10 @@ pub fn run_checks(rubric: &Rubric, facts: &Facts) -> BTreeMap<String, CheckResul
     results
 }
 
-fn inventory_summary(facts: &Facts) -> InventorySummary {
-    let inv = &facts.inventory;
+fn inventory_summary(
+    inv: &Inventory,
+    history: Option<&crate::history::History>,
+) -> InventorySummary {
     InventorySummary {
         files: inv.files.len(),
         candidate_files: inv
@@ -431,7 +533,8 @@ fn inventory_summary(facts: &Facts) -> InventorySummary {
         dbt_projects: inv.dbt_projects.clone(),
         dags: inv.dags.clone(),
         docs: inv.docs.clone(),
-        commits: facts.history.as_ref().map(|h| h.commits.len()),
+        commits: history.map(|h| h.commits.len()),
+        graded_project: inv.graded_project().map(|p| p.file()),
     }
 }
 

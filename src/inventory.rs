@@ -242,6 +242,108 @@ impl Inventory {
     }
 }
 
+impl Inventory {
+    /// Whether the files have the shape of a submission at all: a dbt project
+    /// or an Airflow DAG. Either alone is a partial submission, and graded;
+    /// neither means the source is something else (an empty folder, the wrong
+    /// repository), and a grade of it would be a meaningless zero.
+    pub fn holds_submission(&self) -> bool {
+        !self.dbt_projects.is_empty() || !self.dags.is_empty()
+    }
+
+    /// Puts the dbt project to grade first, where the execution stage and the
+    /// dbt analyser both look. `wanted` (its folder, or its `dbt_project.yml`,
+    /// relative to the submission's root) keeps that project alone: the
+    /// interviewer said which one is the work. Without it, the project holding
+    /// the most models the candidate wrote or changed, then one with any
+    /// models, then the first: an untouched copy of the starter beside the
+    /// real work must not be graded in its place.
+    pub fn choose_project(&mut self, wanted: Option<&str>) -> Result<(), NoSuchProject> {
+        if let Some(wanted) = wanted {
+            let root = project_root_of(wanted);
+            let Some(i) = self.dbt_projects.iter().position(|p| p.root == root) else {
+                return Err(NoSuchProject {
+                    wanted: wanted.to_string(),
+                    found: self.dbt_projects.iter().map(DbtProject::file).collect(),
+                });
+            };
+            self.dbt_projects = vec![self.dbt_projects.swap_remove(i)];
+            return Ok(());
+        }
+        let best = self
+            .dbt_projects
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, p)| {
+                let written = p
+                    .models
+                    .iter()
+                    .filter(|m| self.is_candidate_work(m))
+                    .count();
+                (written, !p.models.is_empty(), std::cmp::Reverse(*i))
+            })
+            .map(|(i, _)| i);
+        if let Some(i) = best {
+            let chosen = self.dbt_projects.remove(i);
+            self.dbt_projects.insert(0, chosen);
+        }
+        Ok(())
+    }
+
+    /// The project [`Inventory::choose_project`] put first.
+    pub fn graded_project(&self) -> Option<&DbtProject> {
+        self.dbt_projects.first()
+    }
+}
+
+impl DbtProject {
+    /// Its `dbt_project.yml`, relative to the submission's root: how people
+    /// find it, and unambiguous for the top-level project too.
+    pub fn file(&self) -> String {
+        join(&self.root, "dbt_project.yml")
+    }
+}
+
+/// The folder a `--project` argument names: `warehouse`, `./warehouse/`,
+/// `warehouse/dbt_project.yml`; `.` or `dbt_project.yml` for the top level.
+fn project_root_of(wanted: &str) -> String {
+    let mut rest = wanted.trim();
+    while let Some(r) = rest.strip_prefix("./") {
+        rest = r;
+    }
+    let rest = if rest == "dbt_project.yml" {
+        ""
+    } else {
+        rest.strip_suffix("/dbt_project.yml").unwrap_or(rest)
+    };
+    let rest = rest.trim_matches('/');
+    if rest == "." {
+        String::new()
+    } else {
+        rest.to_string()
+    }
+}
+
+/// `--project` names no dbt project of the submission.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`--project {wanted}` names no dbt project of the submission; {}",
+    list_projects(found)
+)]
+pub struct NoSuchProject {
+    pub wanted: String,
+    /// Each project's `dbt_project.yml`.
+    pub found: Vec<String>,
+}
+
+fn list_projects(found: &[String]) -> String {
+    if found.is_empty() {
+        "it holds none".into()
+    } else {
+        format!("its dbt projects: {}", found.join(", "))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     #[error("{0} is not part of the submission")]
@@ -383,6 +485,116 @@ mod tests {
         assert_eq!(inv.dags, vec!["dags/pipeline.py"]);
         assert_eq!(inv.docs, vec!["README.md"]);
         assert!(inv.files.iter().all(|f| !f.path.contains("dbt_packages")));
+    }
+
+    /// Two projects: `a/` an untouched copy of the starter's, `b/` the work.
+    fn two_projects() -> (tempfile::TempDir, Inventory) {
+        let starter_dir = tempfile::tempdir().unwrap();
+        let sub_dir = tempfile::tempdir().unwrap();
+        for d in [starter_dir.path().join("a"), sub_dir.path().join("a")] {
+            fs::create_dir_all(d.join("models")).unwrap();
+            fs::write(d.join("dbt_project.yml"), "name: a\nprofile: a\n").unwrap();
+            fs::write(d.join("models/stg_x.sql"), "select 1\n").unwrap();
+            fs::write(d.join("models/stg_y.sql"), "select 2\n").unwrap();
+        }
+        let b = sub_dir.path().join("b");
+        fs::create_dir_all(b.join("models")).unwrap();
+        fs::write(b.join("dbt_project.yml"), "name: b\nprofile: b\n").unwrap();
+        fs::write(b.join("models/fct_orders.sql"), "select 3\n").unwrap();
+        let starter = Inventory::build(starter_dir.path()).unwrap();
+        let mut sub = Inventory::build(sub_dir.path()).unwrap();
+        sub.compare_with_starter(&starter);
+        (sub_dir, sub)
+    }
+
+    #[test]
+    fn the_project_with_the_candidates_models_is_graded_first() {
+        let (_dir, mut inv) = two_projects();
+        assert_eq!(inv.dbt_projects[0].root, "a", "listed in path order");
+        inv.choose_project(None).unwrap();
+        let roots: Vec<&str> = inv.dbt_projects.iter().map(|p| p.root.as_str()).collect();
+        assert_eq!(roots, ["b", "a"], "the other project is still listed");
+        assert_eq!(inv.graded_project().unwrap().file(), "b/dbt_project.yml");
+    }
+
+    #[test]
+    fn without_candidate_models_a_project_with_models_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        write_files(
+            dir.path(),
+            &[
+                ("a/dbt_project.yml", "name: a\n"),
+                ("b/dbt_project.yml", "name: b\n"),
+                ("b/models/m.sql", "select 1\n"),
+                ("c/dbt_project.yml", "name: c\n"),
+                ("c/models/n.sql", "select 1\n"),
+            ],
+        );
+        let mut inv = Inventory::build(dir.path()).unwrap();
+        inv.choose_project(None).unwrap();
+        assert_eq!(inv.graded_project().unwrap().root, "b");
+    }
+
+    #[test]
+    fn a_named_project_is_graded_alone_in_any_spelling() {
+        for wanted in ["a", "./a/", "a/dbt_project.yml"] {
+            let (_dir, mut inv) = two_projects();
+            inv.choose_project(Some(wanted)).unwrap();
+            let roots: Vec<&str> = inv.dbt_projects.iter().map(|p| p.root.as_str()).collect();
+            assert_eq!(roots, ["a"], "--project {wanted}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        write_files(
+            dir.path(),
+            &[
+                ("dbt_project.yml", "name: top\n"),
+                ("x/dbt_project.yml", "name: x\n"),
+            ],
+        );
+        for wanted in [".", "./", "dbt_project.yml", "./dbt_project.yml"] {
+            let mut inv = Inventory::build(dir.path()).unwrap();
+            inv.choose_project(Some(wanted)).unwrap();
+            assert_eq!(inv.dbt_projects.len(), 1, "--project {wanted}");
+            assert_eq!(inv.dbt_projects[0].root, "", "--project {wanted}");
+        }
+    }
+
+    #[test]
+    fn naming_a_missing_project_lists_the_ones_there() {
+        let (_dir, mut inv) = two_projects();
+        let err = inv.choose_project(Some("warehouse")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`--project warehouse` names no dbt project of the submission; its dbt projects: a/dbt_project.yml, b/dbt_project.yml"
+        );
+        assert_eq!(inv.dbt_projects.len(), 2, "nothing was dropped");
+        // `mydbt_project.yml` is not a spelling of the top-level project.
+        assert!(inv.choose_project(Some("adbt_project.yml")).is_err());
+    }
+
+    #[test]
+    fn a_dbt_project_or_a_dag_alone_is_a_submission_and_neither_is_not() {
+        let holds = |files: &[(&str, &str)]| {
+            let dir = tempfile::tempdir().unwrap();
+            write_files(dir.path(), files);
+            Inventory::build(dir.path()).unwrap().holds_submission()
+        };
+        assert!(!holds(&[]));
+        assert!(!holds(&[
+            ("README.md", "# dbt and airflow\n"),
+            ("etl.py", "# import airflow\nimport os\n"),
+            ("models/m.sql", "select 1\n"),
+        ]));
+        assert!(holds(&[("warehouse/dbt_project.yml", "name: w\n")]));
+        assert!(holds(&[("dags/p.py", "from airflow import DAG\n")]));
+    }
+
+    fn write_files(root: &Path, files: &[(&str, &str)]) {
+        for (path, content) in files {
+            let path = root.join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, content).unwrap();
+        }
     }
 
     #[test]

@@ -16,11 +16,20 @@ use assay::grade::{self, GradeRequest};
 use assay::outdir::Overwrite;
 use assay::report::{Format, Report, Status};
 
+/// Scripts and CI read the outcome from the exit code alone.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  graded (other commands: done; doctor: ready for executed grades)
+  1  graded, but the overall score is below --fail-under (calibrate: a band drifted)
+  2  not graded: the grader failed, the grade is incomplete, or the input was refused
+     (not a submission of the exercise, a bad argument); doctor: something is missing";
+
 #[derive(Parser)]
 #[command(
     name = "assay",
     version,
-    about = "Grades data-engineering take-home exercises with executed evidence"
+    about = "Grades data-engineering take-home exercises with executed evidence",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// Settings file (TOML) overriding the default caps and limits.
@@ -96,6 +105,11 @@ enum Command {
         /// incomplete grade exits 2.
         #[arg(long)]
         allow_incomplete: bool,
+        /// The dbt project to grade when the submission holds several: its
+        /// folder (or its dbt_project.yml) relative to the submission's root.
+        /// Without it, the one with the most models the candidate wrote.
+        #[arg(long)]
+        project: Option<String>,
     },
     /// Render a report.json again: other formats, or with interviewer overrides.
     Render {
@@ -157,6 +171,11 @@ enum Command {
     Checks,
     /// Print a check's documentation.
     Explain { check: String },
+    /// List the exercise packs (rubric/<id>.toml, fixtures/<id>/) assay can grade.
+    Exercises,
+    /// Check what an executed grade needs: Docker engine, runner image, root,
+    /// data cache, the rubrics; exit 0 when ready, 2 when something is missing.
+    Doctor,
     /// Print the JSON Schema of report.json.
     Schema,
     /// Internal: run one contained parser on stdin (see src/contained.rs).
@@ -199,6 +218,11 @@ fn emit(text: &str) -> Result<()> {
 /// `emit` with a line end.
 fn emitln(text: &str) -> Result<()> {
     emit(&format!("{text}\n"))
+}
+
+/// A message on one line of a list.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A duration as people read it: `0.4 s`, `42 s`, `3 min 05 s`.
@@ -295,6 +319,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             format,
             overrides,
             allow_incomplete,
+            project,
         } => {
             if let Some(bar) = fail_under {
                 if !(0.0..=100.0).contains(&bar) {
@@ -317,6 +342,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 formats: format,
                 overrides,
+                project,
             };
             let graded = grade::grade(&req).context("grading failed")?;
             if let Some(kept) = &graded.kept {
@@ -384,13 +410,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 (None, None) => bail!("give a manifest, or `assay batch merge DIR... --out DIR`"),
             };
             emitln(&format!(
-                "{} graded, {} unchanged, {} incomplete (graded again next run), {} could not be graded\nindex: {}",
-                outcome.graded,
-                outcome.skipped,
-                outcome.incomplete,
-                outcome.errors,
-                outcome.index.display()
+                "{} graded, {} unchanged, {} incomplete (graded again next run), {} could not be graded",
+                outcome.graded, outcome.skipped, outcome.incomplete, outcome.errors,
             ))?;
+            for (id, why) in &outcome.failures {
+                emitln(&format!("  could not be graded: {id}: {}", one_line(why)))?;
+            }
+            emitln(&format!("index: {}", outcome.index.display()))?;
             Ok(if outcome.errors > 0 || outcome.incomplete > 0 {
                 ExitCode::from(2)
             } else {
@@ -488,7 +514,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Explain { check } => {
             let Some(found) = assay::checks::find(&check) else {
-                bail!("no check `{check}`; `assay checks` lists them");
+                let ids = assay::checks::all().iter().map(|c| c.meta().id);
+                let close = assay::suggest::closest(&check, ids);
+                bail!(
+                    "no check `{check}`.{} `assay checks` lists them all",
+                    assay::suggest::did_you_mean(&close)
+                );
             };
             let meta = found.meta();
             emitln(&format!(
@@ -499,6 +530,49 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 meta.doc_markdown()
             ))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Exercises => {
+            let home = assay::exercise::home();
+            let listed = assay::exercise::list_in(&home)
+                .with_context(|| format!("cannot read {}", home.join("rubric").display()))?;
+            if listed.is_empty() {
+                bail!(
+                    "no exercise in {}: set ASSAY_HOME to the folder that holds rubric/ and fixtures/",
+                    home.display()
+                );
+            }
+            for ex in listed {
+                let title = ex.title.as_deref().unwrap_or("(no starter/EXERCISE.md)");
+                let pack = if ex.has_pack {
+                    String::new()
+                } else {
+                    format!("  (no fixtures/{}/: static checks only)", ex.id)
+                };
+                emitln(&format!("{:<24} {title}{pack}", ex.id))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor => {
+            let home = assay::exercise::home();
+            let diagnosis = rt.block_on(assay::doctor::diagnose(&config, &home));
+            for line in &diagnosis.lines {
+                emitln(&format!(
+                    "{:<8} {:<14} {}",
+                    line.state.as_str(),
+                    line.name,
+                    line.detail
+                ))?;
+            }
+            if diagnosis.ready() {
+                emitln("ready for executed grades")?;
+                Ok(ExitCode::SUCCESS)
+            } else {
+                emitln(&format!(
+                    "not ready for executed grades: {}; `assay grade --no-exec` still grades from the code alone",
+                    diagnosis.blockers().join(", ")
+                ))?;
+                Ok(ExitCode::from(2))
+            }
         }
         Command::Schema => {
             emit(&assay::report::json_schema())?;

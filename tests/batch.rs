@@ -465,3 +465,75 @@ fn every_reference_solution_and_two_hostile_submissions_rank_in_order() {
     let index = fs::read_to_string(out.join("index.html")).unwrap();
     assert!(index.contains("hostile-archive") && index.contains("keyword-stuffer"));
 }
+
+#[test]
+fn a_refused_submission_is_listed_with_why_and_the_rest_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(&dir.path().join("subs/good"), &small_project());
+    fs::create_dir_all(dir.path().join("subs/empty")).unwrap();
+    write_tree(
+        &dir.path().join("subs/wrong-repo"),
+        &[
+            ("README.md", "# Some other project\n"),
+            ("main.go", "package main\n"),
+        ],
+    );
+    let m = manifest(
+        dir.path(),
+        &[
+            ("empty", "subs/empty"),
+            ("good", "subs/good"),
+            ("wrong-repo", "subs/wrong-repo"),
+        ],
+    );
+    let out = dir.path().join("out");
+    let run = batch(&[
+        m.to_str().unwrap(),
+        "--no-exec",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(2), "{}", stdout(&run));
+    let text = stdout(&run);
+    assert!(
+        text.starts_with(
+            "1 graded, 0 unchanged, 0 incomplete (graded again next run), 2 could not be graded\n"
+        ),
+        "{text}"
+    );
+    for (id, found) in [
+        ("empty", "found neither: the source holds no files"),
+        (
+            "wrong-repo",
+            "found neither among its 2 file(s): README.md, main.go",
+        ),
+    ] {
+        let listed = text
+            .lines()
+            .find(|l| l.starts_with(&format!("  could not be graded: {id}: not a submission of the marketplace-elt exercise: expected a dbt project")))
+            .unwrap_or_else(|| panic!("{id}: {text}"));
+        assert!(listed.ends_with(found), "{listed}");
+        let progress = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            progress.contains(&format!("{id}: could not be graded: not a submission")),
+            "{progress}"
+        );
+        let report: Value =
+            serde_json::from_str(&fs::read_to_string(out.join(id).join("report.json")).unwrap())
+                .unwrap();
+        assert_valid(&report);
+        assert_eq!(report["status"], "error");
+    }
+    assert!(
+        text.lines().last().unwrap().starts_with("index: "),
+        "{text}"
+    );
+    let rows = summary(&out)["rows"].as_array().unwrap().clone();
+    let good = rows.iter().find(|r| r["id"] == "good").unwrap();
+    assert_eq!(good["status"], "graded");
+    let empty = rows.iter().find(|r| r["id"] == "empty").unwrap();
+    assert!(empty["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("not a submission"));
+}

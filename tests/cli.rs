@@ -336,20 +336,30 @@ fn printing_into_a_closed_pipe_ends_quietly() {
         drop(child.stdout.take());
         child.wait_with_output().unwrap()
     };
-    let render = closed(&[
-        "render".as_ref(),
-        report.as_os_str(),
-        "--format".as_ref(),
-        "html".as_ref(),
-        "--out".as_ref(),
-        "-".as_ref(),
-    ]);
-    assert_eq!(render.status.code(), Some(0), "{}", stderr(&render));
-    assert!(stderr(&render).is_empty(), "{}", stderr(&render));
+    for format in ["html", "markdown"] {
+        let render = closed(&[
+            "render".as_ref(),
+            report.as_os_str(),
+            "--format".as_ref(),
+            format.as_ref(),
+            "--out".as_ref(),
+            "-".as_ref(),
+        ]);
+        assert_eq!(
+            render.status.code(),
+            Some(0),
+            "{format}: {}",
+            stderr(&render)
+        );
+        assert!(stderr(&render).is_empty(), "{format}: {}", stderr(&render));
+    }
     for args in [
         vec!["checks"],
         vec!["schema"],
         vec!["explain", "dbt.contract_models"],
+        vec!["exercises"],
+        vec!["--help"],
+        vec!["grade", "--help"],
     ] {
         let os: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
         let run = closed(&os);
@@ -368,18 +378,25 @@ fn printing_into_a_closed_pipe_ends_quietly() {
     ]);
     assert_eq!(grade.status.code(), Some(1), "{}", stderr(&grade));
 
-    // And as a shell pipeline reads it.
-    let piped = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(r#""$0" render "$1" --format html --out - | head -1"#)
-        .arg(env!("CARGO_BIN_EXE_assay"))
-        .arg(&report)
-        .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(piped.status.success());
-    assert_eq!(stdout(&piped).lines().count(), 1);
-    assert!(!stderr(&piped).contains("panicked"), "{}", stderr(&piped));
+    // And as a shell pipeline reads it: assay's own status, not head's.
+    for pipeline in [
+        r#""$0" render "$1" --format html --out - | head -1"#,
+        r#""$0" render "$1" --format markdown --out - | head -1"#,
+        r#""$0" checks | head -1"#,
+    ] {
+        let piped = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -o pipefail; {pipeline}; status=$?; echo \"exit $status\" >&2"
+            ))
+            .arg(env!("CARGO_BIN_EXE_assay"))
+            .arg(&report)
+            .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&piped).lines().count(), 1, "{pipeline}");
+        assert_eq!(stderr(&piped), "exit 0\n", "{pipeline}");
+    }
 }
 
 #[test]
@@ -411,5 +428,374 @@ fn reports_are_readable_by_others() {
     assert!(files.len() >= 4, "{files:?}");
     for file in files {
         assert_eq!(mode(&file), 0o644, "{}", file.display());
+    }
+}
+
+#[test]
+fn a_folder_that_is_not_a_submission_is_refused_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    // Words of the exercise in prose and comments are not a dbt project or a DAG.
+    let unrelated = tmp.path().join("unrelated");
+    write_tree(
+        &unrelated,
+        &[
+            ("README.md", "# My dbt and Airflow notes\n"),
+            ("etl.py", "# airflow would go here\nimport os\n"),
+            ("models/m.sql", "select 1\n"),
+        ],
+    );
+    let out = tmp.path().join("reports");
+    for (name, found) in [
+        ("empty", "the source holds no files"),
+        (
+            "unrelated",
+            "among its 3 file(s): README.md, etl.py, models/m.sql",
+        ),
+    ] {
+        let run = grade_static(&tmp.path().join(name), &out, &[]);
+        assert_eq!(run.status.code(), Some(2), "{name}: {}", stdout(&run));
+        let text = stdout(&run);
+        assert!(text.contains("NOT GRADED: not a submission of the marketplace-elt exercise: expected a dbt project (dbt_project.yml"), "{text}");
+        assert!(
+            text.contains("an Airflow DAG (a Python file that imports airflow, like the starter's dags/marketplace_elt.py); found neither"),
+            "{text}"
+        );
+        assert!(text.contains(found), "{name}: {text}");
+        assert!(
+            !text.contains("Overall"),
+            "a refused grade shows no score: {text}"
+        );
+        // The refusal is a report like any other failure of the grader.
+        let report = read_report(&out, name);
+        assert_eq!(report["status"], "error");
+        assert!(report["error"].as_str().unwrap().contains(found));
+        assert_eq!(report["dimensions"], serde_json::json!([]));
+        assert_eq!(report["overall"]["score"], serde_json::Value::Null);
+        assert!(report_dir(&out, name).join("report.html").is_file());
+    }
+}
+
+#[test]
+fn a_dbt_project_alone_or_a_dag_alone_is_graded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("reports");
+    let project = small_project();
+    let dbt_only: Vec<_> = project
+        .iter()
+        .filter(|(p, _)| !p.starts_with("dags/"))
+        .copied()
+        .collect();
+    write_tree(&tmp.path().join("dbt-only"), &dbt_only);
+    write_tree(
+        &tmp.path().join("dag-only"),
+        &[("dags/marketplace_elt.py", "from airflow import DAG\n")],
+    );
+    for name in ["dbt-only", "dag-only"] {
+        let run = grade_static(&tmp.path().join(name), &out, &[]);
+        assert_eq!(run.status.code(), Some(0), "{name}: {}", stdout(&run));
+        assert_eq!(read_report(&out, name)["status"], "graded", "{name}");
+    }
+}
+
+#[test]
+fn a_refused_grade_never_replaces_a_graded_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("cand");
+    write_tree(&sub, &small_project());
+    let out = tmp.path().join("reports");
+    let run = grade_static(&sub, &out, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let dir = report_dir(&out, "cand");
+    let good = fs::read(dir.join("report.json")).unwrap();
+
+    // The candidate's folder emptied (a bad export, a wrong path mounted).
+    fs::remove_dir_all(&sub).unwrap();
+    fs::create_dir_all(&sub).unwrap();
+    for extra in [&[][..], &["--force"][..]] {
+        let run = grade_static(&sub, &out, extra);
+        assert_eq!(run.status.code(), Some(2), "{extra:?}");
+        assert_eq!(
+            fs::read(dir.join("report.json")).unwrap(),
+            good,
+            "{extra:?}"
+        );
+        assert!(stderr(&run).contains("was kept"), "{}", stderr(&run));
+        let refused: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("report.error.json")).unwrap())
+                .unwrap();
+        assert_valid(&refused);
+        assert!(refused["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("not a submission"));
+    }
+}
+
+/// Two dbt projects: `a/` with one model, `warehouse/` with the candidate's
+/// two models, and a DAG.
+fn two_projects(dir: &Path) {
+    let mut files: Vec<(String, String)> = small_project()
+        .into_iter()
+        .map(|(p, c)| {
+            let p = if p.starts_with("dags/") || p == "README.md" {
+                p.to_string()
+            } else {
+                format!("warehouse/{p}")
+            };
+            (p, c.to_string())
+        })
+        .collect();
+    files.push((
+        "a/dbt_project.yml".into(),
+        "name: scratch\nprofile: scratch\n".into(),
+    ));
+    files.push(("a/models/scratch.sql".into(), "select 1 as x\n".into()));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    write_tree(dir, &refs);
+}
+
+#[test]
+fn with_several_dbt_projects_the_graded_one_is_named_and_project_chooses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("multi");
+    two_projects(&sub);
+    let out = tmp.path().join("reports");
+
+    let run = grade_static(&sub, &out, &["--format", "json,html,markdown"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let line = "dbt project graded: warehouse/dbt_project.yml (also found: a/dbt_project.yml; --project chooses another)";
+    assert!(stdout(&run).contains(line), "{}", stdout(&run));
+    let report = read_report(&out, "multi");
+    assert_eq!(
+        report["inventory"]["graded_project"],
+        "warehouse/dbt_project.yml"
+    );
+    assert_eq!(
+        report["inventory"]["dbt_projects"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let dir = report_dir(&out, "multi");
+    for (file, named) in [
+        (
+            "report.html",
+            "dbt project graded: warehouse/dbt_project.yml",
+        ),
+        (
+            "report.md",
+            r"dbt project graded: warehouse/dbt\_project.yml",
+        ),
+    ] {
+        let text = fs::read_to_string(dir.join(file)).unwrap();
+        assert!(text.contains(named), "{file}");
+    }
+    let contract = criterion(&report, "dbt.contract_models")["earned"].as_f64();
+
+    // --project grades the other one, and only it.
+    let run = grade_static(&sub, &out, &["--project", "a"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(
+        stdout(&run).contains(
+            "dbt project graded: a/dbt_project.yml (also found: warehouse/dbt_project.yml"
+        ),
+        "{}",
+        stdout(&run)
+    );
+    let report = read_report(&out, "multi");
+    assert_eq!(report["inventory"]["graded_project"], "a/dbt_project.yml");
+    assert!(
+        criterion(&report, "dbt.contract_models")["earned"].as_f64() < contract,
+        "the contract models of warehouse/ no longer count"
+    );
+    let graded = fs::read(dir.join("report.json")).unwrap();
+
+    // A project that is not there: refused, naming the ones that are.
+    let run = grade_static(&sub, &out, &["--project", "dbt"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        stdout(&run).contains("`--project dbt` names no dbt project of the submission; its dbt projects: a/dbt_project.yml, warehouse/dbt_project.yml"),
+        "{}",
+        stdout(&run)
+    );
+    assert_eq!(fs::read(dir.join("report.json")).unwrap(), graded);
+}
+
+#[test]
+fn a_mistyped_check_or_exercise_gets_the_closest_names() {
+    let out = assay()
+        .args(["explain", "dbt.payment_dedup"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no check `dbt.payment_dedup`. Did you mean `dbt.payments_dedup`?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = assay()
+        .args(["explain", "nothing.like.it"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr(&out).contains("Did you mean"), "{}", stderr(&out));
+
+    let tmp = tempfile::tempdir().unwrap();
+    write_tree(tmp.path(), &small_project());
+    let run = grade_static(
+        tmp.path(),
+        &tmp.path().join("reports"),
+        &["--exercise", "marketplace-etl"],
+    );
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        stderr(&run).contains("Did you mean `marketplace-elt`?"),
+        "{}",
+        stderr(&run)
+    );
+}
+
+#[test]
+fn exercises_lists_the_packs() {
+    let run = assay().arg("exercises").output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let text = stdout(&run);
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("marketplace-elt"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("Marketplace ELT"), "{line}");
+    assert!(!line.contains("no fixtures"), "{line}");
+
+    let home = tempfile::tempdir().unwrap();
+    let run = assay()
+        .env("ASSAY_HOME", home.path())
+        .arg("exercises")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stderr(&run).contains("ASSAY_HOME"), "{}", stderr(&run));
+}
+
+/// Doctor's lines: `<ok|missing> <name> <detail>`, with or without an engine.
+fn doctor_lines(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let (state, rest) = l.split_once(' ')?;
+            ["ok", "missing"].contains(&state).then(|| {
+                let name = rest.trim_start();
+                let name = [
+                    "assay home",
+                    "docker engine",
+                    "runner image",
+                    "debootstrap",
+                    "root",
+                    "data cache",
+                    "chromium",
+                    "rubric",
+                ]
+                .into_iter()
+                .find(|n| name.starts_with(n))
+                .unwrap_or("?");
+                (state.to_string(), name.to_string())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn doctor_reports_every_prerequisite_on_its_own_line() {
+    let run = assay().arg("doctor").output().unwrap();
+    let text = stdout(&run);
+    let lines = doctor_lines(&text);
+    let names: Vec<&str> = lines.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "assay home",
+            "docker engine",
+            "runner image",
+            "debootstrap",
+            "root",
+            "data cache",
+            "chromium",
+            "rubric"
+        ],
+        "{text}"
+    );
+    // Every line is a prerequisite line, then the verdict that the exit code repeats.
+    let all: Vec<&str> = text.lines().collect();
+    assert_eq!(all.len(), lines.len() + 1, "{text}");
+    let verdict = all.last().unwrap();
+    match run.status.code() {
+        Some(0) => assert_eq!(*verdict, "ready for executed grades"),
+        Some(2) => assert!(
+            verdict.starts_with("not ready for executed grades: "),
+            "{text}"
+        ),
+        other => panic!("doctor exited {other:?}: {text}"),
+    }
+    let rubric = text
+        .lines()
+        .find(|l| l.contains("marketplace-elt: parses"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(rubric.starts_with("ok "), "{rubric}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("chromium") && l.contains("browser test")),
+        "{text}"
+    );
+}
+
+#[test]
+fn doctor_fails_on_a_broken_rubric_whatever_the_machine() {
+    let home = tempfile::tempdir().unwrap();
+    write_tree(
+        home.path(),
+        &[
+            ("rubric/marketplace-elt.toml", "version = ["),
+            ("fixtures/marketplace-elt/README.md", "# pack\n"),
+        ],
+    );
+    let run = assay()
+        .env("ASSAY_HOME", home.path())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", stdout(&run));
+    let text = stdout(&run);
+    let rubric = text
+        .lines()
+        .find(|l| doctor_lines(l).first().is_some_and(|(_, n)| n == "rubric"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(rubric.starts_with("missing "), "{rubric}");
+    assert!(rubric.contains("marketplace-elt.toml"), "{rubric}");
+    assert!(text.lines().last().unwrap().contains("rubric"), "{text}");
+}
+
+#[test]
+fn help_explains_the_exit_codes() {
+    let run = assay().arg("--help").output().unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let text = stdout(&run);
+    let codes = text
+        .split("Exit codes:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    for code in [
+        "  0  graded",
+        "  1  graded, but the overall score is below --fail-under",
+        "  2  not graded",
+    ] {
+        assert!(codes.contains(code), "{code}: {text}");
+    }
+    for command in ["doctor", "exercises"] {
+        assert!(text.contains(command), "{command}: {text}");
     }
 }

@@ -22,6 +22,10 @@ pub struct Inputs {
     pub rubric_sha256: String,
     pub exercise: String,
     pub no_exec: bool,
+    /// Absent when the grade chose the project itself, so inputs recorded
+    /// before projects could be named still match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 /// The submission's content fingerprint, or `None` when it cannot be known

@@ -7,9 +7,11 @@
 //! source = "https://git.example.org/cohort/cand-017.git"
 //! ref = "main"                           # optional
 //! no_exec = true                         # optional override
+//! project = "warehouse"                  # optional: the dbt project to grade
 //! ```
 //!
-//! CSV: a header row with `id,source` and optionally `ref`, `exercise`, `no_exec`.
+//! CSV: a header row with `id,source` and optionally `ref`, `exercise`,
+//! `no_exec`, `project`.
 //! Relative sources are read relative to the manifest's folder.
 
 use std::collections::BTreeSet;
@@ -24,6 +26,8 @@ pub struct Entry {
     pub rev: Option<String>,
     pub exercise: String,
     pub no_exec: Option<bool>,
+    /// The dbt project to grade, as `assay grade --project` takes it.
+    pub project: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +57,8 @@ struct RawEntry {
     exercise: Option<String>,
     #[serde(default)]
     no_exec: Option<bool>,
+    #[serde(default)]
+    project: Option<String>,
 }
 
 pub fn load(path: &Path, default_exercise: &str) -> Result<Vec<Entry>, ManifestError> {
@@ -100,6 +106,7 @@ pub fn load(path: &Path, default_exercise: &str) -> Result<Vec<Entry>, ManifestE
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| default_exercise.clone()),
             no_exec: r.no_exec,
+            project: r.project.filter(|s| !s.is_empty()),
         });
     }
     if entries.is_empty() {
@@ -117,7 +124,8 @@ fn parse_csv(text: &str) -> Result<Vec<RawEntry>, String> {
     let (Some(id), Some(source)) = (col("id"), col("source")) else {
         return Err("the CSV header must name at least `id` and `source`".into());
     };
-    let (rev, exercise, no_exec) = (col("ref"), col("exercise"), col("no_exec"));
+    let (rev, exercise, no_exec, project) =
+        (col("ref"), col("exercise"), col("no_exec"), col("project"));
     let mut out = Vec::new();
     for (line, record) in reader.records().enumerate() {
         let record = record.map_err(|e| format!("row {}: {e}", line + 2))?;
@@ -143,6 +151,7 @@ fn parse_csv(text: &str) -> Result<Vec<RawEntry>, String> {
             rev: get(rev),
             exercise: get(exercise),
             no_exec,
+            project: get(project),
         });
     }
     Ok(out)
@@ -185,11 +194,11 @@ mod tests {
     fn reads_toml_and_csv_alike() {
         let dir = tempfile::tempdir().unwrap();
         let toml_path = dir.path().join("m.toml");
-        std::fs::write(&toml_path, "[[submission]]\nid = \"a\"\nsource = \"subs/a\"\n[[submission]]\nid = \"b\"\nsource = \"https://h/b.git\"\nref = \"main\"\n").unwrap();
+        std::fs::write(&toml_path, "[[submission]]\nid = \"a\"\nsource = \"subs/a\"\n[[submission]]\nid = \"b\"\nsource = \"https://h/b.git\"\nref = \"main\"\nproject = \"warehouse\"\n").unwrap();
         let csv_path = dir.path().join("m.csv");
         std::fs::write(
             &csv_path,
-            "id,source,ref\na,subs/a,\nb,https://h/b.git,main\n",
+            "id,source,ref,project\na,subs/a,,\nb,https://h/b.git,main,warehouse\n",
         )
         .unwrap();
         let a = load(&toml_path, "marketplace-elt").unwrap();
@@ -197,6 +206,8 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a[0].source, dir.path().join("subs/a").display().to_string());
         assert_eq!(a[1].rev.as_deref(), Some("main"));
+        assert_eq!(a[0].project, None);
+        assert_eq!(a[1].project.as_deref(), Some("warehouse"));
     }
 
     #[test]
@@ -218,6 +229,7 @@ mod tests {
                 rev: None,
                 exercise: "e".into(),
                 no_exec: None,
+                project: None,
             })
             .collect();
         let mut all: Vec<String> = Vec::new();

@@ -47,6 +47,8 @@ pub struct BatchOutcome {
     /// say): not recorded as done, so the next run grades them again.
     pub incomplete: usize,
     pub errors: usize,
+    /// Each submission that could not be graded, with why (its report's error).
+    pub failures: Vec<(String, String)>,
     pub index: PathBuf,
 }
 
@@ -100,6 +102,7 @@ pub async fn run(opts: BatchOptions) -> Result<BatchOutcome, BatchError> {
             rubric_sha256: rubric_hashes[&entry.exercise].clone(),
             exercise: entry.exercise.clone(),
             no_exec,
+            project: entry.project.clone(),
         };
         let slots = if no_exec {
             static_slots.clone()
@@ -125,12 +128,23 @@ pub async fn run(opts: BatchOptions) -> Result<BatchOutcome, BatchError> {
         }));
     }
     let mut outcome = BatchOutcome::default();
-    for task in tasks {
+    for (task, entry) in tasks.into_iter().zip(&entries) {
         match task.await {
             Ok(One::Skipped) => outcome.skipped += 1,
-            Ok(One::Graded(Status::Graded)) => outcome.graded += 1,
-            Ok(One::Graded(Status::Incomplete)) => outcome.incomplete += 1,
-            Ok(One::Graded(Status::Error)) | Err(_) => outcome.errors += 1,
+            Ok(One::Graded(Status::Graded, _)) => outcome.graded += 1,
+            Ok(One::Graded(Status::Incomplete, _)) => outcome.incomplete += 1,
+            Ok(One::Graded(Status::Error, why)) => {
+                outcome.errors += 1;
+                outcome
+                    .failures
+                    .push((entry.id.clone(), why.unwrap_or_default()));
+            }
+            Err(_) => {
+                outcome.errors += 1;
+                outcome
+                    .failures
+                    .push((entry.id.clone(), "the grader crashed".into()));
+            }
         }
     }
     progress.finish();
@@ -142,7 +156,9 @@ pub async fn run(opts: BatchOptions) -> Result<BatchOutcome, BatchError> {
 #[derive(Debug)]
 enum One {
     Skipped,
-    Graded(Status),
+    /// The report's status, and its error: why it could not be graded, or
+    /// why the grade is incomplete.
+    Graded(Status, Option<String>),
 }
 
 async fn grade_one(
@@ -178,6 +194,7 @@ async fn grade_one(
         formats: vec![report::Format::Json, report::Format::Html],
         overrides: None,
         overwrite: crate::outdir::Overwrite::Always,
+        project: entry.project.clone(),
     };
     let job =
         tokio::task::spawn_blocking(move || catch_unwind(AssertUnwindSafe(|| grade::grade(&req))));
@@ -195,7 +212,7 @@ async fn grade_one(
                         .as_bytes(),
                 );
             }
-            return One::Graded(status);
+            return One::Graded(status, graded.report.error);
         }
         Ok(Ok(Ok(Err(e)))) => format!("the grader failed: {e}"),
         Ok(Ok(Err(_))) | Ok(Err(_)) => "the grader crashed on this submission".to_string(),
@@ -207,7 +224,7 @@ async fn grade_one(
     let _ = std::fs::remove_file(dir.join(INPUTS_FILE));
     let report = error_report(&entry, &failure);
     let _ = report.write_atomic(&dir.join("report.json"));
-    One::Graded(Status::Error)
+    One::Graded(Status::Error, Some(failure))
 }
 
 fn is_done(dir: &Path, wanted: &Inputs) -> bool {
@@ -328,11 +345,13 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<BatchOutcome, BatchError>
             .map_err(|e| BatchError::Write(out.join("summary.json"), e))?,
     )
     .map_err(|_| BatchError::NotABatch(out.to_path_buf()))?;
-    let errors = summary
+    let failures: Vec<(String, String)> = summary
         .rows
         .iter()
         .filter(|r| r.status == Status::Error)
-        .count();
+        .map(|r| (r.id.clone(), r.error.clone().unwrap_or_default()))
+        .collect();
+    let errors = failures.len();
     let incomplete = summary
         .rows
         .iter()
@@ -343,6 +362,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<BatchOutcome, BatchError>
         skipped: 0,
         incomplete,
         errors,
+        failures,
         index,
     })
 }

@@ -44,10 +44,12 @@ impl Progress {
     pub fn done(&self, id: &str, outcome: &One) {
         let n = self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let what = match outcome {
-            One::Skipped => "unchanged, skipped",
-            One::Graded(Status::Graded) => "graded",
-            One::Graded(Status::Incomplete) => "incomplete, will be graded again next run",
-            One::Graded(Status::Error) => "could not be graded",
+            One::Skipped => "unchanged, skipped".to_string(),
+            One::Graded(Status::Graded, _) => "graded".to_string(),
+            One::Graded(Status::Incomplete, why) => {
+                with_reason("incomplete, will be graded again next run", why)
+            }
+            One::Graded(Status::Error, why) => with_reason("could not be graded", why),
         };
         match &self.bar {
             Some(bar) => {
@@ -62,5 +64,18 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// `what: why` on one line: a progress line must not break in two.
+fn with_reason(what: &str, why: &Option<String>) -> String {
+    match why {
+        Some(why) if !why.trim().is_empty() => {
+            format!(
+                "{what}: {}",
+                why.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        }
+        _ => what.to_string(),
     }
 }

@@ -185,6 +185,8 @@ struct Header {
     grader: String,
     graded_at: String,
     rubric_sha: String,
+    /// Which dbt project was graded, when the submission holds several.
+    project: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -717,6 +719,7 @@ impl View {
                 grader: format!("{} {}", r.grader.name, r.grader.version),
                 graded_at: r.graded_at.clone(),
                 rubric_sha: r.rubric.sha256.chars().take(12).collect(),
+                project: super::graded_project_line(r),
             },
             overall: Band {
                 score: score_text(r.overall.score),

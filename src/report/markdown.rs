@@ -57,6 +57,9 @@ pub fn render(report: &Report) -> String {
         report.grader.version,
         escape(&report.graded_at)
     );
+    if let Some(line) = super::graded_project_line(report) {
+        let _ = writeln!(out, "{}\n", escape(&line));
+    }
     if report.status == Status::Error {
         let _ = writeln!(
             out,

@@ -22,11 +22,11 @@ use crate::checks::{CheckResult, Confidence, Evidence, Outcome};
 use crate::inventory::DbtProject;
 
 pub use enrich::{enrich, ExercisePackData, PackError};
-pub use summary::terminal_summary;
+pub use summary::{graded_project_line, terminal_summary};
 pub use verdict::{FailingCheck, ModelFailures, PhaseVerdict, Verdict};
 
 /// Bumped on any change a reader of report.json could notice.
-pub const SCHEMA_VERSION: &str = "1.5.0";
+pub const SCHEMA_VERSION: &str = "1.6.0";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
@@ -330,6 +330,10 @@ pub struct InventorySummary {
     pub dags: Vec<String>,
     pub docs: Vec<String>,
     pub commits: Option<usize>,
+    /// The `dbt_project.yml` of the project graded (built, and read by the dbt
+    /// checks), when the submission holds one; `dbt_projects` lists every one found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graded_project: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -8,6 +8,26 @@ use crate::checks::Outcome;
 /// Findings listed under "Top findings".
 const TOP_FINDINGS: usize = 6;
 
+/// Which dbt project was graded, when the submission holds several: the
+/// others were not built, and an interviewer may have meant one of them.
+pub fn graded_project_line(report: &Report) -> Option<String> {
+    let inv = report.inventory.as_ref()?;
+    let graded = inv.graded_project.as_deref()?;
+    if inv.dbt_projects.len() < 2 {
+        return None;
+    }
+    let others: Vec<String> = inv
+        .dbt_projects
+        .iter()
+        .map(|p| p.file())
+        .filter(|f| f != graded)
+        .collect();
+    Some(format!(
+        "dbt project graded: {graded} (also found: {}; --project chooses another)",
+        others.join(", ")
+    ))
+}
+
 pub fn terminal_summary(report: &Report, report_path: &str) -> String {
     let mut out = String::new();
     let sub = &report.submission;
@@ -29,6 +49,9 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
         );
         let _ = writeln!(out, "  report: {report_path}");
         return out;
+    }
+    if let Some(line) = graded_project_line(report) {
+        let _ = writeln!(out, "  {line}");
     }
     if report.status == Status::Incomplete {
         let _ = writeln!(

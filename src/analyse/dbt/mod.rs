@@ -840,6 +840,8 @@ fn normalise_relation(rel: &str) -> String {
 
 impl DbtFacts {
     /// The project assay grades: the first that has models, else the first.
+    /// A grade lists the one it chose first (`Inventory::choose_project`), so
+    /// this and the execution stage agree on it.
     pub fn main_project(&self) -> Option<&DbtProjectFacts> {
         self.projects
             .iter()
