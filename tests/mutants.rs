@@ -363,15 +363,14 @@ fn debrief_problems(name: &str, report: &Value) -> Vec<String> {
                 ));
             }
         }
-        "strong" => {
+        "strong"
             if !report["contradictions"].as_array().unwrap().is_empty()
-                || v["hidden_failing"].as_u64() != Some(0)
-            {
-                wrong.push(format!(
-                    "{name}: the strong solution's debrief finds fault: {v} {}",
-                    report["contradictions"]
-                ));
-            }
+                || v["hidden_failing"].as_u64() != Some(0) =>
+        {
+            wrong.push(format!(
+                "{name}: the strong solution's debrief finds fault: {v} {}",
+                report["contradictions"]
+            ));
         }
         _ => {}
     }

@@ -13,6 +13,7 @@ use crate::checks::{Evidence, Outcome};
 const PAGE: &str = include_str!("templates/report.html.hbs");
 const CRITERION: &str = include_str!("templates/criterion.html.hbs");
 const EVIDENCE: &str = include_str!("templates/evidence.html.hbs");
+const MODEL_FAILURES: &str = include_str!("templates/model_failures.html.hbs");
 const CHART: &str = include_str!("templates/chart.svg.hbs");
 const CSS: &str = include_str!("templates/report.css");
 
@@ -37,6 +38,8 @@ fn registry() -> Result<Handlebars<'static>, RenderError> {
     hb.register_partial("criterion", CRITERION)
         .map_err(Box::new)?;
     hb.register_partial("evidence", EVIDENCE)
+        .map_err(Box::new)?;
+    hb.register_partial("model_failures", MODEL_FAILURES)
         .map_err(Box::new)?;
     hb.register_partial("chart", CHART).map_err(Box::new)?;
     // The stylesheet is a partial, part of the template, never data.
@@ -328,6 +331,8 @@ struct VerdictView {
     headline: String,
     phases: Vec<PhaseVerdictView>,
     failing: Vec<ModelView>,
+    failing_more: Vec<ModelView>,
+    more_count: usize,
 }
 
 #[derive(Serialize)]
@@ -374,6 +379,7 @@ fn verdict_view(v: &super::Verdict) -> VerdictView {
             })
             .collect()
     };
+    let (failing, failing_more, more_count) = split_failing(v);
     VerdictView {
         executed: v.executed,
         ok: v.executed && v.hidden_failing == 0 && v.phases.iter().all(|p| p.passed),
@@ -400,28 +406,58 @@ fn verdict_view(v: &super::Verdict) -> VerdictView {
                 },
             })
             .collect(),
-        failing: v
-            .failing
-            .iter()
-            .map(|m| ModelView {
-                model: m.model.clone(),
-                checks: m
-                    .checks
-                    .iter()
-                    .map(|c| FailingView {
-                        title: c.title.clone(),
-                        check: c.check.clone(),
-                        trap: c.trap.clone().unwrap_or_default(),
-                        when: c.when.clone(),
-                        note: c.note.clone(),
-                        measured: c.measured.clone().unwrap_or_default(),
-                        expected: c.expected.clone().unwrap_or_default(),
-                        examples: c.examples.clone(),
-                    })
-                    .collect(),
-            })
-            .collect(),
+        failing,
+        failing_more,
+        more_count,
     }
+}
+
+/// How many failing hidden checks the verdict card lists before folding the
+/// rest away: with a few shown, the contradictions (the "why") still reach
+/// the first screen when most checks fail.
+const VERDICT_CHECKS_SHOWN: usize = 4;
+
+/// The failing checks by model, split into those shown and those folded.
+fn split_failing(v: &super::Verdict) -> (Vec<ModelView>, Vec<ModelView>, usize) {
+    let mut shown: Vec<ModelView> = Vec::new();
+    let mut more: Vec<ModelView> = Vec::new();
+    let mut budget = VERDICT_CHECKS_SHOWN;
+    let mut more_count = 0;
+    for m in &v.failing {
+        let views: Vec<FailingView> = m
+            .checks
+            .iter()
+            .map(|c| FailingView {
+                title: c.title.clone(),
+                check: c.check.clone(),
+                trap: c.trap.clone().unwrap_or_default(),
+                when: c.when.clone(),
+                note: c.note.clone(),
+                measured: c.measured.clone().unwrap_or_default(),
+                expected: c.expected.clone().unwrap_or_default(),
+                examples: c.examples.clone(),
+            })
+            .collect();
+        let take = budget.min(views.len());
+        budget -= take;
+        let mut views = views.into_iter();
+        let first: Vec<FailingView> = views.by_ref().take(take).collect();
+        let rest: Vec<FailingView> = views.collect();
+        if !first.is_empty() {
+            shown.push(ModelView {
+                model: m.model.clone(),
+                checks: first,
+            });
+        }
+        if !rest.is_empty() {
+            more_count += rest.len();
+            more.push(ModelView {
+                model: m.model.clone(),
+                checks: rest,
+            });
+        }
+    }
+    (shown, more, more_count)
 }
 
 #[derive(Serialize)]

@@ -241,7 +241,13 @@ fn failing_by_model(hidden: &[HiddenCheckRun]) -> Vec<ModelFailures> {
             first_phase: first.phase,
             failing_phases,
             when,
-            note: first.note.clone(),
+            // A note that only restates the figures shown beside it
+            // ("measured 11020, expected 10417") would say them twice.
+            note: if measured.is_some() && first.note.trim_start().starts_with("measured ") {
+                String::new()
+            } else {
+                first.note.clone()
+            },
             measured: measured.as_ref().map(|f| f.text.clone()),
             expected: expected.map(|f| f.text),
             examples: measured.map(|f| f.examples).unwrap_or_default(),
