@@ -1171,6 +1171,41 @@ truth = "orders.total"
 compare = "count"
 "#;
 
+    /// The pack README's table of what each check sees is the one a reader
+    /// trusts: every check appears in it once, with its own trap and model.
+    #[test]
+    fn the_pack_readme_lists_every_check_with_its_trap_and_model() {
+        let pack =
+            HiddenChecks::parse(&pack_path(), &std::fs::read_to_string(pack_path()).unwrap())
+                .unwrap();
+        let readme = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/marketplace-elt/README.md"),
+        )
+        .unwrap();
+        let mut rows: BTreeMap<String, (String, String)> = BTreeMap::new();
+        for line in readme.lines().filter(|l| l.starts_with("| `hidden.")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let id = cells[1].trim_matches('`').to_string();
+            let row = (cells[2].to_string(), cells[3].trim_matches('`').to_string());
+            assert!(rows.insert(id.clone(), row).is_none(), "{id} listed twice");
+        }
+        for c in &pack.checks {
+            let row = rows
+                .remove(&c.id)
+                .unwrap_or_else(|| panic!("{} is not in the pack README's table", c.id));
+            assert_eq!(
+                row,
+                (c.trap.clone().unwrap_or_default(), c.model.clone()),
+                "{}: the README's trap and model differ from the check's",
+                c.id
+            );
+        }
+        assert!(
+            rows.is_empty(),
+            "the README lists checks the pack lacks: {rows:?}"
+        );
+    }
+
     fn parse(text: &str) -> Result<HiddenChecks, HiddenChecksError> {
         HiddenChecks::parse(Path::new("h.toml"), text)
     }
