@@ -233,6 +233,14 @@ fn failing_by_model(hidden: &[HiddenCheckRun]) -> Vec<ModelFailures> {
             first.noun.as_deref(),
             first.expected.as_ref(),
         );
+        // A note that only restates the figures shown beside it
+        // ("measured 11,020, expected 10,417") would say them twice.
+        let restates = match (&measured, &expected) {
+            (Some(m), Some(e)) => {
+                first.note.trim() == format!("measured {}, expected {}", m.text, e.text)
+            }
+            _ => false,
+        };
         let check = FailingCheck {
             check: first.check.clone(),
             title: first.title.clone(),
@@ -241,9 +249,7 @@ fn failing_by_model(hidden: &[HiddenCheckRun]) -> Vec<ModelFailures> {
             first_phase: first.phase,
             failing_phases,
             when,
-            // A note that only restates the figures shown beside it
-            // ("measured 11020, expected 10417") would say them twice.
-            note: if measured.is_some() && first.note.trim_start().starts_with("measured ") {
+            note: if restates {
                 String::new()
             } else {
                 first.note.clone()
@@ -459,6 +465,29 @@ mod tests {
         assert_eq!(
             headline(&phases, 32, 32),
             "the submission's code ended phase 1, phase 2, 3 did not run; 32 of 32 hidden checks disagree with the truth or could not be judged."
+        );
+    }
+
+    #[test]
+    fn a_note_that_restates_the_figures_is_not_shown_twice() {
+        let mut same = run("hidden.a", "fct_orders", 1, Outcome::Fail);
+        same.note = "measured 1,166,127.39, expected 1,200,000.00".into();
+        let mut more = run("hidden.b", "fct_orders", 1, Outcome::Fail);
+        more.note = "measured 1,166,127.39, expected 1,200,000.00 (on 3 of 5 days)".into();
+        let groups = failing_by_model(&[same, more]);
+        let notes: Vec<&str> = groups[0].checks.iter().map(|c| c.note.as_str()).collect();
+        assert_eq!(
+            groups[0].checks[0].measured.as_deref(),
+            Some("1,166,127.39"),
+            "{:?}",
+            groups[0].checks[0]
+        );
+        assert_eq!(
+            notes,
+            [
+                "",
+                "measured 1,166,127.39, expected 1,200,000.00 (on 3 of 5 days)"
+            ]
         );
     }
 
