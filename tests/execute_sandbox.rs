@@ -554,13 +554,17 @@ async fn now_inside_dbt_is_the_phase_sync_time() {
     let dir = tempfile::tempdir().unwrap();
     let proj = dir.path().join("project");
     project(&proj, "tiny_profile");
-    // A table: built by dbt under the phase's clock. (A view would read the
-    // clock again when the grader's query reads it, in the runner, on the
-    // host's clock: a known gap, see docs/runner.md.)
+    // A table reads the clock when dbt builds it; a view reads it again each
+    // time the grader's check queries read the view.
     write(
         &proj,
         "models/sql_now.sql",
         "{{ config(materialized='table') }}\nselect epoch(current_timestamp) as current_ts, epoch(now()) as now_ts",
+    );
+    write(
+        &proj,
+        "models/view_now.sql",
+        "{{ config(materialized='view') }}\nselect epoch(current_timestamp) as view_ts, epoch(now()) as view_now",
     );
     write(
         &proj,
@@ -580,6 +584,7 @@ async fn now_inside_dbt_is_the_phase_sync_time() {
             &[
                 ("sql", "select current_ts, now_ts from main.sql_now"),
                 ("py", "select py_now, py_time from main.py_now"),
+                ("view", "select view_ts, view_now from main.view_now"),
             ],
         );
         spec.clock = Some(clock.to_string());
@@ -591,8 +596,28 @@ async fn now_inside_dbt_is_the_phase_sync_time() {
             res.nodes,
             res.outputs.log_tail
         );
+        // The grader's hidden checks query in a step of their own after the
+        // build, as exec_stage does; they carry the phase's clock too.
+        let mut checks = phase(
+            &format!("{name}-checks"),
+            &[("view", "select view_ts, view_now from main.view_now")],
+        );
+        checks.dbt_commands.clear();
+        checks.clock = Some(clock.to_string());
+        let checked = sandbox.run_phase(&checks).await.unwrap();
+        assert_eq!(
+            checked.status,
+            PhaseStatus::Completed,
+            "{}",
+            checked.runner_stderr
+        );
+        assert!(
+            checked.outputs.report.queries_error.is_none(),
+            "{:?}",
+            checked.outputs.report.queries_error
+        );
         let mut read: Vec<f64> = Vec::new();
-        for q in &res.outputs.queries {
+        for q in res.outputs.queries.iter().chain(&checked.outputs.queries) {
             assert!(q.error.is_none(), "{:?}", q.error);
             for v in &q.rows[0] {
                 // Epochs come back as numbers or, for DECIMAL, as strings.
@@ -611,7 +636,7 @@ async fn now_inside_dbt_is_the_phase_sync_time() {
                 "{name}: now read {v}, the sync time is {epoch} ({clock})"
             );
         }
-        assert_eq!(read.len(), 4, "{name}: {read:?}");
+        assert_eq!(read.len(), 8, "{name}: {read:?}");
     }
     sandbox.finish().await.unwrap();
     assert_no_sandbox_containers().await;

@@ -260,17 +260,20 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
             ddl_file: ddl.clone(),
             csv_dir: data.dir.join(snapshot_of(number)),
         });
+        // "Now" for the build and for the check queries alike: a candidate's
+        // view that reads the current time is evaluated when the checks query it.
+        let clock = truths
+            .get(snapshot_of(number))
+            .and_then(|t| t.get("sync_at"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let spec = PhaseSpec {
             name: format!("p{number}-{}", phase_name(number)),
             raw,
             dbt_commands: vec![vec!["build".to_string()]],
             queries: Vec::new(),
             dbt_timeout_secs: None,
-            clock: truths
-                .get(snapshot_of(number))
-                .and_then(|t| t.get("sync_at"))
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            clock: clock.clone(),
             // A submission that used up the deadline in one phase is not
             // given it again in each later one.
             deadline_secs: Some((deadlines.phase_secs as f64).min(remaining).ceil().max(1.0) as u64),
@@ -323,7 +326,7 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
                 let results = if plan.queries.is_empty() {
                     Ok(Vec::new())
                 } else {
-                    run_queries(&mut sandbox, number, plan.queries.clone()).await
+                    run_queries(&mut sandbox, number, plan.queries.clone(), clock.clone()).await
                 };
                 timings.check_phase_secs += t.elapsed().as_secs_f64();
                 match results {
@@ -860,6 +863,7 @@ async fn run_queries(
     sandbox: &mut Sandbox,
     number: u8,
     queries: Vec<SandboxQuery>,
+    clock: Option<String>,
 ) -> Result<Vec<QueryResult>, PhaseRun> {
     let spec = PhaseSpec {
         name: format!("p{number}-checks"),
@@ -867,7 +871,7 @@ async fn run_queries(
         dbt_commands: Vec::new(),
         queries,
         dbt_timeout_secs: None,
-        clock: None,
+        clock,
         deadline_secs: None,
     };
     match sandbox.run_phase(&spec).await {

@@ -321,6 +321,87 @@ def run_queries(conn, queries, max_rows):
     return results
 
 
+def query_warehouse(spec):
+    """The grader's own reading of the warehouse: the check queries, and which
+    relations the build left (to hold dbt's artifacts, which the submission
+    can forge, against)."""
+    import duckdb
+
+    looked = {}
+    try:
+        conn = duckdb.connect(WAREHOUSE, read_only=True)
+        try:
+            if spec.get("queries"):
+                looked["queries"] = run_queries(conn, spec["queries"], int(spec.get("max_rows", 10000)))
+            if spec.get("dbt"):
+                rows = conn.execute(
+                    "select lower(table_schema), lower(table_name) from information_schema.tables "
+                    "where table_schema <> 'raw' order by 1, 2 limit 20001"
+                ).fetchall()
+                looked["relations"] = [[r[0], r[1]] for r in rows[:20000]]
+                looked["relations_truncated"] = len(rows) > 20000
+        finally:
+            conn.close()
+    except Exception as e:
+        looked["queries_error"] = str(e)[:4000]
+    return looked
+
+
+def cmd_query_child(commands_path):
+    with open(commands_path, "r", encoding="utf-8") as f:
+        spec = json.load(f)
+    out = json.dumps(query_warehouse(spec)).encode()
+    sys.stdout.buffer.write(out)
+    sys.stdout.buffer.flush()
+    os._exit(0)
+
+
+def run_query_child(spec, phase_dir):
+    """Runs the check queries in a child process under the phase's clock.
+
+    A candidate's view is evaluated when it is queried, so a view that reads
+    `current_timestamp` must see the same "now" as the build did. The clock
+    is preloaded into a child rather than into this process (the runner's own
+    waits and deadlines must read the real clock).
+    """
+    env = {
+        "PATH": "/opt/dbt/bin:/usr/bin:/bin",
+        "HOME": "/home/runner",
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    env.update(clock_env(spec))
+    commands_path = os.path.join(phase_dir, "in", "phase.json")
+    timeout = float(spec.get("queries_timeout_secs") or spec.get("dbt_timeout_secs") or 600)
+    child = subprocess.Popen(
+        [PYTHON, "/opt/assay/runner.py", "query-child", commands_path],
+        cwd=os.path.join(phase_dir, "cwd"),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        child.kill()
+        child.communicate()
+        return {"queries_error": "the check queries did not finish within %d s" % timeout}
+    if child.returncode != 0:
+        tail = err[-2000:].decode("utf-8", "replace").strip()
+        return {"queries_error": "the check queries ended with code %s: %s" % (child.returncode, tail)}
+    try:
+        return json.loads(out.decode("utf-8"))
+    except ValueError as e:
+        return {"queries_error": "the check queries' output could not be read: %s" % e}
+
+
 def open_below(dir_fd, parts):
     """Open a regular file below a directory handle without following any link.
 
@@ -393,9 +474,10 @@ def run_phase(phase_id):
     result = {"raw_loaded": None, "raw_error": None, "dbt": None, "queries_error": None}
     started = time.monotonic()
 
-    import duckdb
-
     if spec.get("raw"):
+        # Imported only to load: a check step's queries run in their own child.
+        import duckdb
+
         try:
             conn = duckdb.connect(WAREHOUSE)
             try:
@@ -434,24 +516,11 @@ def run_phase(phase_id):
 
     queries = []
     if spec.get("queries") or spec.get("dbt"):
-        try:
-            conn = duckdb.connect(WAREHOUSE, read_only=True)
-            try:
-                if spec.get("queries"):
-                    queries = run_queries(conn, spec["queries"], int(spec.get("max_rows", 10000)))
-                if spec.get("dbt"):
-                    # The grader's own view of what the build left, to hold
-                    # dbt's artifacts (which the submission can forge) against.
-                    rows = conn.execute(
-                        "select lower(table_schema), lower(table_name) from information_schema.tables "
-                        "where table_schema <> 'raw' order by 1, 2 limit 20001"
-                    ).fetchall()
-                    result["relations"] = [[r[0], r[1]] for r in rows[:20000]]
-                    result["relations_truncated"] = len(rows) > 20000
-            finally:
-                conn.close()
-        except Exception as e:
-            result["queries_error"] = str(e)[:4000]
+        looked = run_query_child(spec, phase_dir)
+        queries = looked.get("queries") or []
+        for key in ("relations", "relations_truncated", "queries_error"):
+            if key in looked:
+                result[key] = looked[key]
     result["elapsed_secs"] = time.monotonic() - started
 
     emit_outputs(result, queries, phase_fd, log_tail, spec)
@@ -683,6 +752,8 @@ def main(argv):
         cmd_phase(argv[2])
     elif cmd == "probe":
         cmd_probe()
+    elif cmd == "query-child" and len(argv) == 3:
+        cmd_query_child(argv[2])
     elif cmd == "dbt-child" and len(argv) == 4:
         cmd_dbt_child(argv[2], argv[3])
     else:
