@@ -1,14 +1,27 @@
 //! Parsers that can abort the process (tree-sitter-python on some inputs,
 //! sqlparser dropping a very deep AST) run here: in a child process of assay
-//! itself, with memory and CPU limits, a wall-clock kill and a cap on what it may
+//! itself, with a memory cap, a per-file deadline and a cap on what it may
 //! print. A crash costs one file's analysis, never the grader.
 //!
-//! The child is `assay __contained <kind>`: it reads the input on stdin, runs the
-//! parser registered for `kind` in [`PARSERS`], and prints the result (JSON).
+//! The child is a long-lived worker (`assay __contained`): starting a process
+//! per file cost as much as the parse itself (exec, page faults, dynamic
+//! loading, regexes compiled again in every child), so one worker parses file
+//! after file over a pipe. A file that crashes the worker or runs past its
+//! deadline is that file's failure: the worker is discarded and the next file
+//! gets a fresh one. Idle workers wait in a process-wide pool, so a batch
+//! grading several submissions at once keeps one worker per busy thread.
+//!
+//! The pipe carries frames. A request is the parser's kind, the deadline and
+//! the input; a reply is a status byte (0 ok, 3 refused, 4 unknown kind) and
+//! the payload: the parser's output, or the reason it refused.
 
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wait_timeout::ChildExt;
@@ -27,7 +40,7 @@ pub static PARSERS: &[(&str, ParserFn)] = &[
 #[derive(Debug, Clone)]
 pub struct ContainedLimits {
     pub timeout: Duration,
-    /// Address-space cap of the child, in bytes.
+    /// Address-space cap of the worker, in bytes.
     pub memory_bytes: u64,
     pub max_output_bytes: usize,
 }
@@ -56,6 +69,14 @@ pub enum ContainedError {
     Spawn(String),
 }
 
+/// Kinds are short names from [`PARSERS`]; anything longer is a broken frame.
+const MAX_KIND_BYTES: u32 = 64;
+/// The analysers cap what they send far below this; it bounds the worker's
+/// buffer if a frame is ever corrupt.
+const MAX_INPUT_BYTES: u64 = 1 << 30;
+/// What is kept of the worker's stderr to explain a crash.
+const STDERR_TAIL_BYTES: usize = 4096;
+
 /// The assay executable that hosts contained parsers. `ASSAY_PARSER_EXE` wins;
 /// otherwise the running binary when it is assay, or the assay binary beside a
 /// test harness in cargo's target folder.
@@ -80,78 +101,232 @@ pub fn parser_exe() -> Result<PathBuf, ContainedError> {
     }
 }
 
-/// Runs the parser `kind` on `input` in a child process under `limits`.
+/// Idle workers, reused by whichever thread parses next.
+static IDLE: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
+
+/// How many workers this process has started; tests read it to show that
+/// files share a worker and that a crash costs exactly one restart.
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// Workers started by this process so far.
+pub fn workers_started() -> usize {
+    STARTED.load(Ordering::Relaxed)
+}
+
+/// Runs the parser `kind` on `input` in a contained worker under `limits`.
 pub fn run(kind: &str, input: &[u8], limits: &ContainedLimits) -> Result<Vec<u8>, ContainedError> {
     let exe = parser_exe()?;
-    let mut child = Command::new(exe)
-        .arg("__contained")
-        .arg(kind)
-        .env("ASSAY_CONTAINED_MEMORY", limits.memory_bytes.to_string())
-        .env(
-            "ASSAY_CONTAINED_CPU_SECS",
-            (limits.timeout.as_secs() + 1).to_string(),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| ContainedError::Spawn(e.to_string()))?;
-
-    // Writer and readers run beside the wait, so a child that stops reading or
-    // floods its output cannot stall the grader.
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let owned = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&owned);
-    });
-    let cap = limits.max_output_bytes;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.take(cap as u64 + 1).read_to_end(&mut buf);
-        buf
-    });
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stderr.take(4096).read_to_end(&mut buf);
-        buf
-    });
-
-    let status = match child
-        .wait_timeout(limits.timeout)
-        .map_err(|e| ContainedError::Spawn(e.to_string()))?
-    {
-        Some(status) => status,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(ContainedError::TimedOut(limits.timeout.as_secs()));
-        }
+    let mut worker = match take_idle(&exe, limits.memory_bytes) {
+        Some(w) => w,
+        None => Worker::start(&exe, limits.memory_bytes)?,
     };
-    let _ = writer.join();
-    let out = reader.join().unwrap_or_default();
-    let err = String::from_utf8_lossy(&err_reader.join().unwrap_or_default())
-        .trim()
-        .to_string();
-    if out.len() > cap {
-        return Err(ContainedError::OutputTooLarge(cap));
-    }
-    match status.code() {
-        Some(0) => Ok(out),
-        Some(3) => Err(ContainedError::Refused(err)),
-        Some(code) => Err(ContainedError::Crashed(format!(
-            "exit code {code}{}",
-            tail(&err)
-        ))),
-        None => {
-            use std::os::unix::process::ExitStatusExt;
-            let signal = status
-                .signal()
-                .map(|s| format!("signal {s}"))
-                .unwrap_or_else(|| "killed".into());
-            Err(ContainedError::Crashed(format!("{signal}{}", tail(&err))))
+    match worker.call(kind, input, limits) {
+        Ok(answer) => {
+            if let Ok(mut idle) = IDLE.lock() {
+                idle.push(worker);
+            }
+            answer
         }
+        Err(e) => Err(e),
+    }
+}
+
+fn take_idle(exe: &Path, memory_bytes: u64) -> Option<Worker> {
+    let mut idle = IDLE.lock().ok()?;
+    let at = idle
+        .iter()
+        .position(|w| w.exe == exe && w.memory_bytes == memory_bytes)?;
+    Some(idle.swap_remove(at))
+}
+
+enum Reply {
+    Frame { status: u8, payload: Vec<u8> },
+    TooLarge,
+    Closed,
+}
+
+struct Worker {
+    exe: PathBuf,
+    memory_bytes: u64,
+    child: Child,
+    stdin: ChildStdin,
+    replies: Receiver<Reply>,
+    /// The output cap of the call in progress, read by the reply thread.
+    cap: Arc<AtomicUsize>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_reader: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    fn start(exe: &Path, memory_bytes: u64) -> Result<Worker, ContainedError> {
+        let mut child = Command::new(exe)
+            .arg("__contained")
+            .env("ASSAY_CONTAINED_MEMORY", memory_bytes.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| ContainedError::Spawn(e.to_string()))?;
+        STARTED.fetch_add(1, Ordering::Relaxed);
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+
+        let cap = Arc::new(AtomicUsize::new(0));
+        let (tx, replies) = mpsc::channel();
+        let reader_cap = Arc::clone(&cap);
+        // Replies are read beside the caller's wait, so a worker that floods
+        // or stalls can be cut off at the deadline.
+        std::thread::spawn(move || {
+            let mut out = BufReader::new(stdout);
+            loop {
+                let mut head = [0u8; 9];
+                if out.read_exact(&mut head).is_err() {
+                    let _ = tx.send(Reply::Closed);
+                    return;
+                }
+                let status = head[0];
+                let len = u64::from_le_bytes(head[1..].try_into().expect("8 bytes"));
+                if len > reader_cap.load(Ordering::Relaxed) as u64 {
+                    let _ = tx.send(Reply::TooLarge);
+                    return;
+                }
+                let mut payload = vec![0u8; len as usize];
+                if out.read_exact(&mut payload).is_err() {
+                    let _ = tx.send(Reply::Closed);
+                    return;
+                }
+                if tx.send(Reply::Frame { status, payload }).is_err() {
+                    return;
+                }
+            }
+        });
+        let tail = Arc::new(Mutex::new(Vec::new()));
+        let writer_tail = Arc::clone(&tail);
+        let stderr_reader = std::thread::spawn(move || {
+            let mut err = stderr;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut t) = writer_tail.lock() {
+                    t.extend_from_slice(&buf[..n]);
+                    if t.len() > STDERR_TAIL_BYTES {
+                        let cut = t.len() - STDERR_TAIL_BYTES;
+                        t.drain(..cut);
+                    }
+                }
+            }
+        });
+        Ok(Worker {
+            exe: exe.to_path_buf(),
+            memory_bytes,
+            child,
+            stdin,
+            replies,
+            cap,
+            stderr: tail,
+            stderr_reader: Some(stderr_reader),
+        })
+    }
+
+    /// One file. `Ok` when the worker can parse the next file (the answer may
+    /// still be a refusal); `Err` when this file ended the worker.
+    fn call(
+        &mut self,
+        kind: &str,
+        input: &[u8],
+        limits: &ContainedLimits,
+    ) -> Result<Result<Vec<u8>, ContainedError>, ContainedError> {
+        self.cap.store(limits.max_output_bytes, Ordering::Relaxed);
+        if let Ok(mut t) = self.stderr.lock() {
+            t.clear();
+        }
+        let secs = limits.timeout.as_secs().max(1);
+        let mut frame = Vec::with_capacity(input.len() + kind.len() + 20);
+        frame.extend_from_slice(&(kind.len() as u32).to_le_bytes());
+        frame.extend_from_slice(kind.as_bytes());
+        frame.extend_from_slice(&secs.to_le_bytes());
+        frame.extend_from_slice(&(input.len() as u64).to_le_bytes());
+        frame.extend_from_slice(input);
+        // An idle worker is blocked reading its stdin, so this write only
+        // fails if the worker is gone; that is read as a crash below.
+        let sent = self
+            .stdin
+            .write_all(&frame)
+            .and_then(|_| self.stdin.flush());
+
+        let reply = match sent {
+            Ok(()) => self.replies.recv_timeout(limits.timeout),
+            Err(_) => Ok(Reply::Closed),
+        };
+        match reply {
+            Ok(Reply::Frame { status: 0, payload }) => Ok(Ok(payload)),
+            Ok(Reply::Frame { status: 3, payload }) => Ok(Err(ContainedError::Refused(
+                String::from_utf8_lossy(&payload).trim().to_string(),
+            ))),
+            Ok(Reply::Frame { status, payload }) => {
+                let why = String::from_utf8_lossy(&payload).trim().to_string();
+                self.end();
+                Err(ContainedError::Crashed(format!("status {status}: {why}")))
+            }
+            Ok(Reply::TooLarge) => {
+                self.end();
+                Err(ContainedError::OutputTooLarge(limits.max_output_bytes))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                self.end();
+                Err(ContainedError::TimedOut(limits.timeout.as_secs()))
+            }
+            Ok(Reply::Closed) | Err(RecvTimeoutError::Disconnected) => Err(self.crash()),
+        }
+    }
+
+    fn end(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The worker is gone: how it ended, with the last line it printed.
+    fn crash(&mut self) -> ContainedError {
+        let status = match self.child.wait_timeout(Duration::from_secs(5)) {
+            Ok(Some(status)) => Some(status),
+            _ => {
+                self.end();
+                None
+            }
+        };
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        let err = self
+            .stderr
+            .lock()
+            .map(|t| String::from_utf8_lossy(&t).trim().to_string())
+            .unwrap_or_default();
+        let how = match status {
+            Some(s) => match s.code() {
+                Some(code) => format!("exit code {code}"),
+                None => {
+                    use std::os::unix::process::ExitStatusExt;
+                    s.signal()
+                        .map(|s| format!("signal {s}"))
+                        .unwrap_or_else(|| "killed".into())
+                }
+            },
+            None => "stopped answering".into(),
+        };
+        ContainedError::Crashed(format!("{how}{}", tail(&err)))
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // A worker that is dropped while idle (its pool gone) or after a
+        // failure must not outlive its use.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -164,42 +339,87 @@ fn tail(stderr: &str) -> String {
     }
 }
 
-/// The child's side: applies its own limits, then runs the parser. Returns the
-/// process exit code (0 ok, 3 refused input, 4 unknown kind).
-pub fn serve(kind: &str) -> i32 {
+/// The worker's side: applies the memory cap, then parses request after
+/// request until its stdin closes. Returns the process exit code.
+pub fn serve() -> i32 {
     if let Some(bytes) = std::env::var("ASSAY_CONTAINED_MEMORY")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
         let _ = rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes);
     }
-    if let Some(secs) = std::env::var("ASSAY_CONTAINED_CPU_SECS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        let _ = rlimit::setrlimit(rlimit::Resource::CPU, secs, secs);
+    let mut stdin = std::io::stdin().lock();
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let mut len4 = [0u8; 4];
+        if stdin.read_exact(&mut len4).is_err() {
+            return 0;
+        }
+        let kind_len = u32::from_le_bytes(len4);
+        if kind_len > MAX_KIND_BYTES {
+            return 3;
+        }
+        let mut kind = vec![0u8; kind_len as usize];
+        let mut head = [0u8; 16];
+        if stdin.read_exact(&mut kind).is_err() || stdin.read_exact(&mut head).is_err() {
+            return 3;
+        }
+        let secs = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+        let len = u64::from_le_bytes(head[8..].try_into().expect("8 bytes"));
+        if len > MAX_INPUT_BYTES {
+            return 3;
+        }
+        let mut input = vec![0u8; len as usize];
+        if stdin.read_exact(&mut input).is_err() {
+            return 3;
+        }
+        // The parent kills a worker at the deadline; the CPU limit ends one
+        // that spins after its parent is gone.
+        limit_cpu(secs);
+        let kind = String::from_utf8_lossy(&kind);
+        let (status, payload) = match PARSERS.iter().find(|(k, _)| *k == kind) {
+            None => (4u8, format!("no contained parser `{kind}`").into_bytes()),
+            Some((_, parser)) => match parser(&input) {
+                Ok(out) => (0, out),
+                Err(reason) => (3, reason.into_bytes()),
+            },
+        };
+        let mut reply = Vec::with_capacity(payload.len() + 9);
+        reply.push(status);
+        reply.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        reply.extend_from_slice(&payload);
+        if stdout
+            .write_all(&reply)
+            .and_then(|_| stdout.flush())
+            .is_err()
+        {
+            return 0;
+        }
     }
-    let Some((_, parser)) = PARSERS.iter().find(|(k, _)| *k == kind) else {
-        eprintln!("no contained parser `{kind}`");
-        return 4;
+}
+
+/// Sets the soft CPU limit to what this process has used plus `secs` (and a
+/// second), so the limit follows each file instead of the worker's lifetime.
+fn limit_cpu(secs: u64) {
+    let Some(used) = cpu_secs_used() else {
+        return;
     };
-    let mut input = Vec::new();
-    if std::io::stdin().read_to_end(&mut input).is_err() {
-        return 3;
+    if let Ok((_, hard)) = rlimit::getrlimit(rlimit::Resource::CPU) {
+        let soft = (used + secs + 1).min(hard);
+        let _ = rlimit::setrlimit(rlimit::Resource::CPU, soft, hard);
     }
-    match parser(&input) {
-        Ok(out) => {
-            let mut stdout = std::io::stdout().lock();
-            if stdout.write_all(&out).and_then(|_| stdout.flush()).is_err() {
-                return 3;
-            }
-            0
-        }
-        Err(reason) => {
-            eprintln!("{reason}");
-            3
-        }
-    }
+}
+
+/// User plus system CPU seconds of this process, from /proc (in the kernel's
+/// fixed 100 ticks per second).
+fn cpu_secs_used() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; the fields after it do not.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime).div_ceil(100))
 }
 
 /// A parser that returns its input; it lets the containment itself be tested
@@ -211,6 +431,7 @@ fn echo(input: &[u8]) -> Result<Vec<u8>, String> {
             std::hint::spin_loop();
         },
         b"refuse" => Err("refused on purpose".into()),
+        b"pid" => Ok(std::process::id().to_string().into_bytes()),
         _ => Ok(input.to_vec()),
     }
 }

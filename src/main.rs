@@ -178,9 +178,9 @@ enum Command {
     Doctor,
     /// Print the JSON Schema of report.json.
     Schema,
-    /// Internal: run one contained parser on stdin (see src/contained.rs).
+    /// Internal: a contained parser worker on stdin and stdout (see src/contained.rs).
     #[command(name = "__contained", hide = true)]
-    Contained { kind: String },
+    Contained,
 }
 
 fn parse_format(name: &str) -> Result<Format, String> {
@@ -260,8 +260,8 @@ fn time_line(total: Duration, dbt_secs: Option<f64>) -> String {
 fn main() -> ExitCode {
     // A contained parser child must not set up logging or read configuration.
     let args: Vec<String> = std::env::args().collect();
-    if args.len() == 3 && args[1] == "__contained" {
-        return ExitCode::from(assay::contained::serve(&args[2]) as u8);
+    if args.len() == 2 && args[1] == "__contained" {
+        return ExitCode::from(assay::contained::serve() as u8);
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -578,6 +578,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             emit(&assay::report::json_schema())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Contained { kind } => Ok(ExitCode::from(assay::contained::serve(&kind) as u8)),
+        Command::Contained => Ok(ExitCode::from(assay::contained::serve() as u8)),
     }
 }

@@ -3,7 +3,7 @@
 //! settings, and the dependency graph — never keyword hits.
 //!
 //! ## How it works
-//! 1. A child process (`assay __contained python`, see [`crate::contained`])
+//! 1. A contained worker process (`assay __contained`, see [`crate::contained`])
 //!    parses the file with tree-sitter-python and returns a small syntax tree as
 //!    JSON ([`syntax`]). tree-sitter-python can abort on some inputs; an abort
 //!    costs that one file, which becomes an error fact.

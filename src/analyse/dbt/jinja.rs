@@ -6,13 +6,38 @@
 //! renders as `null` and is noted, never fatal.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use minijinja::value::{Object, Rest, Value};
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::sql::{REF_SCHEMA, SOURCE_SCHEMA, THIS_SCHEMA};
+
+static JINJA_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?s)(\{\{|\{%)(.*?)(\}\}|%\})").expect("static regex"));
+static CALL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(^|[^\w.|\s]|\s)([A-Za-z_]\w*)\s*\(").expect("static regex"));
+static MACRO_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{%-?\s*macro\s+([A-Za-z_]\w*)").expect("static regex"));
+static MACRO_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?s)\{%-?\s*macro\s+([A-Za-z_]\w*).*?\{%-?\s*endmacro\s*-?%\}")
+        .expect("static regex")
+});
+static SNAPSHOT_BLOCK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{%-?\s*snapshot\s+([A-Za-z_]\w*)").expect("static regex"));
+static TEST_BLOCK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{%-?\s*test\s+([A-Za-z_]\w*)").expect("static regex"));
+static STRIP_REF: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^\s*ref\(\s*(?:['"][^'"]*['"]\s*,\s*)?['"]([^'"]+)['"]"#).expect("static regex")
+});
+static STRIP_SOURCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]"#).expect("static regex")
+});
+static STRIP_TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?s)\{\{(.*?)\}\}|\{%(.*?)%\}|\{#(.*?)#\}").expect("static regex")
+});
 
 /// Largest rendered model kept, in bytes.
 pub const MAX_RENDERED_BYTES: usize = 512 * 1024;
@@ -115,11 +140,9 @@ const KNOWN_CALLABLES: &[&str] = &[
 
 fn called_names(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let tag = regex::Regex::new(r"(?s)(\{\{|\{%)(.*?)(\}\}|%\})").expect("static regex");
-    let call = regex::Regex::new(r"(^|[^\w.|\s]|\s)([A-Za-z_]\w*)\s*\(").expect("static regex");
-    for cap in tag.captures_iter(text) {
+    for cap in JINJA_TAG.captures_iter(text) {
         let body = &cap[2];
-        for c in call.captures_iter(body) {
+        for c in CALL.captures_iter(body) {
             let start = c.get(2).map(|m| m.start()).unwrap_or(0);
             let before = body[..start].trim_end();
             if before.ends_with('|')
@@ -137,32 +160,35 @@ fn called_names(text: &str) -> BTreeSet<String> {
 }
 
 fn defined_macros(text: &str) -> BTreeSet<String> {
-    let re = regex::Regex::new(r"\{%-?\s*macro\s+([A-Za-z_]\w*)").expect("static regex");
-    re.captures_iter(text).map(|c| c[1].to_string()).collect()
+    MACRO_NAME
+        .captures_iter(text)
+        .map(|c| c[1].to_string())
+        .collect()
 }
 
 /// Extracts `{% macro %}...{% endmacro %}` blocks of a macro file: generic test
 /// and materialization blocks, which minijinja does not know, are left out.
 pub fn macro_blocks(text: &str) -> Vec<(String, String)> {
-    let re = regex::Regex::new(r"(?s)\{%-?\s*macro\s+([A-Za-z_]\w*).*?\{%-?\s*endmacro\s*-?%\}")
-        .expect("static regex");
-    re.captures_iter(text)
+    MACRO_BLOCK
+        .captures_iter(text)
         .map(|c| (c[1].to_string(), c[0].to_string()))
         .collect()
 }
 
 /// Names of `{% snapshot name %}` blocks.
 pub fn snapshot_blocks(text: &str) -> Vec<String> {
-    let re = regex::Regex::new(r"\{%-?\s*snapshot\s+([A-Za-z_]\w*)").expect("static regex");
-    re.captures_iter(text)
+    SNAPSHOT_BLOCK
+        .captures_iter(text)
         .map(|c| c[1].to_ascii_lowercase())
         .collect()
 }
 
 /// Names of `{% test name(...) %}` generic tests defined in a macro file.
 pub fn generic_test_blocks(text: &str) -> Vec<String> {
-    let re = regex::Regex::new(r"\{%-?\s*test\s+([A-Za-z_]\w*)").expect("static regex");
-    re.captures_iter(text).map(|c| c[1].to_string()).collect()
+    TEST_BLOCK
+        .captures_iter(text)
+        .map(|c| c[1].to_string())
+        .collect()
 }
 
 fn split_args(args: &[Value]) -> (Vec<Value>, BTreeMap<String, Value>) {
@@ -501,12 +527,7 @@ pub struct Stripped {
 pub fn strip_jinja(text: &str, model: &str) -> Stripped {
     let mut refs = Vec::new();
     let mut sources = Vec::new();
-    let reff = regex::Regex::new(r#"^\s*ref\(\s*(?:['"][^'"]*['"]\s*,\s*)?['"]([^'"]+)['"]"#)
-        .expect("static regex");
-    let src = regex::Regex::new(r#"^\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]"#)
-        .expect("static regex");
-    let tag =
-        regex::Regex::new(r"(?s)\{\{(.*?)\}\}|\{%(.*?)%\}|\{#(.*?)#\}").expect("static regex");
+    let (reff, src, tag) = (&*STRIP_REF, &*STRIP_SOURCE, &*STRIP_TAG);
     let sql = tag
         .replace_all(text, |cap: &regex::Captures| {
             let whole = &cap[0];

@@ -4,7 +4,7 @@
 //! a join reads, which CTEs the final select reaches), never which words it
 //! contains, so a comment or a dead CTE earns nothing.
 //!
-//! Parsing runs in a contained child (`assay __contained sql`): sqlparser can
+//! Parsing runs in a contained worker (`assay __contained`): sqlparser can
 //! overflow the stack dropping a very deep AST, and that must cost one model's
 //! analysis, not the grader.
 
