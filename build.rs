@@ -58,9 +58,12 @@ fn main() {
     std::fs::write(&dest, out).expect("OUT_DIR is writable");
 
     println!("cargo:rerun-if-changed=build.rs");
-    for dir in ["rubric", "fixtures", "reference-solutions"] {
-        // Cargo scans a folder named here for any change below it.
-        println!("cargo:rerun-if-changed={dir}");
+    // Cargo scans a folder named here for any change below it. Only the packs'
+    // own folders: the test inputs beside them under fixtures/ do not rebuild.
+    println!("cargo:rerun-if-changed=rubric");
+    println!("cargo:rerun-if-changed=reference-solutions");
+    for id in &ids {
+        println!("cargo:rerun-if-changed=fixtures/{id}");
     }
 }
 
