@@ -61,6 +61,7 @@ fn main() {
             inventory: &inventory,
             packages: &[],
             config: &config,
+            observer: &assay::progress::Silent,
         });
         if let ExecStatus::Unavailable { reason } = &facts.status {
             panic!("the execution stage did not run: {reason}");

@@ -80,6 +80,7 @@ pub fn calibrate(
     config: &Config,
     no_exec: bool,
     out: &Path,
+    obs: &dyn crate::progress::Observer,
 ) -> Result<Calibration, CalibrateError> {
     let exercise = Exercise::locate(exercise_id)?;
     let root = exercise.reference_solutions_dir();
@@ -94,7 +95,8 @@ pub fn calibrate(
         return Err(CalibrateError::NoSolutions(root));
     }
     let mut solutions = Vec::new();
-    for dir in dirs {
+    let total = dirs.len();
+    for (index, dir) in dirs.into_iter().enumerate() {
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
@@ -131,7 +133,8 @@ pub fn calibrate(
             overwrite: crate::outdir::Overwrite::Always,
             project: None,
         };
-        let graded = grade::grade(&req)?;
+        obs.subject(&name, index + 1, total);
+        let graded = grade::grade_observed(&req, obs)?;
         solutions.push(SolutionResult {
             name,
             expected,

@@ -72,9 +72,13 @@ fn line(name: &str, state: State, detail: impl Into<String>, blocks: bool) -> Li
     }
 }
 
-/// Looks at everything an executed grade of any exercise in `home` needs.
-pub async fn diagnose(config: &Config, home: &Path) -> Diagnosis {
-    let mut lines = vec![home_line(home)];
+/// Looks at everything an executed grade of any exercise in the packs needs.
+pub async fn diagnose(
+    config: &Config,
+    packs: Result<&crate::packs::Source, &crate::packs::PacksError>,
+) -> Diagnosis {
+    let mut lines = vec![packs_line(packs)];
+    let home = packs.ok().map(|p| p.home());
 
     let engine = tokio::time::timeout(ENGINE_TIMEOUT, docker::connect()).await;
     let engine = match engine {
@@ -208,7 +212,9 @@ pub async fn diagnose(config: &Config, home: &Path) -> Diagnosis {
         ),
     });
 
-    let exercises = crate::exercise::list_in(home).unwrap_or_default();
+    let exercises = home
+        .map(|h| crate::exercise::list_in(h).unwrap_or_default())
+        .unwrap_or_default();
     lines.push(data_line(config, &exercises));
     lines.push(match browser() {
         Some(path) => line(
@@ -224,27 +230,27 @@ pub async fn diagnose(config: &Config, home: &Path) -> Diagnosis {
             false,
         ),
     });
-    lines.extend(rubric_lines(home, &exercises));
+    // Without packs there is no rubric to read: the packs line says why.
+    if let Some(home) = home {
+        lines.extend(rubric_lines(home, &exercises));
+    }
     Diagnosis { lines }
 }
 
-fn home_line(home: &Path) -> Line {
-    let why = if std::env::var_os("ASSAY_HOME").is_some() {
-        "from ASSAY_HOME"
-    } else {
-        "the source tree assay was built from; ASSAY_HOME chooses another"
-    };
-    let state = if home.join("rubric").is_dir() {
-        State::Ok
-    } else {
-        State::Missing
-    };
-    line(
-        "assay home",
-        state,
-        format!("{} ({why})", home.display()),
-        state == State::Missing,
-    )
+/// Which exercise packs grades use: the embedded copy, `--packs` or `ASSAY_HOME`.
+fn packs_line(packs: Result<&crate::packs::Source, &crate::packs::PacksError>) -> Line {
+    match packs {
+        Ok(source) if source.home().join("rubric").is_dir() => {
+            line("packs", State::Ok, source.describe(), false)
+        }
+        Ok(source) => line(
+            "packs",
+            State::Missing,
+            format!("no rubric/ in {}", source.describe()),
+            true,
+        ),
+        Err(e) => line("packs", State::Missing, e.to_string(), true),
+    }
 }
 
 /// The seeded data each exercise runs on: present, or a cache folder where
@@ -306,7 +312,7 @@ fn rubric_lines(home: &Path, exercises: &[crate::exercise::Listing]) -> Vec<Line
             "rubric",
             State::Missing,
             format!(
-                "no rubric/<exercise>.toml in {}: set ASSAY_HOME to the folder that holds rubric/ and fixtures/",
+                "no rubric/<exercise>.toml in {}: --packs DIR or ASSAY_HOME names the folder that holds rubric/ and fixtures/",
                 home.display()
             ),
             true,

@@ -1,6 +1,7 @@
 //! An exercise pack: its rubric, its starter and (with the execution stage) its
 //! seeded data and hidden checks. Packs are read from the assay home: the folder
-//! named by `ASSAY_HOME`, or the source tree assay was built from.
+//! named by `--packs` or `ASSAY_HOME`, or the copy embedded in the binary
+//! (see [`crate::packs`]).
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,7 @@ pub struct Exercise {
 pub enum ExerciseError {
     #[error("`{0}` is not an exercise name (letters, digits and dashes only)")]
     BadName(String),
-    #[error("no exercise `{id}`: {path} does not exist.{} `assay exercises` lists the exercises of {home}; set ASSAY_HOME to the folder that holds rubric/ and fixtures/", crate::suggest::did_you_mean(&close.iter().map(String::as_str).collect::<Vec<_>>()))]
+    #[error("no exercise `{id}`: {path} does not exist.{} `assay exercises` lists the exercises of {home}; --packs DIR or ASSAY_HOME names the folder that holds rubric/ and fixtures/", crate::suggest::did_you_mean(&close.iter().map(String::as_str).collect::<Vec<_>>()))]
     Missing {
         id: String,
         path: PathBuf,
@@ -26,6 +27,8 @@ pub enum ExerciseError {
         /// The known exercises closest to `id`.
         close: Vec<String>,
     },
+    #[error(transparent)]
+    Packs(#[from] crate::packs::PacksError),
 }
 
 /// An exercise pack as `assay exercises` lists it.
@@ -87,15 +90,16 @@ fn first_heading(path: &Path) -> Option<String> {
 }
 
 /// Where rubric/ and fixtures/ live.
-pub fn home() -> PathBuf {
-    std::env::var_os("ASSAY_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+pub fn home() -> Result<PathBuf, ExerciseError> {
+    Ok(crate::packs::source()?.home().to_path_buf())
 }
 
 impl Exercise {
     pub fn locate(id: &str) -> Result<Exercise, ExerciseError> {
-        Exercise::locate_in(&home(), id)
+        if !is_exercise_name(id) {
+            return Err(ExerciseError::BadName(id.to_string()));
+        }
+        Exercise::locate_in(&home()?, id)
     }
 
     pub fn locate_in(home: &Path, id: &str) -> Result<Exercise, ExerciseError> {

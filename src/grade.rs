@@ -14,6 +14,7 @@ use crate::exercise::Exercise;
 use crate::facts::{Facts, SubmissionFacts};
 use crate::inventory::{Inventory, Origin};
 use crate::outdir::{self, Identity, Overwrite, Target};
+use crate::progress::{Mark, Observer, Silent, Step};
 use crate::report::{
     self, Acquisition, ExercisePackData, Format, InventorySummary, Report, RubricRef, Stage,
     StageRecord, StageStatus, Status, Submission,
@@ -90,7 +91,13 @@ pub fn load_rubric(exercise: &Exercise) -> Result<Rubric, RubricError> {
     Rubric::load(&exercise.rubric_path, &is_known_check)
 }
 
+/// Grades with nobody watching the stages.
 pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
+    grade_observed(req, &Silent)
+}
+
+/// Grades, telling `obs` as each stage starts and ends.
+pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, GradeError> {
     let exercise = Exercise::locate(&req.exercise)?;
     let rubric = load_rubric(&exercise)?;
     let pack = ExercisePackData::load(&exercise.pack_dir)?;
@@ -110,12 +117,15 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         dir: req.out_dir.join(&name),
         identity: &identity,
         req,
+        obs,
     };
 
     tracing::info!(source = %report.submission.source, "acquiring the submission");
+    obs.begin(Step::Acquire);
     let acquired = match acquire::acquire(&req.source, req.rev.as_deref(), &req.config.acquire) {
         Ok(a) => a,
         Err(e) => {
+            obs.end(Step::Acquire, Mark::Failed, &e.to_string());
             report.status = Status::Error;
             report.error = Some(format!("the submission could not be acquired: {e}"));
             report
@@ -133,18 +143,20 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         refusals_unlisted: acquired.refusals_unlisted,
     });
     let refused = acquired.refusals.len() as u64 + acquired.refusals_unlisted;
-    report.stages.push(stage(
-        Stage::Acquire,
-        StageStatus::Ok,
-        format!(
-            "{} files, {} bytes written; {refused} item(s) refused",
-            acquired.files, acquired.bytes
-        ),
-    ));
+    let acquired_detail = format!(
+        "{} files, {} bytes written; {refused} item(s) refused",
+        acquired.files, acquired.bytes
+    );
+    obs.end(Step::Acquire, Mark::Ok, &acquired_detail);
+    report
+        .stages
+        .push(stage(Stage::Acquire, StageStatus::Ok, acquired_detail));
 
+    obs.begin(Step::Analyse);
     let (mut inventory, starter) = match take_inventory(&acquired, &exercise) {
         Ok(found) => found,
         Err(e) => {
+            obs.end(Step::Analyse, Mark::Failed, &e.to_string());
             report.status = Status::Error;
             report.error = Some(format!("the submission's files could not be listed: {e}"));
             report
@@ -177,6 +189,7 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
     if let Some(why) = refusal {
         // Refused, not graded: a zero for a folder that is not a submission
         // would read as a verdict on a candidate.
+        obs.end(Step::Analyse, Mark::Failed, &why);
         report.status = Status::Error;
         report
             .stages
@@ -189,26 +202,31 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         .filter(|_| several)
         .map(|p| format!("; graded {}", p.file()))
         .unwrap_or_default();
-    report.stages.push(stage(
-        Stage::Inventory,
-        StageStatus::Ok,
-        format!(
-            "{} dbt project(s), {} DAG file(s), {} doc(s); starter {}{graded_project}",
-            report
-                .inventory
-                .as_ref()
-                .map_or(0, |i| i.dbt_projects.len()),
-            inventory.dags.len(),
-            inventory.docs.len(),
-            if starter.is_some() {
-                "compared"
-            } else {
-                "not available"
-            }
-        ),
-    ));
+    let inventory_detail = format!(
+        "{} dbt project(s), {} DAG file(s), {} doc(s); starter {}{graded_project}",
+        report
+            .inventory
+            .as_ref()
+            .map_or(0, |i| i.dbt_projects.len()),
+        inventory.dags.len(),
+        inventory.docs.len(),
+        if starter.is_some() {
+            "compared"
+        } else {
+            "not available"
+        }
+    );
     let mut facts = build_facts(&acquired, inventory, starter.is_some(), &name);
+    obs.end(Step::Analyse, Mark::Ok, &inventory_detail);
+    report
+        .stages
+        .push(stage(Stage::Inventory, StageStatus::Ok, inventory_detail));
     if req.no_exec {
+        obs.end(
+            Step::Execute,
+            Mark::Skipped,
+            "not run (--no-exec): graded from the code alone",
+        );
         report.stages.push(stage(
             Stage::Execute,
             StageStatus::Skipped,
@@ -228,16 +246,17 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
                 .map(|p| p.packages.as_slice())
                 .unwrap_or_default(),
             config: &req.config,
+            observer: obs,
         });
         let detail = exec_stage::stage_detail(&execution);
         let status = match &execution.status {
             ExecStatus::Ran => StageStatus::Ok,
             ExecStatus::NoProject => StageStatus::Skipped,
             ExecStatus::Unavailable { .. } => {
-                eprintln!(
-                    "assay: not executed: {}",
+                obs.note(&format!(
+                    "not executed: {}",
                     crate::inert::inert_name(&detail, 400)
-                );
+                ));
                 StageStatus::Failed
             }
         };
@@ -257,12 +276,15 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         facts.execution = Some(execution);
     }
 
+    obs.begin(Step::Checks);
     let results = run_checks(&rubric, &facts);
+    obs.end(Step::Checks, Mark::Ok, &tally(&results));
     report.stages.push(stage(
         Stage::Checks,
         StageStatus::Ok,
         format!("{} checks ran", results.len()),
     ));
+    obs.begin(Step::Report);
     let titles = |id: &str| {
         checks::find(id)
             .map(|c| c.meta().title.to_string())
@@ -319,6 +341,31 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
         .filter(|e| e.status == ExecStatus::Ran)
         .map(|e| e.timings.dbt_secs);
     out.write(report, dbt_secs)
+}
+
+/// `41 checks: 30 pass, 4 partial, 7 fail` for the progress line.
+fn tally(results: &BTreeMap<String, CheckResult>) -> String {
+    let count = |f: &dyn Fn(&Outcome) -> bool| results.values().filter(|r| f(&r.outcome)).count();
+    let mut parts = vec![
+        format!("{} pass", count(&|o| *o == Outcome::Pass)),
+        format!(
+            "{} partial",
+            count(&|o| matches!(o, Outcome::Partial { .. }))
+        ),
+        format!(
+            "{} fail",
+            count(&|o| matches!(o, Outcome::Fail | Outcome::NotAttempted))
+        ),
+    ];
+    let not_applicable = count(&|o| *o == Outcome::NotApplicable);
+    if not_applicable > 0 {
+        parts.push(format!("{not_applicable} not applicable"));
+    }
+    let errors = count(&|o| *o == Outcome::Error);
+    if errors > 0 {
+        parts.push(format!("{errors} could not be decided"));
+    }
+    format!("{} checks: {}", results.len(), parts.join(", "))
 }
 
 /// Why a grade stands on fewer criteria than the rubric has for a reason the
@@ -572,6 +619,7 @@ struct Destination<'a> {
     dir: PathBuf,
     identity: &'a Identity,
     req: &'a GradeRequest,
+    obs: &'a dyn Observer,
 }
 
 impl Destination<'_> {
@@ -610,6 +658,13 @@ impl Destination<'_> {
                 (vec![path], Some(dir.join("report.json")))
             }
         };
+        let (mark, what) = match report.status {
+            Status::Graded => (Mark::Ok, "written to"),
+            Status::Incomplete => (Mark::Failed, "incomplete, written to"),
+            Status::Error => (Mark::Failed, "not graded, written to"),
+        };
+        self.obs
+            .end(Step::Report, mark, &format!("{what} {}", dir.display()));
         Ok(Graded {
             report,
             report_path: written[0].clone(),

@@ -1,6 +1,7 @@
 //! The command-line edge: argument parsing, exit codes, and anyhow for errors.
 //! Exit codes: 0 graded, 1 graded but below the `--fail-under` bar, 2 the grader
 //! could not grade, or the grade is incomplete (without `--allow-incomplete`).
+#![forbid(unsafe_code)]
 
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -9,12 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use assay::config::Config;
 use assay::grade::{self, GradeRequest};
 use assay::outdir::Overwrite;
+use assay::progress::StageLines;
 use assay::report::{Format, Report, Status};
+use assay::term::{human, ColorChoice, Term, Verbosity};
 
 /// Scripts and CI read the outcome from the exit code alone.
 const EXIT_CODES: &str = "\
@@ -35,6 +38,20 @@ struct Cli {
     /// Settings file (TOML) overriding the default caps and limits.
     #[arg(long, global = true, env = "ASSAY_CONFIG")]
     config: Option<PathBuf>,
+    /// The folder holding the exercise packs (rubric/, fixtures/); overrides
+    /// ASSAY_HOME and the packs embedded in assay.
+    #[arg(long, global = true, value_name = "DIR")]
+    packs: Option<PathBuf>,
+    /// Colour: auto (a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    color: ColorChoice,
+    /// Print only errors and the final summary line(s).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More detail: every check's outcome, stage start lines, the grader's
+    /// log at info (-vv: debug). ASSAY_LOG overrides the log level.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -178,6 +195,11 @@ enum Command {
     Doctor,
     /// Print the JSON Schema of report.json.
     Schema,
+    /// Print a shell completion script: `assay completions bash > /etc/bash_completion.d/assay`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Internal: a contained parser worker on stdin and stdout (see src/contained.rs).
     #[command(name = "__contained", hide = true)]
     Contained,
@@ -225,19 +247,6 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A duration as people read it: `0.4 s`, `42 s`, `3 min 05 s`.
-fn human(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 10.0 {
-        format!("{secs:.1} s")
-    } else if secs < 60.0 {
-        format!("{secs:.0} s")
-    } else {
-        let whole = secs.round() as u64;
-        format!("{} min {:02} s", whole / 60, whole % 60)
-    }
-}
-
 /// The last line of `assay grade`'s summary: the time spent, split between
 /// dbt and the grader when the submission ran.
 fn time_line(total: Duration, dbt_secs: Option<f64>) -> String {
@@ -263,14 +272,30 @@ fn main() -> ExitCode {
     if args.len() == 2 && args[1] == "__contained" {
         return ExitCode::from(assay::contained::serve() as u8);
     }
+    let cli = Cli::parse();
+    let verbosity = if cli.quiet {
+        Verbosity::Quiet
+    } else if cli.verbose > 0 {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let term = Term::detect(cli.color, verbosity);
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ASSAY_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| level.into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(term.stderr.on())
         .init();
-    match run(Cli::parse()) {
+    match run(cli, term) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("assay: {e:#}");
@@ -279,7 +304,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(cli: Cli, term: Term) -> Result<ExitCode> {
+    if let Some(dir) = cli.packs.clone() {
+        assay::packs::set_dir(dir);
+    }
     let config = match &cli.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -344,7 +372,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 overrides,
                 project,
             };
-            let graded = grade::grade(&req).context("grading failed")?;
+            let progress = StageLines::new(term);
+            let graded = grade::grade_observed(&req, &progress);
+            progress.finish();
+            let graded = graded.context("grading failed")?;
             if let Some(kept) = &graded.kept {
                 eprintln!(
                     "assay: this grade failed; the graded report {} was kept, and this one was written beside it as {}",
@@ -358,10 +389,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .iter()
                 .find(|p| p.file_name() == Some(std::ffi::OsStr::new(Format::Html.file_name())))
                 .unwrap_or(&graded.report_path);
-            emit(&assay::report::terminal_summary(
-                &graded.report,
-                &shown.display().to_string(),
-            ))?;
+            let shown = shown.display().to_string();
+            emit(&if term.quiet() {
+                assay::report::quiet_summary(&graded.report, &shown, term.stdout)
+            } else {
+                assay::report::terminal_summary_with(
+                    &graded.report,
+                    &shown,
+                    &assay::report::Style {
+                        paint: term.stdout,
+                        all_checks: term.verbose(),
+                    },
+                )
+            })?;
             emitln(&time_line(started.elapsed(), graded.dbt_secs))?;
             if graded.report.status == Status::Error {
                 return Ok(ExitCode::from(2));
@@ -404,6 +444,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         exercise,
                         config,
                         submission_timeout: std::time::Duration::from_secs(timeout),
+                        term,
                     };
                     rt.block_on(assay::batch::run(opts))?
                 }
@@ -413,6 +454,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "{} graded, {} unchanged, {} incomplete (graded again next run), {} could not be graded",
                 outcome.graded, outcome.skipped, outcome.incomplete, outcome.errors,
             ))?;
+            if !term.quiet() && !outcome.rows.is_empty() {
+                emit(&assay::batch::table(
+                    &outcome.rows,
+                    &outcome.unchanged,
+                    term.stdout,
+                ))?;
+            }
             for (id, why) in &outcome.failures {
                 emitln(&format!("  could not be graded: {id}: {}", one_line(why)))?;
             }
@@ -428,7 +476,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_exec,
             out,
         } => {
-            let cal = assay::calibrate::calibrate(&exercise, &config, no_exec, &out)?;
+            let progress = StageLines::new(term);
+            let cal = assay::calibrate::calibrate(&exercise, &config, no_exec, &out, &progress);
+            progress.finish();
+            let cal = cal?;
             emit(&assay::calibrate::table(&cal))?;
             Ok(if cal.drift.is_empty() {
                 ExitCode::SUCCESS
@@ -532,12 +583,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Exercises => {
-            let home = assay::exercise::home();
+            let home = assay::exercise::home()?;
             let listed = assay::exercise::list_in(&home)
                 .with_context(|| format!("cannot read {}", home.join("rubric").display()))?;
             if listed.is_empty() {
                 bail!(
-                    "no exercise in {}: set ASSAY_HOME to the folder that holds rubric/ and fixtures/",
+                    "no exercise in {}: --packs DIR or ASSAY_HOME names the folder that holds rubric/ and fixtures/",
                     home.display()
                 );
             }
@@ -553,8 +604,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor => {
-            let home = assay::exercise::home();
-            let diagnosis = rt.block_on(assay::doctor::diagnose(&config, &home));
+            let packs = assay::packs::source();
+            let diagnosis = rt.block_on(assay::doctor::diagnose(&config, packs.as_ref()));
             for line in &diagnosis.lines {
                 emitln(&format!(
                     "{:<8} {:<14} {}",
@@ -576,6 +627,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Schema => {
             emit(&assay::report::json_schema())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "assay", &mut script);
+            emit(&String::from_utf8_lossy(&script))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Contained => Ok(ExitCode::from(assay::contained::serve() as u8)),

@@ -537,3 +537,94 @@ fn a_refused_submission_is_listed_with_why_and_the_rest_goes_on() {
         .unwrap()
         .starts_with("not a submission"));
 }
+
+#[test]
+fn the_run_ends_with_a_table_of_every_submission_and_shows_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(&dir.path().join("subs/good"), &small_project());
+    copy_dir(
+        &repo_root().join("reference-solutions/marketplace-elt/strong"),
+        &dir.path().join("subs/strong"),
+    );
+    fs::create_dir_all(dir.path().join("subs/empty")).unwrap();
+    let m = manifest(
+        dir.path(),
+        &[
+            ("good", "subs/good"),
+            ("empty", "subs/empty"),
+            ("strong", "subs/strong"),
+        ],
+    );
+    let out = dir.path().join("out");
+    let run = batch(&[
+        m.to_str().unwrap(),
+        "--no-exec",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(2), "{}", stdout(&run));
+    let text = stdout(&run);
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| {
+            l.split_whitespace().collect::<Vec<_>>()
+                == ["id", "overall", "band", "status", "reason"]
+        })
+        .unwrap_or_else(|| panic!("no table header: {text}"));
+    let table: Vec<Vec<&str>> = lines[header + 1..header + 4]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let rows = summary(&out)["rows"].as_array().unwrap().clone();
+    let row = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap().clone();
+    // Ranked: the strong solution above the small project, the refused one last.
+    assert_eq!(
+        table.iter().map(|r| r[0]).collect::<Vec<_>>(),
+        ["strong", "good", "empty"],
+        "{text}"
+    );
+    for (cells, id) in table.iter().zip(["strong", "good"]) {
+        let r = row(id);
+        assert_eq!(
+            cells[1],
+            format!("{:.1}", r["overall"].as_f64().unwrap()),
+            "{text}"
+        );
+        assert_eq!(cells[2], r["overall_band"].to_string(), "{text}");
+        assert_eq!(cells[3], "graded", "{text}");
+    }
+    assert_eq!(&table[2][..4], ["empty", "–", "–", "error"], "{text}");
+    assert!(
+        table[2][4..]
+            .join(" ")
+            .starts_with("not a submission of the marketplace-elt exercise"),
+        "{text}"
+    );
+    assert!(
+        lines.last().unwrap().starts_with("index: "),
+        "the index stays last: {text}"
+    );
+
+    // stderr: a line per finished submission, with its time and an ETA until the last.
+    let progress = String::from_utf8_lossy(&run.stderr);
+    let done: Vec<&str> = progress.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(done.len(), 3, "{progress}");
+    assert!(done[0].contains("ETA "), "{progress}");
+    assert!(!done[2].contains("ETA "), "{progress}");
+    assert!(
+        done.iter()
+            .any(|l| l.starts_with("[") && l.contains("strong: graded, overall ")),
+        "{progress}"
+    );
+
+    let quiet = batch(&[
+        m.to_str().unwrap(),
+        "--no-exec",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+    assert!(!stdout(&quiet).contains("overall"), "{}", stdout(&quiet));
+}

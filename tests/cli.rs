@@ -691,7 +691,7 @@ fn doctor_lines(text: &str) -> Vec<(String, String)> {
             ["ok", "missing"].contains(&state).then(|| {
                 let name = rest.trim_start();
                 let name = [
-                    "assay home",
+                    "packs",
                     "docker engine",
                     "runner image",
                     "debootstrap",
@@ -718,7 +718,7 @@ fn doctor_reports_every_prerequisite_on_its_own_line() {
     assert_eq!(
         names,
         [
-            "assay home",
+            "packs",
             "docker engine",
             "runner image",
             "debootstrap",
@@ -798,4 +798,264 @@ fn help_explains_the_exit_codes() {
     for command in ["doctor", "exercises"] {
         assert!(text.contains(command), "{command}: {text}");
     }
+}
+
+/// The stage lines of a grade's progress on stderr: `<stage> <elapsed> <detail>`.
+fn stage_lines(err: &str) -> Vec<(String, String)> {
+    let stages = [
+        "acquire",
+        "analyse",
+        "execute",
+        "runner image",
+        "data",
+        "sandbox",
+        "dbt phase 1/3",
+        "dbt phase 2/3",
+        "dbt phase 3/3",
+        "checks",
+        "report",
+    ];
+    err.lines()
+        .filter_map(|l| {
+            let rest = l.trim_start();
+            let stage = stages.iter().find(|s| rest.starts_with(*s))?;
+            let after = rest[stage.len()..].trim_start();
+            // The elapsed time: `0.1 s`, `42 s` or `3 min 05 s`.
+            let (number, unit) = after.split_once(' ')?;
+            (number.parse::<f64>().is_ok() && (unit.starts_with("s ") || unit.starts_with("min")))
+                .then(|| (stage.to_string(), after.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_grade_shows_its_stages_on_stderr_unless_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("sub");
+    write_tree(&sub, &small_project());
+    let out = tmp.path().join("out");
+    let run = grade_static(&sub, &out, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let err = stderr(&run);
+    let stages: Vec<String> = stage_lines(&err).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        stages,
+        ["acquire", "analyse", "execute", "checks", "report"],
+        "{err}"
+    );
+    // A pipe gets plain lines: no spinner frames, no carriage returns, no colour.
+    assert!(!err.contains('\r') && !err.contains('\x1b'), "{err:?}");
+    let lines = stage_lines(&err);
+    assert!(lines[2].1.contains("--no-exec"), "{err}");
+    assert!(lines[3].1.contains("checks: "), "{err}");
+    let text = stdout(&run);
+    let tail: Vec<&str> = text.lines().rev().take(2).collect();
+    assert!(
+        tail[1].starts_with("report: ") && tail[1].ends_with("report.html"),
+        "{text}"
+    );
+    assert!(tail[0].starts_with("time: "), "{text}");
+
+    let quiet = grade_static(&sub, &out, &["-q"]);
+    assert_eq!(quiet.status.code(), Some(0));
+    assert_eq!(stderr(&quiet), "", "-q prints no progress");
+    let text = stdout(&quiet);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("sub-") && lines[0].contains(": overall "),
+        "{text}"
+    );
+    assert!(lines[1].starts_with("report: "), "{text}");
+    assert!(lines[2].starts_with("time: "), "{text}");
+
+    let verbose = grade_static(&sub, &out, &["-v"]);
+    let text = stdout(&verbose);
+    let all = text.find("All checks:").unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        text[all..].contains("dbt.payments_dedup"),
+        "-v lists every check: {text}"
+    );
+}
+
+#[test]
+fn colour_follows_the_flag_and_no_color() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("sub");
+    write_tree(&sub, &small_project());
+    let out = tmp.path().join("out");
+    let escapes =
+        |run: &std::process::Output| (stdout(run).contains('\x1b'), stderr(run).contains('\x1b'));
+    let always = assay()
+        .env("NO_COLOR", "1")
+        .args(["--color", "always", "grade"])
+        .arg(&sub)
+        .args(["--no-exec", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(always.status.code(), Some(0));
+    assert_eq!(escapes(&always), (true, true), "an explicit flag wins");
+    assert!(
+        stdout(&always).contains("\x1b[1mOverall"),
+        "{:?}",
+        stdout(&always)
+    );
+    let never = grade_static(&sub, &out, &["--color", "never"]);
+    assert_eq!(escapes(&never), (false, false));
+    let no_color = assay()
+        .env("NO_COLOR", "1")
+        .args(["grade"])
+        .arg(&sub)
+        .args(["--no-exec", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(escapes(&no_color), (false, false));
+    let bad = assay()
+        .args(["--color", "sometimes", "checks"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn completions_are_printed_for_a_shell() {
+    let run = assay().args(["completions", "bash"]).output().unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let script = stdout(&run);
+    assert!(script.contains("_assay"), "{script}");
+    for word in ["grade", "batch", "doctor", "--no-exec", "--packs"] {
+        assert!(script.contains(word), "the script lacks {word}");
+    }
+    let zsh = assay().args(["completions", "zsh"]).output().unwrap();
+    assert!(
+        stdout(&zsh).starts_with("#compdef assay"),
+        "{}",
+        stdout(&zsh)
+    );
+    let none = assay().args(["completions", "cmd"]).output().unwrap();
+    assert_eq!(none.status.code(), Some(2));
+}
+
+/// An installed assay: its binary copied away from the build, run from
+/// another folder with no ASSAY_HOME, its cache in a folder of the test's.
+fn installed(bin: &Path, cwd: &Path, cache: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.current_dir(cwd)
+        .env_remove("ASSAY_HOME")
+        .env_remove("ASSAY_CONFIG")
+        .env("XDG_CACHE_HOME", cache);
+    cmd
+}
+
+#[test]
+fn an_installed_binary_grades_with_its_embedded_packs_from_anywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin/assay");
+    fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    fs::copy(env!("CARGO_BIN_EXE_assay"), &bin).unwrap();
+    let cwd = tmp.path().join("elsewhere");
+    let cache = tmp.path().join("cache");
+    fs::create_dir_all(&cwd).unwrap();
+    let strong = repo_root().join("reference-solutions/marketplace-elt/strong");
+
+    let run = installed(&bin, &cwd, &cache)
+        .arg("grade")
+        .arg(&strong)
+        .args(["--no-exec", "--name", "strong"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    // The report lands under the working folder, graded against the packs
+    // unpacked into the cache: the rubric's bytes, not the source tree's path.
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(cwd.join("reports/strong/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["status"], "graded");
+    assert_eq!(report["rubric"]["path"], "rubric/marketplace-elt.toml");
+    let unpacked: Vec<PathBuf> = fs::read_dir(cache.join("assay/packs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(unpacked.len(), 1, "{unpacked:?}");
+    let rubric = unpacked[0].join("rubric/marketplace-elt.toml");
+    assert_eq!(
+        fs::read(&rubric).unwrap(),
+        fs::read(repo_root().join("rubric/marketplace-elt.toml")).unwrap()
+    );
+    assert!(unpacked[0]
+        .join("fixtures/marketplace-elt/hidden-checks.toml")
+        .is_file());
+
+    // The embedded packs are what is read: break the unpacked rubric and the
+    // same binary fails on it, while the source tree's is intact.
+    fs::write(&rubric, "version = [").unwrap();
+    let broken = installed(&bin, &cwd, &cache)
+        .arg("grade")
+        .arg(&strong)
+        .args(["--no-exec", "--name", "broken"])
+        .output()
+        .unwrap();
+    assert_eq!(broken.status.code(), Some(2), "{}", stderr(&broken));
+    assert!(
+        stderr(&broken).contains(&rubric.display().to_string()),
+        "{}",
+        stderr(&broken)
+    );
+    fs::remove_dir_all(&unpacked[0]).unwrap();
+
+    // --packs chooses other packs: an empty folder is refused, saying where it looked.
+    let empty = tmp.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let refused = installed(&bin, &cwd, &cache)
+        .args(["--packs"])
+        .arg(&empty)
+        .arg("grade")
+        .arg(&strong)
+        .args(["--no-exec", "--name", "none"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let err = stderr(&refused);
+    assert!(
+        err.contains(
+            &empty
+                .join("rubric/marketplace-elt.toml")
+                .display()
+                .to_string()
+        ) && err.contains("--packs"),
+        "{err}"
+    );
+    let missing = installed(&bin, &cwd, &cache)
+        .args(["--packs", "/nonexistent/packs", "exercises"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("/nonexistent/packs: no such folder"));
+
+    // doctor names the packs in use.
+    let doctor = installed(&bin, &cwd, &cache)
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let packs = stdout(&doctor)
+        .lines()
+        .find(|l| l.contains("packs "))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("{}", stdout(&doctor)));
+    assert!(
+        packs.starts_with("ok ") && packs.contains("embedded"),
+        "{packs}"
+    );
+    let doctor = installed(&bin, &cwd, &cache)
+        .env("ASSAY_HOME", repo_root())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&doctor).contains("(from ASSAY_HOME)"),
+        "{}",
+        stdout(&doctor)
+    );
 }

@@ -7,6 +7,7 @@ mod index;
 mod inputs;
 pub mod manifest;
 mod progress;
+mod table;
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -19,6 +20,7 @@ use tokio::sync::Semaphore;
 pub use cohort::{CheckStats, DimensionStats, Row, Summary};
 pub use inputs::Inputs;
 pub use manifest::Entry;
+pub use table::table;
 
 use crate::config::Config;
 use crate::grade::{self, GradeRequest};
@@ -37,6 +39,8 @@ pub struct BatchOptions {
     pub config: Config,
     /// Wall-clock limit for one submission, after which it gets an error report.
     pub submission_timeout: Duration,
+    /// How progress is shown on stderr.
+    pub term: crate::term::Term,
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +54,10 @@ pub struct BatchOutcome {
     /// Each submission that could not be graded, with why (its report's error).
     pub failures: Vec<(String, String)>,
     pub index: PathBuf,
+    /// Every submission of the index, as summary.json lists it.
+    pub rows: Vec<Row>,
+    /// The submissions this run left as they were (unchanged since graded).
+    pub unchanged: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +93,7 @@ pub async fn run(opts: BatchOptions) -> Result<BatchOutcome, BatchError> {
         }
     }
 
-    let progress = progress::Progress::new(entries.len() as u64);
+    let progress = progress::Progress::new(entries.len() as u64, opts.term);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -122,7 +130,12 @@ pub async fn run(opts: BatchOptions) -> Result<BatchOutcome, BatchError> {
                 .await
                 .expect("the semaphore is never closed");
             let id = entry.id.clone();
-            let outcome = grade_one(entry, wanted, out, config, force, no_exec, timeout).await;
+            progress.start(&id);
+            let observer = progress.observer(&id);
+            let outcome = grade_one(
+                entry, wanted, out, config, force, no_exec, timeout, observer,
+            )
+            .await;
             progress.done(&id, &outcome);
             outcome
         }));
@@ -130,10 +143,23 @@ pub async fn run(opts: BatchOptions) -> Result<BatchOutcome, BatchError> {
     let mut outcome = BatchOutcome::default();
     for (task, entry) in tasks.into_iter().zip(&entries) {
         match task.await {
-            Ok(One::Skipped) => outcome.skipped += 1,
-            Ok(One::Graded(Status::Graded, _)) => outcome.graded += 1,
-            Ok(One::Graded(Status::Incomplete, _)) => outcome.incomplete += 1,
-            Ok(One::Graded(Status::Error, why)) => {
+            Ok(One::Skipped) => {
+                outcome.skipped += 1;
+                outcome.unchanged.push(entry.id.clone());
+            }
+            Ok(One::Graded {
+                status: Status::Graded,
+                ..
+            }) => outcome.graded += 1,
+            Ok(One::Graded {
+                status: Status::Incomplete,
+                ..
+            }) => outcome.incomplete += 1,
+            Ok(One::Graded {
+                status: Status::Error,
+                why,
+                ..
+            }) => {
                 outcome.errors += 1;
                 outcome
                     .failures
@@ -149,18 +175,35 @@ pub async fn run(opts: BatchOptions) -> Result<BatchOutcome, BatchError> {
     }
     progress.finish();
     let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-    outcome.index = write_outputs(&opts.out, &ids)?;
+    (outcome.index, outcome.rows) = write_outputs(&opts.out, &ids)?;
     Ok(outcome)
 }
 
 #[derive(Debug)]
 enum One {
     Skipped,
-    /// The report's status, and its error: why it could not be graded, or
-    /// why the grade is incomplete.
-    Graded(Status, Option<String>),
+    Graded {
+        status: Status,
+        /// The report's error: why it could not be graded, or why the grade
+        /// is incomplete.
+        why: Option<String>,
+        overall: Option<f64>,
+        band: Option<u8>,
+    },
 }
 
+impl One {
+    fn error(why: String) -> One {
+        One::Graded {
+            status: Status::Error,
+            why: Some(why),
+            overall: None,
+            band: None,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn grade_one(
     entry: Entry,
     mut wanted: Inputs,
@@ -169,6 +212,7 @@ async fn grade_one(
     force: bool,
     no_exec: bool,
     timeout: Duration,
+    observer: progress::SubmissionObserver,
 ) -> One {
     let dir = out.join(&entry.id);
     let (source, rev) = (entry.source.clone(), entry.rev.clone());
@@ -196,8 +240,9 @@ async fn grade_one(
         overwrite: crate::outdir::Overwrite::Always,
         project: entry.project.clone(),
     };
-    let job =
-        tokio::task::spawn_blocking(move || catch_unwind(AssertUnwindSafe(|| grade::grade(&req))));
+    let job = tokio::task::spawn_blocking(move || {
+        catch_unwind(AssertUnwindSafe(|| grade::grade_observed(&req, &observer)))
+    });
     let failure = match tokio::time::timeout(timeout, job).await {
         Ok(Ok(Ok(Ok(graded)))) => {
             let status = graded.report.status;
@@ -212,7 +257,12 @@ async fn grade_one(
                         .as_bytes(),
                 );
             }
-            return One::Graded(status, graded.report.error);
+            return One::Graded {
+                status,
+                why: graded.report.error,
+                overall: graded.report.overall.score,
+                band: graded.report.overall.band,
+            };
         }
         Ok(Ok(Ok(Err(e)))) => format!("the grader failed: {e}"),
         Ok(Ok(Err(_))) | Ok(Err(_)) => "the grader crashed on this submission".to_string(),
@@ -224,7 +274,7 @@ async fn grade_one(
     let _ = std::fs::remove_file(dir.join(INPUTS_FILE));
     let report = error_report(&entry, &failure);
     let _ = report.write_atomic(&dir.join("report.json"));
-    One::Graded(Status::Error, Some(failure))
+    One::error(failure)
 }
 
 fn is_done(dir: &Path, wanted: &Inputs) -> bool {
@@ -261,8 +311,8 @@ fn error_report(entry: &Entry, why: &str) -> Report {
 }
 
 /// Reads every listed submission's report and writes summary.json, index.html
-/// and junit.xml atomically.
-fn write_outputs(out: &Path, ids: &[String]) -> Result<PathBuf, BatchError> {
+/// and junit.xml atomically; returns the index and its rows.
+fn write_outputs(out: &Path, ids: &[String]) -> Result<(PathBuf, Vec<Row>), BatchError> {
     let mut rows = Vec::new();
     let mut reports = Vec::new();
     let mut names = BTreeMap::new();
@@ -289,7 +339,8 @@ fn write_outputs(out: &Path, ids: &[String]) -> Result<PathBuf, BatchError> {
         reports.push((id.clone(), report));
     }
     let summary = cohort::summarise(rows, &names);
-    write_summary(out, &summary, &reports)
+    let index = write_summary(out, &summary, &reports)?;
+    Ok((index, summary.rows))
 }
 
 fn write_summary(
@@ -339,30 +390,25 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<BatchOutcome, BatchError>
     }
     ids.sort();
     ids.dedup();
-    let index = write_outputs(out, &ids)?;
-    let summary: Summary = serde_json::from_str(
-        &std::fs::read_to_string(out.join("summary.json"))
-            .map_err(|e| BatchError::Write(out.join("summary.json"), e))?,
-    )
-    .map_err(|_| BatchError::NotABatch(out.to_path_buf()))?;
-    let failures: Vec<(String, String)> = summary
-        .rows
+    let (index, rows) = write_outputs(out, &ids)?;
+    let failures: Vec<(String, String)> = rows
         .iter()
         .filter(|r| r.status == Status::Error)
         .map(|r| (r.id.clone(), r.error.clone().unwrap_or_default()))
         .collect();
     let errors = failures.len();
-    let incomplete = summary
-        .rows
+    let incomplete = rows
         .iter()
         .filter(|r| r.status == Status::Incomplete)
         .count();
     Ok(BatchOutcome {
-        graded: summary.rows.len() - errors - incomplete,
+        graded: rows.len() - errors - incomplete,
         skipped: 0,
         incomplete,
         errors,
         failures,
         index,
+        rows,
+        unchanged: Vec::new(),
     })
 }

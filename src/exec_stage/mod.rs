@@ -48,6 +48,7 @@ use crate::execute::{
 };
 use crate::exercise::Exercise;
 use crate::inventory::Inventory;
+use crate::progress::{Mark, Observer, Step};
 
 /// The phases' names, as the report shows them.
 pub fn phase_name(number: u8) -> &'static str {
@@ -78,6 +79,8 @@ pub struct StageInput<'a> {
     /// The packages the project's `packages.yml` asks for (dbt analyser facts).
     pub packages: &'a [crate::analyse::dbt::PackageRef],
     pub config: &'a Config,
+    /// Told as each part of the stage starts and ends.
+    pub observer: &'a dyn Observer,
 }
 
 /// Runs the stage to the end. Never fails: what went wrong is in the facts.
@@ -108,6 +111,7 @@ fn block_on<F: Future>(fut: F) -> F::Output {
 
 async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts {
     let cfg = input.config;
+    let obs = input.observer;
     let mut timings = Timings::default();
 
     // Decided before anything starts: a package that cannot be had offline
@@ -127,6 +131,11 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
         // that cannot be had offline is the submission's, and dbt could not
         // even parse the project. Nothing needs to start to know that.
         Err(unresolved) => {
+            obs.end(
+                Step::Execute,
+                Mark::Failed,
+                &format!("not run: {unresolved}"),
+            );
             let why = PhaseRun::NotRun {
                 reason: unresolved.to_string(),
             };
@@ -143,37 +152,61 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
     };
 
     let t = Instant::now();
+    obs.begin(Step::RunnerImage);
     let engine = match docker::connect().await {
         Ok(d) => d,
         Err(e) => {
+            obs.end(
+                Step::RunnerImage,
+                Mark::Failed,
+                "no Docker engine is reachable",
+            );
             return ExecutionFacts::unavailable(format!(
                 "no Docker engine is reachable ({e}); graded from the code alone"
-            ))
+            ));
         }
     };
     timings.connect_secs = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let image = match ensure_image(&engine, cfg).await {
+    let image = match ensure_image(&engine, cfg, obs).await {
         Ok(tag) => tag,
         Err(e) => {
+            obs.end(Step::RunnerImage, Mark::Failed, &e.to_string());
             return ExecutionFacts::unavailable(format!(
                 "the runner image is not available ({e}); graded from the code alone"
-            ))
+            ));
         }
     };
     timings.image_secs = t.elapsed().as_secs_f64();
+    obs.end(Step::RunnerImage, Mark::Ok, &image);
 
     let t = Instant::now();
+    obs.begin(Step::Data);
     let data = match ensure_data(input.exercise, cfg) {
         Ok(d) => d,
         Err(e) => {
+            obs.end(Step::Data, Mark::Failed, &e);
             return ExecutionFacts::unavailable(format!(
                 "the exercise's data could not be prepared ({e}); graded from the code alone"
-            ))
+            ));
         }
     };
     timings.data_secs = t.elapsed().as_secs_f64();
+    obs.end(
+        Step::Data,
+        Mark::Ok,
+        &format!(
+            "seed {}, scale {}, {}",
+            data.seed,
+            data.scale,
+            if data.generated {
+                "generated"
+            } else {
+                "from the cache"
+            }
+        ),
+    );
     let mut truths = BTreeMap::new();
     for snap in ["S1", "S2"] {
         match read_truth(&data.dir.join(snap).join("truth.json")) {
@@ -196,9 +229,11 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
     facts.data = Some(data.clone());
 
     let t = Instant::now();
+    obs.begin(Step::Sandbox);
     let mut sandbox = match Sandbox::start(&image, &cfg.execute).await {
         Ok(s) => s,
         Err(e) => {
+            obs.end(Step::Sandbox, Mark::Failed, &e.to_string());
             let mut f = ExecutionFacts::unavailable(format!("the sandbox could not start ({e})"));
             f.image = Some(image);
             f.data = Some(data);
@@ -229,6 +264,10 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
         }
     }
     timings.upload_secs = t.elapsed().as_secs_f64();
+    match &stop {
+        Some(why) => obs.end(Step::Sandbox, Mark::Failed, &phase_progress_reason(why)),
+        None => obs.end(Step::Sandbox, Mark::Ok, "project copied in"),
+    }
 
     let deadlines = Deadlines::new(
         input.hidden.and_then(|h| h.execution.as_ref()),
@@ -250,6 +289,11 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
             });
         }
         if let Some(why) = &stop {
+            obs.end(
+                Step::Dbt(number),
+                Mark::Skipped,
+                &format!("not run: {}", phase_progress_reason(why)),
+            );
             let mut p = PhaseFacts::not_run(number, "");
             p.ran = why.clone();
             p.hidden = unrun_measurements(input.hidden, number, &truths, why);
@@ -278,6 +322,7 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
             // given it again in each later one.
             deadline_secs: Some((deadlines.phase_secs as f64).min(remaining).ceil().max(1.0) as u64),
         };
+        obs.begin(Step::Dbt(number));
         let mut phase = match sandbox.run_phase(&spec).await {
             Ok(result) => {
                 spent += result.wall_secs;
@@ -366,6 +411,8 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
                 }
             }
         }
+        let (mark, detail) = phase_progress(&phase);
+        obs.end(Step::Dbt(number), mark, &detail);
         facts.phases.push(phase);
     }
 
@@ -378,24 +425,87 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
     facts
 }
 
-/// Makes sure the runner image exists; the first run builds it, with a line on
-/// stderr saying so, since it takes minutes.
-async fn ensure_image(docker: &bollard::Docker, cfg: &Config) -> Result<String, ExecuteError> {
+/// Makes sure the runner image exists; the first run builds it, with a note
+/// saying so, since it takes minutes.
+async fn ensure_image(
+    docker: &bollard::Docker,
+    cfg: &Config,
+    obs: &dyn Observer,
+) -> Result<String, ExecuteError> {
     let source = execute::image::host_debian_source(&cfg.runner)?;
     let tag = execute::runner_image_tag(&cfg.runner, &source.suite);
     if !cfg.runner.force_rebuild && docker::image_exists(docker, &tag).await? {
         return Ok(tag);
     }
-    eprintln!(
-        "assay: building the runner image {tag} (first run only, a few minutes; needs root for debootstrap and the Docker engine)"
-    );
+    obs.note(&format!(
+        "building the runner image {tag} (first run only, a few minutes; needs root for debootstrap and the Docker engine)"
+    ));
     let started = Instant::now();
-    let tag = execute::ensure_runner_image(&cfg.runner, &Progress::spinner()).await?;
-    eprintln!(
-        "assay: runner image {tag} ready after {:.0} s",
+    let step = |what: &str| obs.detail(Step::RunnerImage, what);
+    let tag = execute::ensure_runner_image(&cfg.runner, &Progress::to(&step)).await?;
+    obs.note(&format!(
+        "runner image {tag} ready after {:.0} s",
         started.elapsed().as_secs_f64()
-    );
+    ));
     Ok(tag)
+}
+
+/// Why a phase did not run, or how it ended, in words.
+fn phase_progress_reason(why: &PhaseRun) -> String {
+    match why {
+        PhaseRun::Completed => "completed".into(),
+        PhaseRun::DbtTimedOut => "dbt hit its deadline".into(),
+        PhaseRun::TimedOut => "the phase hit its deadline".into(),
+        PhaseRun::NotRun { reason } | PhaseRun::GraderFailed { reason } => reason.clone(),
+        PhaseRun::EndedBySubmission { cause } => {
+            format!("ended by the submission's code: {cause}")
+        }
+    }
+}
+
+/// The progress line of a phase: whether dbt passed, and how the phase ended
+/// when it did not simply complete.
+fn phase_progress(p: &PhaseFacts) -> (Mark, String) {
+    let name = phase_name(p.number);
+    let hidden = if p.hidden.is_empty() {
+        String::new()
+    } else {
+        format!("; {} hidden check(s) measured", p.hidden.len())
+    };
+    match &p.ran {
+        PhaseRun::Completed => match p.dbt_returncode {
+            Some(0) => (
+                Mark::Ok,
+                format!(
+                    "{name}: dbt build passed, {} node(s){hidden}",
+                    p.nodes.total
+                ),
+            ),
+            code => (
+                Mark::Failed,
+                format!(
+                    "{name}: dbt build failed (exit {}; {} errored, {} test(s) failed){hidden}",
+                    code.map_or_else(|| "unknown".to_string(), |c| c.to_string()),
+                    p.nodes.errored,
+                    p.nodes.failed
+                ),
+            ),
+        },
+        PhaseRun::DbtTimedOut => (
+            Mark::Failed,
+            format!("{name}: dbt hit its deadline{hidden}"),
+        ),
+        PhaseRun::TimedOut => (Mark::Failed, format!("{name}: the phase hit its deadline")),
+        PhaseRun::NotRun { reason } => (Mark::Skipped, format!("{name}: not run: {reason}")),
+        PhaseRun::EndedBySubmission { cause } => (
+            Mark::Failed,
+            format!("{name}: ended by the submission's code: {cause}"),
+        ),
+        PhaseRun::GraderFailed { reason } => (
+            Mark::Failed,
+            format!("{name}: failed in the grader: {reason}"),
+        ),
+    }
 }
 
 /// The exercise's seeded data in the cache (`<cache>/data/<exercise>/<seed>-<scale>/`),
@@ -1765,5 +1875,45 @@ mod attribution_tests {
         // Nothing to point at: the last lines.
         let kept = log_excerpt("a\nb\nc\n", 2);
         assert_eq!(kept, ["b", "c"]);
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn a_phase_line_says_whether_dbt_passed_and_how_a_phase_ended() {
+        let mut p = PhaseFacts::not_run(2, "");
+        p.ran = PhaseRun::Completed;
+        p.dbt_returncode = Some(0);
+        p.nodes.total = 31;
+        assert_eq!(
+            phase_progress(&p),
+            (
+                Mark::Ok,
+                "incremental: dbt build passed, 31 node(s)".to_string()
+            )
+        );
+        p.dbt_returncode = Some(1);
+        p.nodes.errored = 2;
+        let (mark, line) = phase_progress(&p);
+        assert_eq!(mark, Mark::Failed);
+        assert!(
+            line.starts_with("incremental: dbt build failed (exit 1; 2 errored"),
+            "{line}"
+        );
+        p.ran = PhaseRun::EndedBySubmission {
+            cause: "the process limit was reached".into(),
+        };
+        assert_eq!(phase_progress(&p).0, Mark::Failed);
+        let skipped = PhaseFacts::not_run(3, "phase 2 timed out");
+        assert_eq!(
+            phase_progress(&skipped),
+            (
+                Mark::Skipped,
+                "idempotency: not run: phase 2 timed out".to_string()
+            )
+        );
     }
 }

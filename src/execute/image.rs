@@ -41,36 +41,32 @@ pub const RUNNER_UID: u32 = 10001;
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// Where build progress goes: tracing always, and a spinner on a terminal.
-pub struct Progress {
-    bar: Option<indicatif::ProgressBar>,
+/// Where build progress goes: tracing always, and to whoever shows the
+/// grade's progress (a spinner on a terminal, plain lines in verbose logs).
+pub struct Progress<'a> {
+    sink: Option<&'a (dyn Fn(&str) + Sync)>,
 }
 
-impl Progress {
-    /// A spinner on stderr (hidden when stderr is not a terminal).
-    pub fn spinner() -> Self {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.enable_steady_tick(Duration::from_millis(120));
-        Progress { bar: Some(bar) }
+impl<'a> Progress<'a> {
+    /// Each step also goes to `sink`.
+    pub fn to(sink: &'a (dyn Fn(&str) + Sync)) -> Self {
+        Progress { sink: Some(sink) }
     }
 
     /// Progress through tracing only.
     pub fn quiet() -> Self {
-        Progress { bar: None }
+        Progress { sink: None }
     }
 
     pub fn step(&self, msg: &str) {
         tracing::info!("{msg}");
-        if let Some(bar) = &self.bar {
-            bar.set_message(msg.to_string());
+        if let Some(sink) = self.sink {
+            sink(msg);
         }
     }
 
     fn finish(&self, msg: &str) {
-        tracing::info!("{msg}");
-        if let Some(bar) = &self.bar {
-            bar.finish_with_message(msg.to_string());
-        }
+        self.step(msg);
     }
 }
 
@@ -248,7 +244,7 @@ pub fn cache_root(cfg: &RunnerConfig) -> Result<PathBuf, ExecuteError> {
 /// building it when missing (or when `force_rebuild`).
 /// An exclusive lock on the cache folder's `build.lock`, held until dropped (the
 /// operating system releases it if the grader dies).
-async fn lock_builds(cache: &Path, progress: &Progress) -> Result<std::fs::File, ExecuteError> {
+async fn lock_builds(cache: &Path, progress: &Progress<'_>) -> Result<std::fs::File, ExecuteError> {
     let path = cache.join("build.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -270,7 +266,7 @@ async fn lock_builds(cache: &Path, progress: &Progress) -> Result<std::fs::File,
 
 pub async fn ensure_runner_image(
     cfg: &RunnerConfig,
-    progress: &Progress,
+    progress: &Progress<'_>,
 ) -> Result<String, ExecuteError> {
     let source = host_debian_source(cfg)?;
     let tag = runner_image_tag(cfg, &source.suite);
@@ -455,7 +451,7 @@ async fn import_tree(
 async fn ensure_base_rootfs(
     cache: &Path,
     source: &DebianSource,
-    progress: &Progress,
+    progress: &Progress<'_>,
 ) -> Result<PathBuf, ExecuteError> {
     let mut h = Sha256::new();
     h.update(source.mirror.as_bytes());
@@ -494,7 +490,7 @@ async fn ensure_base_rootfs(
     Ok(base)
 }
 
-async fn ensure_debootstrap(progress: &Progress) -> Result<(), ExecuteError> {
+async fn ensure_debootstrap(progress: &Progress<'_>) -> Result<(), ExecuteError> {
     let found = Command::new("debootstrap")
         .arg("--version")
         .stdout(Stdio::null())
@@ -567,7 +563,7 @@ async fn ensure_wheels(
     cfg: &RunnerConfig,
     cache: &Path,
     py: &ImagePython,
-    progress: &Progress,
+    progress: &Progress<'_>,
 ) -> Result<PathBuf, ExecuteError> {
     let mut h = Sha256::new();
     for r in &cfg.python_requirements {

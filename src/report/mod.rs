@@ -22,7 +22,9 @@ use crate::checks::{CheckResult, Confidence, Evidence, Outcome};
 use crate::inventory::DbtProject;
 
 pub use enrich::{enrich, ExercisePackData, PackError};
-pub use summary::{graded_project_line, terminal_summary};
+pub use summary::{
+    graded_project_line, quiet_summary, terminal_summary, terminal_summary_with, Style,
+};
 pub use verdict::{FailingCheck, ModelFailures, PhaseVerdict, Verdict};
 
 /// Bumped on any change a reader of report.json could notice.

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::{Report, Status};
 use crate::checks::Outcome;
+use crate::term::Paint;
 
 /// Findings listed under "Top findings".
 const TOP_FINDINGS: usize = 6;
@@ -29,6 +30,65 @@ pub fn graded_project_line(report: &Report) -> Option<String> {
 }
 
 pub fn terminal_summary(report: &Report, report_path: &str) -> String {
+    terminal_summary_with(report, report_path, &Style::default())
+}
+
+/// How the summary is drawn: colour, and whether every check gets a line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub paint: Paint,
+    /// `-v`: a line per check after the top findings.
+    pub all_checks: bool,
+}
+
+/// What `-q` leaves: the overall line (or why there is none) and where the
+/// report is.
+pub fn quiet_summary(report: &Report, report_path: &str, paint: Paint) -> String {
+    let mut out = String::new();
+    let name = one_line(&report.submission.name);
+    match report.status {
+        Status::Error => {
+            let _ = writeln!(
+                out,
+                "{name}: {} {}",
+                paint.red("NOT GRADED:"),
+                one_line_long(report.error.as_deref().unwrap_or("unknown error"))
+            );
+        }
+        status => {
+            let score = report
+                .overall
+                .score
+                .map_or_else(|| "–".to_string(), |s| format!("{s:.1}"));
+            let band = report
+                .overall
+                .band
+                .map(|b| format!(", band {b}"))
+                .unwrap_or_default();
+            let label = report
+                .overall
+                .band_label
+                .as_deref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
+            let _ = write!(
+                out,
+                "{name}: overall {}",
+                paint.band(report.overall.band, &format!("{score}{band}{label}"))
+            );
+            if status == Status::Incomplete {
+                let _ = write!(out, " {}", paint.yellow("INCOMPLETE"));
+            }
+            let _ = writeln!(out);
+        }
+    }
+    let _ = writeln!(out, "report: {report_path}");
+    out
+}
+
+/// The summary, coloured by `style.paint`.
+pub fn terminal_summary_with(report: &Report, report_path: &str, style: &Style) -> String {
+    let paint = style.paint;
     let mut out = String::new();
     let sub = &report.submission;
     let commit = sub
@@ -44,7 +104,8 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
     if report.status == Status::Error {
         let _ = writeln!(
             out,
-            "  NOT GRADED: {}",
+            "  {} {}",
+            paint.red("NOT GRADED:"),
             report.error.as_deref().unwrap_or("unknown error")
         );
         let _ = writeln!(out, "  report: {report_path}");
@@ -56,13 +117,27 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
     if report.status == Status::Incomplete {
         let _ = writeln!(
             out,
-            "  INCOMPLETE: {} (some criteria could not be decided; exit 2 unless --allow-incomplete)",
-            one_line(report.error.as_deref().unwrap_or("a criterion errored in the grader"))
+            "  {} {} (some criteria could not be decided; exit 2 unless --allow-incomplete)",
+            paint.yellow("INCOMPLETE:"),
+            one_line(
+                report
+                    .error
+                    .as_deref()
+                    .unwrap_or("a criterion errored in the grader")
+            )
         );
     }
     let _ = writeln!(out);
     if let Some(v) = &report.verdict {
-        let _ = writeln!(out, "  {}", one_line_long(&v.headline));
+        let headline = one_line_long(&v.headline);
+        let headline = if v.phases.is_empty() {
+            headline
+        } else if v.phases.iter().all(|p| p.passed) {
+            paint.green(&headline)
+        } else {
+            paint.red(&headline)
+        };
+        let _ = writeln!(out, "  {headline}");
         // Phases that failed the same way read as one line.
         let mut groups: Vec<(Vec<u8>, &crate::report::PhaseVerdict)> = Vec::new();
         for p in v.phases.iter().filter(|p| !p.passed) {
@@ -90,7 +165,8 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
             };
             let _ = writeln!(
                 out,
-                "  ✗ {label} {}: {}",
+                "  {} {label} {}: {}",
+                paint.red("✗"),
                 p.status,
                 one_line(&p.reasons.join("; "))
             );
@@ -111,7 +187,8 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
             };
             let _ = writeln!(
                 out,
-                "  ✗ {}: {}, {}: {figures}{more}",
+                "  {} {}: {}, {}: {figures}{more}",
+                paint.red("✗"),
                 one_line(&m.model),
                 one_line(&first.title),
                 first.when.split(':').next().unwrap_or(""),
@@ -130,11 +207,13 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
             .unwrap_or_else(|| "no band".into());
         let label = dim.band_label.as_deref().unwrap_or("not scored");
         let flag = if dim.incomplete {
-            "  (incomplete: a check errored)"
+            paint.yellow("  (incomplete: a check errored)")
         } else {
-            ""
+            String::new()
         };
-        let _ = writeln!(out, "  {:<16} {score}  {band:<7}  {label}{flag}", dim.name);
+        // Padded before it is painted: escapes would count as width.
+        let band = paint.band(dim.band, &format!("{band:<7}"));
+        let _ = writeln!(out, "  {:<16} {score}  {band}  {label}{flag}", dim.name);
     }
     let overall = report
         .overall
@@ -146,17 +225,20 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
         .band
         .map(|b| format!("band {b}"))
         .unwrap_or_default();
+    let band = paint.band(report.overall.band, &format!("{band:<7}"));
     let _ = writeln!(
         out,
-        "  {:<16} {overall}  {band:<7}  {}",
-        "Overall",
+        "  {} {}  {band}  {}",
+        paint.bold(&format!("{:<16}", "Overall")),
+        paint.bold(&overall),
         report.overall.band_label.as_deref().unwrap_or("")
     );
 
     for (name, c) in report.ceilings() {
         let _ = writeln!(
             out,
-            "  ↓ {name} held at band {} (points gave {:.1}): {}",
+            "  {} {name} held at band {} (points gave {:.1}): {}",
+            paint.yellow("↓"),
             c.max_band,
             c.uncapped_score,
             one_line(&c.why)
@@ -182,7 +264,8 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
             };
             let _ = writeln!(
                 out,
-                "  ✗ {} {who}{}",
+                "  {} {} {who}{}",
+                paint.red("✗"),
                 c.trap.as_deref().unwrap_or(&c.check),
                 measured
             );
@@ -203,9 +286,9 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
         let _ = writeln!(out, "\nTop findings:");
         for c in misses.iter().take(TOP_FINDINGS) {
             let mark = match c.outcome {
-                Outcome::Error => "!",
-                Outcome::Partial { .. } => "~",
-                _ => "✗",
+                Outcome::Error => paint.yellow("!"),
+                Outcome::Partial { .. } => paint.yellow("~"),
+                _ => paint.red("✗"),
             };
             let place = c
                 .evidence
@@ -270,6 +353,22 @@ pub fn terminal_summary(report: &Report, report_path: &str) -> String {
     for s in &report.stages {
         if s.status != super::StageStatus::Ok {
             let _ = writeln!(out, "\n{:?}: {}", s.stage, s.detail);
+        }
+    }
+    if style.all_checks {
+        let _ = writeln!(out, "\nAll checks:");
+        for c in &report.checks {
+            let outcome = match c.outcome {
+                Outcome::Pass => paint.green(&format!("{:<14}", "pass")),
+                Outcome::Partial { fraction } => {
+                    paint.yellow(&format!("{:<14}", format!("partial {fraction:.2}")))
+                }
+                Outcome::Fail => paint.red(&format!("{:<14}", "fail")),
+                Outcome::NotAttempted => paint.red(&format!("{:<14}", "not attempted")),
+                Outcome::NotApplicable => paint.dim(&format!("{:<14}", "n/a")),
+                Outcome::Error => paint.yellow(&format!("{:<14}", "error")),
+            };
+            let _ = writeln!(out, "  {outcome} {:<32} {}", c.check, one_line(&c.summary));
         }
     }
     let _ = writeln!(out, "\nreport: {report_path}");
