@@ -1882,6 +1882,7 @@ impl<'m> Interp<'m> {
             groups,
             edges: dag_edges,
             cycle,
+            index: Default::default(),
         }
     }
 

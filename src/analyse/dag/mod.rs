@@ -367,7 +367,8 @@ impl DagFacts {
 
 impl Dag {
     pub fn task(&self, id: &str) -> Option<&Task> {
-        self.tasks.iter().find(|t| t.task_id == id)
+        let index = self.index.get(&self.tasks, &self.edges);
+        index.position.get(id).map(|&i| &self.tasks[i])
     }
 
     /// Every task upstream of `id`, transitively.
@@ -381,17 +382,14 @@ impl Dag {
     }
 
     fn reach(&self, id: &str, up: bool) -> std::collections::BTreeSet<String> {
+        let index = self.index.get(&self.tasks, &self.edges);
+        let next = if up { &index.up } else { &index.down };
         let mut seen = std::collections::BTreeSet::new();
-        let mut stack = vec![id.to_string()];
+        let mut stack = vec![id];
         while let Some(cur) = stack.pop() {
-            for e in &self.edges {
-                let (a, b) = if up {
-                    (&e.to, &e.from)
-                } else {
-                    (&e.from, &e.to)
-                };
-                if *a == cur && seen.insert(b.clone()) {
-                    stack.push(b.clone());
+            for b in next.get(cur).into_iter().flatten() {
+                if seen.insert(b.clone()) {
+                    stack.push(b.as_str());
                 }
             }
         }

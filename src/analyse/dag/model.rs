@@ -98,6 +98,53 @@ pub struct Dag {
     pub edges: Vec<Edge>,
     /// The task ids of one cycle, when the graph has one (Airflow refuses the DAG).
     pub cycle: Option<Vec<String>>,
+    /// Lookups by task id, built on first use.
+    #[serde(skip)]
+    pub index: TaskIndex,
+}
+
+/// Task positions and edges by task id. Checks ask for a task's ancestors and
+/// look each one up; scanning the task and edge lists for that made a
+/// 1,000-task DAG cost seconds.
+#[derive(Debug, Clone, Default)]
+pub struct TaskIndex(std::sync::OnceLock<Index>);
+
+#[derive(Debug, Clone, Default)]
+pub struct Index {
+    pub position: std::collections::HashMap<String, usize>,
+    pub down: std::collections::HashMap<String, Vec<String>>,
+    pub up: std::collections::HashMap<String, Vec<String>>,
+}
+
+/// A cache: two DAGs with the same facts are equal whether or not it is built.
+impl PartialEq for TaskIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl TaskIndex {
+    pub fn get(&self, tasks: &[Task], edges: &[Edge]) -> &Index {
+        self.0.get_or_init(|| {
+            let mut index = Index::default();
+            for (i, t) in tasks.iter().enumerate() {
+                index.position.entry(t.task_id.clone()).or_insert(i);
+            }
+            for e in edges {
+                index
+                    .down
+                    .entry(e.from.clone())
+                    .or_default()
+                    .push(e.to.clone());
+                index
+                    .up
+                    .entry(e.to.clone())
+                    .or_default()
+                    .push(e.from.clone());
+            }
+            index
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
