@@ -31,6 +31,7 @@ use serde_json::Value;
 /// Limits small enough that filling the workspace or a file takes a second.
 const CONFIG: &str = "[execute]
 phase_timeout_secs = 240
+memory_bytes = 1073741824
 work_tmpfs_bytes = 268435456
 fsize_bytes = 67108864
 max_manifest_bytes = 16777216
@@ -181,7 +182,78 @@ os._exit(0)",
         extra: &[],
         named: &["forged"],
     },
+    Class {
+        name: "memory-bomb",
+        // Written bytes, not calloc'd ones, so the pages are really taken.
+        sabotage: "hog = []
+while True:
+    hog.append(b'\\x01' * (64 << 20))",
+        extra: &[],
+        named: &["out of memory"],
+    },
+    Class {
+        name: "fork-bomb",
+        // Each child becomes `sleep`: small, so the process limit is met
+        // before the memory limit.
+        sabotage: "for _ in range(100000):
+    try:
+        if os.fork() == 0:
+            os.execv('/bin/sleep', ['sleep', '600'])
+    except OSError:
+        break",
+        extra: &[],
+        named: &["process limit"],
+    },
+    Class {
+        name: "daemon-outlives-its-phase",
+        // A detached grandchild that wakes after the phase and would plant
+        // forged results for the next one; the phase's end kills it.
+        sabotage: "if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(15)
+        for base in ('/work', '/tmp'):
+            try:
+                with open(os.path.join(base, 'daemon-was-here'), 'w') as f:
+                    f.write('x')
+            except OSError:
+                pass
+    os._exit(0)",
+        extra: &[],
+        named: &[],
+    },
+    Class {
+        name: "looks-for-answers-and-secrets",
+        // What a submission could find to copy: the truth, the hidden checks,
+        // the grader's environment, the engine's socket, a writable grader
+        // file. It reports what it found in its own error, so the test reads
+        // it in the report.
+        sabotage: "found = []
+for dirpath, dirnames, filenames in os.walk('/'):
+    if dirpath.startswith(('/proc', '/sys', '/dev', '/usr', '/opt/dbt')):
+        dirnames[:] = []
+        continue
+    for n in filenames:
+        if 'truth' in n or 'hidden' in n or n.endswith('.toml'):
+            found.append(os.path.join(dirpath, n))
+env = sorted(k for k in os.environ if 'SECRET' in k)
+docker = os.path.exists('/var/run/docker.sock')
+writable = []
+for p in ('/opt/assay/runner.py', '/opt/assay/profiles/profiles.yml'):
+    try:
+        with open(p, 'a'):
+            writable.append(p)
+    except OSError:
+        pass
+raise RuntimeError('searched: found=%r env=%r docker=%r writable=%r' % (found[:5], env, docker, writable))",
+        extra: &[],
+        named: &["found=[] env=[] docker=False writable=[]"],
+    },
 ];
+
+/// Set in the grader's environment for every grade: it must reach no
+/// container and no output.
+const HOST_SECRET: &str = "host-secret-5be1c0de";
 
 struct Graded {
     code: Option<i32>,
@@ -208,6 +280,7 @@ fn grade(root: &Path, name: &str, files: &[(String, String)], config: &Path) -> 
     let run_id = new_run_id();
     let started = Instant::now();
     let run = assay()
+        .env("ASSAY_HOST_SECRET", HOST_SECRET)
         .env("ASSAY_RUN_ID", &run_id)
         .env("TMPDIR", &tmp)
         .args(["grade", sub.to_str().unwrap(), "--config"])
@@ -236,6 +309,16 @@ fn grade(root: &Path, name: &str, files: &[(String, String)], config: &Path) -> 
         "{name}: left in TMPDIR: {leftovers:?}"
     );
     assert_eq!(fs::read_to_string(&canary).unwrap(), "untouched\n");
+    // No host data in any output: the grader's environment stays on the host.
+    assert!(!stdout.contains(HOST_SECRET) && !stderr.contains(HOST_SECRET));
+    for file in walkdir(&out) {
+        let bytes = fs::read(&file).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(HOST_SECRET),
+            "{name}: the host's secret reached {}",
+            file.display()
+        );
+    }
     let report = read_report(&out, name);
     Graded {
         code: run.status.code(),
@@ -243,6 +326,19 @@ fn grade(root: &Path, name: &str, files: &[(String, String)], config: &Path) -> 
         stderr,
         report,
     }
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walkdir(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 fn overall(report: &Value) -> f64 {
@@ -404,6 +500,12 @@ fn sabotage_never_scores_above_the_honest_failure_and_is_named() {
     let planted = phase_story(&graded["precreated-phase-folders"].report);
     assert!(planted.contains("phase 2 completed"), "{planted}");
     assert!(planted.contains("phase 3 completed"), "{planted}");
+
+    // A daemon left behind by phase 1 is gone before phase 2 starts: the
+    // later phases run on the submission's own project, as usual.
+    let daemon = phase_story(&graded["daemon-outlives-its-phase"].report);
+    assert!(daemon.contains("phase 2 completed"), "{daemon}");
+    assert!(daemon.contains("phase 3 completed"), "{daemon}");
 
     // The terminal names the end of a killed runner.
     let killed = &graded["kill-the-runner"];

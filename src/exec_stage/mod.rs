@@ -1437,12 +1437,44 @@ fn error_line(message: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect();
     let header = |l: &str| l.contains(" Error in ") && l.ends_with(')');
-    lines
+    let Some(at) = lines
         .iter()
-        .find(|l| !header(l))
-        .or(lines.first())
-        .map(|l| crate::inert::strip_ansi(l).chars().take(300).collect())
-        .unwrap_or_default()
+        .position(|l| !header(l))
+        .or(if lines.is_empty() { None } else { Some(0) })
+    else {
+        return String::new();
+    };
+    // "Python model failed:" only announces the error; what failed is on the
+    // next line, or, under a Python traceback, on the traceback's last line
+    // (`RuntimeError: ...`).
+    let line = match lines.get(at + 1) {
+        Some(next) if lines[at].ends_with(':') => {
+            let what = if next.starts_with("Traceback (most recent call last)") {
+                lines[at + 1..]
+                    .iter()
+                    .rev()
+                    .find(|l| is_exception_line(l))
+                    .unwrap_or(next)
+            } else {
+                next
+            };
+            format!("{} {what}", lines[at])
+        }
+        _ => lines[at].to_string(),
+    };
+    crate::inert::strip_ansi(&line).chars().take(300).collect()
+}
+
+/// `ValueError: ...`, `duckdb.duckdb.BinderException: ...`: the line a Python
+/// traceback ends with.
+fn is_exception_line(line: &str) -> bool {
+    let name = line.split(':').next().unwrap_or("");
+    !name.is_empty()
+        && line.len() > name.len()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
 }
 
 /// The report's execution section: phases, every hidden check's verdict per
@@ -1875,6 +1907,27 @@ mod attribution_tests {
         // Nothing to point at: the last lines.
         let kept = log_excerpt("a\nb\nc\n", 2);
         assert_eq!(kept, ["b", "c"]);
+    }
+
+    #[test]
+    fn a_node_error_is_the_line_that_says_what_failed() {
+        assert_eq!(
+            error_line("Runtime Error in model m (models/m.sql)\n  Binder Error: no column x\n"),
+            "Binder Error: no column x"
+        );
+        // A Python model's error sits below dbt's lead-in line.
+        assert_eq!(
+            error_line("Python model failed:\nRuntimeError: searched nothing\nTraceback"),
+            "Python model failed: RuntimeError: searched nothing"
+        );
+        assert_eq!(
+            error_line(
+                "Python model failed:\nTraceback (most recent call last):\n  File \"m.py\", line 3, in model\n    raise RuntimeError('x')\nRuntimeError: searched: found=[]\n"
+            ),
+            "Python model failed: RuntimeError: searched: found=[]"
+        );
+        assert_eq!(error_line("Database Error:"), "Database Error:");
+        assert_eq!(error_line(""), "");
     }
 }
 
