@@ -52,7 +52,15 @@ pub struct ModelConfig {
     /// `enabled=false`: dbt neither builds nor tests the node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// The physical-layout settings given (`partition_by`, `cluster_by`,
+    /// `partitioned_by`), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layout: Vec<String>,
 }
+
+/// Config keys that lay a table out for its readers; a design decision about
+/// scale whichever adapter honours it.
+pub const LAYOUT_KEYS: &[&str] = &["partition_by", "cluster_by", "partitioned_by"];
 
 /// One model to render.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -415,6 +423,11 @@ fn render_once(job: &RenderJob, incremental: bool, capture: &Shared) -> Result<S
         }
         if let Some(v) = kw.get("enabled") {
             cap.config.enabled = Some(v.is_true());
+        }
+        for key in LAYOUT_KEYS {
+            if kw.get(*key).is_some_and(|v| v.is_true()) {
+                cap.config.layout.push((*key).to_string());
+            }
         }
         Ok(Value::from(""))
     });

@@ -680,6 +680,9 @@ fn merge_config(into: &mut ModelConfig, from: &ModelConfig) {
     if from.enabled.is_some() {
         into.enabled = from.enabled;
     }
+    if !from.layout.is_empty() {
+        into.layout = from.layout.clone();
+    }
 }
 
 /// A singular test means something when it reads the project's data and returns

@@ -162,6 +162,15 @@ fn config_from(map: &serde_json::Map<String, Value>) -> ModelConfig {
             .get("+enabled")
             .or_else(|| map.get("enabled"))
             .and_then(Value::as_bool),
+        layout: super::jinja::LAYOUT_KEYS
+            .iter()
+            .filter(|k| {
+                map.get(&format!("+{k}"))
+                    .or_else(|| map.get(**k))
+                    .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
+            })
+            .map(|k| k.to_string())
+            .collect(),
     }
 }
 

@@ -25,6 +25,9 @@ crate::declare_check! {
     /// - `sla`: an `sla`, `sla_miss_callback` or `dagrun_timeout` is set.
     /// - `schema_change`: an incremental model of the candidate sets
     ///   `on_schema_change` to something other than the default `ignore`.
+    /// - `partitioning`: a model of the candidate is laid out for its readers
+    ///   (`partition_by`, `cluster_by` or `partitioned_by` in its config or in
+    ///   dbt_project.yml).
     ///
     /// ## Why it matters
     /// A write-up can promise monitoring; the code shows whether anybody is woken
@@ -58,6 +61,7 @@ const KNOWN_FEATURES: &[&str] = &[
     "freshness",
     "sla",
     "schema_change",
+    "partitioning",
 ];
 
 impl Check for ProductionFeatures {
@@ -104,7 +108,7 @@ impl Check for ProductionFeatures {
         }
         let names: Vec<&String> = wanted.iter().filter(|w| measured[*w]).collect();
         let summary = if present == 0 {
-            "no production feature in the code: no alerting, gate, freshness, SLA or schema-change setting".to_string()
+            "no production feature in the code: no alerting, gate, freshness, SLA, schema-change or layout setting".to_string()
         } else {
             format!(
                 "{present} production feature(s) in the code ({}); {} for full credit",
@@ -168,6 +172,13 @@ fn features(facts: &Facts) -> BTreeMap<&'static str, Vec<Evidence>> {
             ));
         }
         for m in project.models.iter().filter(|m| m.candidate) {
+            if let Some(key) = m.config.layout.first() {
+                out.entry("partitioning").or_default().push(Evidence::at(
+                    m.path.as_str(),
+                    m.line_of(key, 1).map(LineSpan::line),
+                    format!("model `{}` sets {}", m.name, m.config.layout.join(", ")),
+                ));
+            }
             let Some(policy) = &m.config.on_schema_change else {
                 continue;
             };
@@ -303,7 +314,11 @@ mod tests {
 
     /// Facts of a reference solution's code, every file taken as the candidate's.
     fn facts_of(name: &str) -> Facts {
-        let root = reference(name);
+        facts_at(&reference(name), name)
+    }
+
+    fn facts_at(root: &Path, name: &str) -> Facts {
+        let root = root.to_path_buf();
         let inventory = Inventory::build(&root).unwrap();
         let mut dag = DagFacts::default();
         for path in &inventory.dags {
@@ -358,6 +373,52 @@ mod tests {
         let r = run(&facts_of("keyword-stuffer"));
         assert_eq!(r.outcome, Outcome::Fail, "{}", r.summary);
         assert_eq!(run(&facts_of("weak")).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn a_table_laid_out_for_its_readers_is_the_partitioning_feature() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("models")).unwrap();
+        let project = "name: shop\nversion: '1.0.0'\nconfig-version: 2\nprofile: shop\nmodel-paths: [models]\n";
+        std::fs::write(root.join("dbt_project.yml"), project).unwrap();
+        let model = root.join("models/fct_orders.sql");
+        let partitioned = |facts: &Facts| {
+            let r = run(facts);
+            let m = r.evidence[0].measured.clone().unwrap();
+            (m["partitioning"] == true, r)
+        };
+
+        std::fs::write(
+            &model,
+            "{{ config(materialized='table',\n    partition_by={'field': 'order_date', 'data_type': 'date'}) }}\nselect 1 as order_id, current_date as order_date\n",
+        )
+        .unwrap();
+        let (yes, r) = partitioned(&facts_at(root, "shop"));
+        assert!(yes, "{r:?}");
+        let ev = r
+            .evidence
+            .iter()
+            .find(|e| e.note.contains("sets partition_by"))
+            .expect("partitioning evidence");
+        assert!(ev.file.as_deref().unwrap().ends_with("fct_orders.sql"));
+        assert!(ev.lines.is_some());
+
+        // The same model without the setting, and a docstring that only names it.
+        std::fs::write(
+            &model,
+            "-- partition_by order_date, cluster_by seller_id\n{{ config(materialized='table') }}\nselect 1 as order_id\n",
+        )
+        .unwrap();
+        assert!(!partitioned(&facts_at(root, "shop")).0);
+
+        // Set for a folder in dbt_project.yml.
+        std::fs::write(
+            root.join("dbt_project.yml"),
+            format!("{project}models:\n  shop:\n    +cluster_by: [order_id]\n"),
+        )
+        .unwrap();
+        assert!(partitioned(&facts_at(root, "shop")).0);
     }
 
     #[test]
