@@ -242,7 +242,7 @@ impl ExecutionFacts {
         let node = p.model_node(model)?;
         // The check step looked for the relation and found none.
         let absent = p.hidden.iter().any(|h| {
-            matches!(&h.measurement, super::hidden::Measurement::NotBuilt { model: m } if m == model)
+            matches!(&h.measurement, super::hidden::Measurement::NotBuilt { model: m, .. } if m == model)
         });
         if !absent {
             return None;

@@ -731,9 +731,13 @@ pub enum Measurement {
     MissingModel { model: String },
     /// The model was built without columns the check reads.
     MissingColumns { model: String, columns: Vec<String> },
-    /// The model is in the manifest but no relation exists (it failed to build
-    /// or is ephemeral).
-    NotBuilt { model: String },
+    /// The model is in the manifest but no relation exists; `why` is what
+    /// dbt's results say of the node (skipped behind a failing test, errored).
+    NotBuilt {
+        model: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<String>,
+    },
     /// The model is ephemeral: dbt inlines it into other models and builds no
     /// relation, so there is nothing to query (the contract needs a table or
     /// view).
@@ -815,12 +819,15 @@ pub fn judge(
                 ),
             )
         }
-        Measurement::NotBuilt { model } => {
+        Measurement::NotBuilt { model, why } => {
             return verdict(
                 Outcome::Fail,
                 None,
                 None,
-                format!("`{model}` is in the project but dbt built no relation for it"),
+                match why {
+                    Some(why) => format!("`{model}` has no relation: {why}"),
+                    None => format!("`{model}` is in the project but dbt built no relation for it"),
+                },
             )
         }
         Measurement::QueryFailed { error } => {

@@ -1236,6 +1236,13 @@ impl QueryPlan {
                     },
                 },
             };
+            let measurement = match measurement {
+                Measurement::NotBuilt { model, why: None } => Measurement::NotBuilt {
+                    why: why_not_built(&phase.results, &model),
+                    model,
+                },
+                m => m,
+            };
             phase.hidden.push(HiddenMeasurement {
                 check: id.clone(),
                 measurement,
@@ -1294,6 +1301,28 @@ impl QueryPlan {
     }
 }
 
+/// What dbt's results say of a model that left no relation: skipped behind
+/// a failing test or a failed parent, or errored.
+fn why_not_built(results: &[crate::execute::RunResult], model: &str) -> Option<String> {
+    use crate::execute::NodeStatus;
+    let r = results
+        .iter()
+        .find(|r| r.unique_id.starts_with("model.") && node_name(&r.unique_id) == model)?;
+    match r.status {
+        NodeStatus::Skipped => Some(
+            "dbt skipped it because a node it depends on failed (an upstream model, or a test of one)"
+                .into(),
+        ),
+        NodeStatus::Error | NodeStatus::RuntimeError => Some(
+            match r.message.as_deref().map(error_line).filter(|m| !m.is_empty()) {
+                Some(m) => format!("dbt failed to build it ({m})"),
+                None => "dbt failed to build it".into(),
+            },
+        ),
+        _ => None,
+    }
+}
+
 /// A relation that does not exist, or lacks columns the check reads, decided
 /// from the warehouse's own column listing.
 fn structural_problem(
@@ -1306,6 +1335,7 @@ fn structural_problem(
         let Some(have) = columns.get(&key) else {
             return Some(Measurement::NotBuilt {
                 model: r.name.clone(),
+                why: None,
             });
         };
         let missing: Vec<String> = r
@@ -1907,6 +1937,34 @@ mod attribution_tests {
         // Nothing to point at: the last lines.
         let kept = log_excerpt("a\nb\nc\n", 2);
         assert_eq!(kept, ["b", "c"]);
+    }
+
+    #[test]
+    fn a_model_without_a_relation_says_what_dbt_did_with_it() {
+        let node = |id: &str, status: &str, message: Option<&str>| {
+            serde_json::from_value::<crate::execute::RunResult>(serde_json::json!({
+                "unique_id": id, "status": status, "message": message,
+            }))
+            .unwrap()
+        };
+        let results = vec![
+            node("model.shop.mart_a", "skipped", None),
+            node(
+                "model.shop.mart_b",
+                "error",
+                Some("Runtime Error in model mart_b (models/mart_b.sql)\n  Binder Error: no column x"),
+            ),
+            node("model.shop.mart_c", "success", None),
+        ];
+        assert!(why_not_built(&results, "mart_a")
+            .unwrap()
+            .contains("skipped it because a node it depends on failed"));
+        assert_eq!(
+            why_not_built(&results, "mart_b").unwrap(),
+            "dbt failed to build it (Binder Error: no column x)"
+        );
+        assert_eq!(why_not_built(&results, "mart_c"), None);
+        assert_eq!(why_not_built(&results, "mart_d"), None);
     }
 
     #[test]
