@@ -205,24 +205,6 @@ while True:
         named: &["process limit"],
     },
     Class {
-        name: "daemon-outlives-its-phase",
-        // A detached grandchild that wakes after the phase and would plant
-        // forged results for the next one; the phase's end kills it.
-        sabotage: "if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        time.sleep(15)
-        for base in ('/work', '/tmp'):
-            try:
-                with open(os.path.join(base, 'daemon-was-here'), 'w') as f:
-                    f.write('x')
-            except OSError:
-                pass
-    os._exit(0)",
-        extra: &[],
-        named: &[],
-    },
-    Class {
         name: "looks-for-answers-and-secrets",
         // What a submission could find to copy: the truth, the hidden checks,
         // the grader's environment, the engine's socket, a writable grader
@@ -500,12 +482,6 @@ fn sabotage_never_scores_above_the_honest_failure_and_is_named() {
     let planted = phase_story(&graded["precreated-phase-folders"].report);
     assert!(planted.contains("phase 2 completed"), "{planted}");
     assert!(planted.contains("phase 3 completed"), "{planted}");
-
-    // A daemon left behind by phase 1 is gone before phase 2 starts: the
-    // later phases run on the submission's own project, as usual.
-    let daemon = phase_story(&graded["daemon-outlives-its-phase"].report);
-    assert!(daemon.contains("phase 2 completed"), "{daemon}");
-    assert!(daemon.contains("phase 3 completed"), "{daemon}");
 
     // The terminal names the end of a killed runner.
     let killed = &graded["kill-the-runner"];

@@ -356,6 +356,29 @@ def cmd_query_child(commands_path):
     os._exit(0)
 
 
+def child_env(spec, extra=None):
+    """A child's environment: nothing of the runner's, "now" at the phase's sync time."""
+    env = {
+        "PATH": "/opt/dbt/bin:/usr/bin:/bin",
+        "HOME": "/home/runner",
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    env.update(extra or {})
+    env.update(clock_env(spec))
+    return env
+
+
+def kill_group(child):
+    """Kills a child started in its own session, and everything it started."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.kill()
+
+
 def run_query_child(spec, phase_dir):
     """Runs the check queries in a child process under the phase's clock.
 
@@ -364,14 +387,7 @@ def run_query_child(spec, phase_dir):
     is preloaded into a child rather than into this process (the runner's own
     waits and deadlines must read the real clock).
     """
-    env = {
-        "PATH": "/opt/dbt/bin:/usr/bin:/bin",
-        "HOME": "/home/runner",
-        "LANG": "C.UTF-8",
-        "TZ": "UTC",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    env.update(clock_env(spec))
+    env = child_env(spec)
     commands_path = os.path.join(phase_dir, "in", "phase.json")
     timeout = float(spec.get("queries_timeout_secs") or spec.get("dbt_timeout_secs") or 600)
     child = subprocess.Popen(
@@ -386,11 +402,7 @@ def run_query_child(spec, phase_dir):
     try:
         out, err = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        child.kill()
+        kill_group(child)
         child.communicate()
         return {"queries_error": "the check queries did not finish within %d s" % timeout}
     if child.returncode != 0:
@@ -601,19 +613,16 @@ class ConsoleTail(threading.Thread):
 
 
 def run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir):
-    env = {
-        "PATH": "/opt/dbt/bin:/usr/bin:/bin",
-        "HOME": "/home/runner",
-        "LANG": "C.UTF-8",
-        "TZ": "UTC",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_PROFILES_DIR": PROFILES_DIR,
-        "DBT_TARGET_PATH": target_dir,
-        "DBT_LOG_PATH": log_dir,
-        "DBT_PARTIAL_PARSE": "false",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    env.update(clock_env(spec))
+    env = child_env(
+        spec,
+        {
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DBT_PROFILES_DIR": PROFILES_DIR,
+            "DBT_TARGET_PATH": target_dir,
+            "DBT_LOG_PATH": log_dir,
+            "DBT_PARTIAL_PARSE": "false",
+        },
+    )
     commands_path = os.path.join(phase_dir, "in", "phase.json")
     timeout = float(spec.get("dbt_timeout_secs", 600))
     started = time.monotonic()
@@ -637,11 +646,7 @@ def run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir):
         child.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        child.kill()
+        kill_group(child)
         child.wait()
     return {
         "returncode": child.returncode,
