@@ -43,7 +43,7 @@ pub use hidden::{
 
 use crate::config::Config;
 use crate::execute::{
-    self, docker, ExecuteError, PhaseResult, PhaseSpec, PhaseStatus, Progress, QueryResult,
+    self, docker, CheckRound, ExecuteError, PhaseResult, PhaseSpec, Progress, QueryResult,
     RawSnapshot, Sandbox, SandboxQuery,
 };
 use crate::exercise::Exercise;
@@ -323,10 +323,35 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
             deadline_secs: Some((deadlines.phase_secs as f64).min(remaining).ceil().max(1.0) as u64),
         };
         obs.begin(Step::Dbt(number));
-        let mut phase = match sandbox.run_phase(&spec).await {
-            Ok(result) => {
+        let idem = idempotency_models(input.hidden);
+        // The check queries are drawn from what the build left (its manifest
+        // names the relations) and run by the same runner process.
+        let mut plan: Option<QueryPlan> = None;
+        let mut planner = |built: &execute::PhaseResult| -> Vec<SandboxQuery> {
+            let seen = phase_facts(number, built.clone(), &mut counters.clone(), &cfg.execute);
+            if !matches!(seen.ran, PhaseRun::Completed | PhaseRun::DbtTimedOut) {
+                return Vec::new();
+            }
+            let p = QueryPlan::build(
+                input.hidden,
+                number,
+                &seen,
+                &idem,
+                cfg.execute.max_series_rows,
+            );
+            let queries = p.queries.clone();
+            plan = Some(p);
+            queries
+        };
+        let ran = sandbox.run_phase_planned(&spec, &mut planner).await;
+        let (mut phase, round) = match ran {
+            Ok(mut result) => {
                 spent += result.wall_secs;
-                phase_facts(number, result, &mut counters, &cfg.execute)
+                let round = result.checks.take();
+                (
+                    phase_facts(number, result, &mut counters, &cfg.execute),
+                    round,
+                )
             }
             Err(e) => {
                 let why = PhaseRun::GraderFailed {
@@ -335,10 +360,9 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
                 stop = Some(why.clone());
                 let mut p = PhaseFacts::not_run(number, "");
                 p.ran = why;
-                p
+                (p, None)
             }
         };
-        timings.build_phase_secs += phase.wall_secs;
         timings.dbt_secs += phase.dbt_secs.unwrap_or(0.0);
         match &phase.ran {
             PhaseRun::TimedOut => {
@@ -358,23 +382,15 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
             }
             _ => {}
         }
-        match &phase.ran {
-            PhaseRun::Completed | PhaseRun::DbtTimedOut => {
-                let plan = QueryPlan::build(
-                    input.hidden,
-                    number,
-                    &phase,
-                    &idempotency_models(input.hidden),
-                    cfg.execute.max_series_rows,
-                );
-                let t = Instant::now();
-                let results = if plan.queries.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    run_queries(&mut sandbox, number, plan.queries.clone(), clock.clone()).await
+        match (&phase.ran, plan) {
+            (PhaseRun::Completed | PhaseRun::DbtTimedOut, Some(plan)) => {
+                let checks_secs = match &round {
+                    Some(CheckRound::Answered(a)) => a.elapsed_secs.unwrap_or(0.0),
+                    _ => 0.0,
                 };
-                timings.check_phase_secs += t.elapsed().as_secs_f64();
-                match results {
+                timings.check_phase_secs += checks_secs;
+                timings.build_phase_secs += (phase.wall_secs - checks_secs).max(0.0);
+                match check_answers(number, round) {
                     Ok(results) => plan.interpret(&results, &mut phase),
                     Err(why) => {
                         match &why {
@@ -393,7 +409,11 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
                     }
                 }
             }
-            other => {
+            (PhaseRun::Completed | PhaseRun::DbtTimedOut, None) => {
+                timings.build_phase_secs += phase.wall_secs;
+            }
+            (other, _) => {
+                timings.build_phase_secs += phase.wall_secs;
                 let why = match other {
                     PhaseRun::TimedOut => PhaseRun::NotRun {
                         reason: "the phase hit its deadline".into(),
@@ -969,50 +989,31 @@ fn unrun_measurements(
         .collect()
 }
 
-async fn run_queries(
-    sandbox: &mut Sandbox,
-    number: u8,
-    queries: Vec<SandboxQuery>,
-    clock: Option<String>,
-) -> Result<Vec<QueryResult>, PhaseRun> {
-    let spec = PhaseSpec {
-        name: format!("p{number}-checks"),
-        raw: None,
-        dbt_commands: Vec::new(),
-        queries,
-        dbt_timeout_secs: None,
-        clock,
-        deadline_secs: None,
-    };
-    match sandbox.run_phase(&spec).await {
-        Ok(res) => match res.status {
-            PhaseStatus::Completed | PhaseStatus::DbtTimedOut => {
-                if let Some(e) = res.outputs.report.queries_error {
-                    Err(PhaseRun::NotRun {
-                        reason: format!("the warehouse could not be opened: {e}"),
-                    })
-                } else {
-                    Ok(res.outputs.queries)
-                }
-            }
-            PhaseStatus::TimedOut => Err(PhaseRun::NotRun {
-                reason: format!(
-                    "the check queries timed out after {} s on the submission's warehouse",
-                    res.deadline_secs
-                ),
+/// The check queries' answers, or why there are none. Only the grader's
+/// queries ran in that round, on the warehouse and workspace the submission's
+/// build left: what breaks them is the submission's.
+fn check_answers(number: u8, round: Option<CheckRound>) -> Result<Vec<QueryResult>, PhaseRun> {
+    match round {
+        Some(CheckRound::Answered(a)) => match a.queries_error {
+            Some(e) => Err(PhaseRun::NotRun {
+                reason: format!("the warehouse could not be opened: {e}"),
             }),
-            // Only the grader's queries ran, on the warehouse and workspace the
-            // submission's build left: what breaks them is the submission's.
-            PhaseStatus::RunnerFailed { detail } => Err(PhaseRun::EndedBySubmission {
-                cause: format!(
-                    "the grader's check queries could not run on what the build left (exit {:?}): {}",
-                    res.runner_exit,
-                    clip(&detail, 300)
-                ),
-            }),
+            None => Ok(a.queries),
         },
-        Err(e) => Err(PhaseRun::GraderFailed {
-            reason: format!("the check queries could not run: {e}"),
+        Some(CheckRound::NotAsked) => Ok(Vec::new()),
+        Some(CheckRound::TimedOut { deadline_secs }) => Err(PhaseRun::NotRun {
+            reason: format!(
+                "the check queries of phase {number} timed out after {deadline_secs} s on the submission's warehouse"
+            ),
+        }),
+        Some(CheckRound::RunnerFailed { detail, exit }) => Err(PhaseRun::EndedBySubmission {
+            cause: format!(
+                "the grader's check queries could not run on what the build left (exit {exit:?}): {}",
+                clip(&detail, 300)
+            ),
+        }),
+        None => Err(PhaseRun::GraderFailed {
+            reason: "the runner gave no account of the check queries".into(),
         }),
     }
 }
@@ -1668,8 +1669,8 @@ mod attribution_tests {
     use super::*;
     use crate::execute::outputs::{DbtProcess, RefusedArtifact};
     use crate::execute::{
-        DbtInvocation, Manifest, ManifestNode, NodeStatus, NodeSummary, PhaseOutputs, Resources,
-        RunResult, SandboxLimits,
+        DbtInvocation, Manifest, ManifestNode, NodeStatus, NodeSummary, PhaseOutputs, PhaseStatus,
+        Resources, RunResult, SandboxLimits,
     };
 
     fn node(id: &str, materialized: &str) -> (String, ManifestNode) {
@@ -1760,6 +1761,7 @@ mod attribution_tests {
             runner_failure: None,
             probe: None,
             container_oom_killed: false,
+            checks: None,
         }
     }
 

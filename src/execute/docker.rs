@@ -245,6 +245,11 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
     pub stdout_truncated: bool,
     pub exit_code: Option<i64>,
+    /// A dialog's first frame was answered (see [`exec_dialog`]).
+    pub answered: bool,
+    /// A dialog reached its deadline after its first frame was answered: the
+    /// output so far is kept, the process was abandoned.
+    pub timed_out_after_answer: bool,
 }
 
 /// Why an exec did not complete.
@@ -266,12 +271,66 @@ pub struct ExecRequest {
     pub timeout: Duration,
 }
 
+/// Answers a dialog's first frame: the reply to send on stdin (empty: nothing
+/// more to ask) and the deadline for the rest of the exec.
+pub type Responder<'a> = dyn FnMut(&[u8]) -> (Vec<u8>, Duration) + Send + 'a;
+
+/// A frame on the runner's streams: an 8-byte big-endian length, then the bytes.
+pub fn frame(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 8);
+    out.extend_from_slice(&(data.len() as u64).to_be_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// Splits framed output into its frames; a trailing partial frame is an error.
+pub fn split_frames(mut data: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
+    let mut frames = Vec::new();
+    while !data.is_empty() {
+        let Some(head) = data.get(..8) else {
+            return Err("truncated frame header");
+        };
+        let len = u64::from_be_bytes(head.try_into().expect("8 bytes"));
+        let Some(body) = usize::try_from(len)
+            .ok()
+            .and_then(|len| data.get(8..8usize.checked_add(len)?))
+        else {
+            return Err("truncated frame");
+        };
+        frames.push(body);
+        data = &data[8 + body.len()..];
+    }
+    Ok(frames)
+}
+
 /// Runs a command in a running container, feeds `stdin` and collects output with
 /// size caps, all under one wall-clock deadline.
 pub async fn exec(
     docker: &Docker,
     guard: &ContainerGuard,
     req: ExecRequest,
+) -> Result<ExecOutput, ExecFailure> {
+    exec_inner(docker, guard, req, None).await
+}
+
+/// Like [`exec`], for a process that talks in frames: it writes a first frame
+/// on stdout and then waits on stdin. `respond` reads that frame and gives the
+/// reply (framed here) and a fresh deadline for the rest; stdin is closed after
+/// the reply. If the first frame never completes, stdin is closed unanswered.
+pub async fn exec_dialog(
+    docker: &Docker,
+    guard: &ContainerGuard,
+    req: ExecRequest,
+    respond: &mut Responder<'_>,
+) -> Result<ExecOutput, ExecFailure> {
+    exec_inner(docker, guard, req, Some(respond)).await
+}
+
+async fn exec_inner(
+    docker: &Docker,
+    guard: &ContainerGuard,
+    req: ExecRequest,
+    mut respond: Option<&mut Responder<'_>>,
 ) -> Result<ExecOutput, ExecFailure> {
     let ExecRequest {
         cmd,
@@ -282,7 +341,9 @@ pub async fn exec(
         max_stderr,
         timeout,
     } = req;
-    let work = async {
+    let dialog = respond.is_some();
+    let mut deadline = tokio::time::Instant::now() + timeout;
+    let created = async {
         let created = docker
             .create_exec(
                 guard.id(),
@@ -301,62 +362,114 @@ pub async fn exec(
             )
             .await?;
         let started = docker.start_exec(&created.id, None).await?;
-        let StartExecResults::Attached {
-            mut output,
-            mut input,
-        } = started
-        else {
-            return Err(ExecuteError::Other("exec started detached".into()));
-        };
-        // Feed stdin concurrently: a child that writes before reading everything
-        // would otherwise deadlock against a full pipe.
-        let feeder = async move {
-            let res = async {
-                input.write_all(&stdin).await?;
-                input.flush().await?;
-                input.shutdown().await
-            }
-            .await;
-            drop(input);
-            res
-        };
-        let reader = async {
-            let mut out = ExecOutput::default();
-            while let Some(item) = output.next().await {
-                match item? {
-                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                        append_capped(
-                            &mut out.stdout,
-                            &message,
-                            max_stdout,
-                            &mut out.stdout_truncated,
-                        );
-                    }
-                    LogOutput::StdErr { message } => {
-                        let mut ignored = false;
-                        append_capped(&mut out.stderr, &message, max_stderr, &mut ignored);
-                    }
-                    LogOutput::StdIn { .. } => {}
+        Ok::<_, ExecuteError>((created, started))
+    };
+    let (created, started) = match tokio::time::timeout_at(deadline, created).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(ExecFailure::Engine(e)),
+        Err(_) => return Err(ExecFailure::TimedOut),
+    };
+    let StartExecResults::Attached {
+        mut output,
+        mut input,
+    } = started
+    else {
+        return Err(ExecFailure::Engine(ExecuteError::Other(
+            "exec started detached".into(),
+        )));
+    };
+    let (reply_tx, reply_rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
+    // Fed concurrently: a child that writes before reading everything would
+    // otherwise deadlock against a full pipe.
+    let feeder = async move {
+        let res = async {
+            input.write_all(&stdin).await?;
+            input.flush().await?;
+            if dialog {
+                // A dropped sender (no complete first frame) closes stdin unanswered.
+                if let Ok(reply) = reply_rx.await {
+                    input.write_all(&reply).await?;
+                    input.flush().await?;
                 }
             }
-            Ok::<_, ExecuteError>(out)
-        };
-        let (fed, read) = tokio::join!(feeder, reader);
-        let mut out = read?;
-        if let Err(e) = fed {
-            // The process may exit without reading all its input (a refused
-            // upload); its stderr says why, so this is not fatal by itself.
-            tracing::debug!("exec stdin closed early: {e}");
+            input.shutdown().await
         }
-        let inspected = docker.inspect_exec(&created.id).await?;
-        out.exit_code = inspected.exit_code;
+        .await;
+        drop(input);
+        res
+    };
+    let reader = async {
+        let mut out = ExecOutput::default();
+        let mut reply_tx = Some(reply_tx);
+        loop {
+            let item = match tokio::time::timeout_at(deadline, output.next()).await {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(_) if out.answered => {
+                    out.timed_out_after_answer = true;
+                    return Ok(out);
+                }
+                Err(_) => return Err(ExecFailure::TimedOut),
+            };
+            match item.map_err(|e| ExecFailure::Engine(e.into()))? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    append_capped(
+                        &mut out.stdout,
+                        &message,
+                        max_stdout,
+                        &mut out.stdout_truncated,
+                    );
+                }
+                LogOutput::StdErr { message } => {
+                    let mut ignored = false;
+                    append_capped(&mut out.stderr, &message, max_stderr, &mut ignored);
+                }
+                LogOutput::StdIn { .. } => {}
+            }
+            if !out.answered && reply_tx.is_some() {
+                if out.stdout_truncated {
+                    reply_tx = None;
+                } else if let (Some(respond), Ok(frames)) =
+                    (respond.as_mut(), split_frames(&out.stdout))
+                {
+                    if let Some(first) = frames.first() {
+                        let (reply, more) = respond(first);
+                        out.answered = true;
+                        deadline = tokio::time::Instant::now() + more;
+                        if let Some(tx) = reply_tx.take() {
+                            if !reply.is_empty() {
+                                let _ = tx.send(frame(&reply));
+                            }
+                        }
+                    }
+                }
+            }
+        }
         Ok(out)
     };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(Ok(out)) => Ok(out),
-        Ok(Err(e)) => Err(ExecFailure::Engine(e)),
-        Err(_) => Err(ExecFailure::TimedOut),
+    tokio::pin!(feeder, reader);
+    let mut fed = None;
+    let read = loop {
+        tokio::select! {
+            r = &mut reader => break r,
+            f = &mut feeder, if fed.is_none() => fed = Some(f),
+        }
+    };
+    let mut out = read?;
+    if let Some(Err(e)) = fed {
+        // The process may exit without reading all its input (a refused
+        // upload); its stderr says why, so this is not fatal by itself.
+        tracing::debug!("exec stdin closed early: {e}");
     }
+    if !out.timed_out_after_answer {
+        let inspected =
+            tokio::time::timeout(Duration::from_secs(30), docker.inspect_exec(&created.id))
+                .await
+                .map_err(|_| ExecFailure::TimedOut)?
+                .map_err(|e| ExecFailure::Engine(e.into()))?;
+        out.exit_code = inspected.exit_code;
+    }
+    Ok(out)
 }
 
 fn append_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize, truncated: &mut bool) {
@@ -444,4 +557,28 @@ pub fn install_interrupt_cleanup(docker: Docker) {
             std::process::exit(130);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_a_partial_one_is_refused() {
+        let mut stream = frame(b"build outputs");
+        stream.extend(frame(b""));
+        stream.extend(frame(b"answers"));
+        let frames = split_frames(&stream).unwrap();
+        assert_eq!(
+            frames,
+            vec![&b"build outputs"[..], &b""[..], &b"answers"[..]]
+        );
+        let cut = &stream[..stream.len() - 2];
+        assert_eq!(split_frames(cut), Err("truncated frame"));
+        assert_eq!(split_frames(&stream[..4]), Err("truncated frame header"));
+        // A length no output could have is refused, not allocated.
+        let mut huge = u64::MAX.to_be_bytes().to_vec();
+        huge.extend_from_slice(b"x");
+        assert_eq!(split_frames(&huge), Err("truncated frame"));
+    }
 }

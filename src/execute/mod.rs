@@ -21,8 +21,8 @@ pub use outputs::{
     RunResult, RunResults,
 };
 pub use sandbox::{
-    run_project, NodeSummary, PhaseResult, PhaseSpec, PhaseStatus, ProjectRun, RawSnapshot,
-    RunnerFailure, Sandbox, SandboxQuery, UploadSummary,
+    run_project, CheckRound, NodeSummary, PhaseResult, PhaseSpec, PhaseStatus, Planner, ProjectRun,
+    RawSnapshot, RunnerFailure, Sandbox, SandboxQuery, UploadSummary,
 };
 
 /// Errors of the execution layer. A submission that fails is never an error here:

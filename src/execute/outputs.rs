@@ -16,6 +16,7 @@ pub struct OutputFiles {
 const KNOWN: &[&str] = &[
     "result.json",
     "queries.json",
+    "checks.json",
     "invocations.json",
     "run_results.json",
     "manifest.json",
@@ -339,6 +340,33 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 /// At most `max` characters of a string that came out of the container.
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
+}
+
+/// The runner's account of a phase's second round (the check queries).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CheckAnswers {
+    #[serde(default)]
+    pub queries_error: Option<String>,
+    #[serde(default)]
+    pub elapsed_secs: Option<f64>,
+    #[serde(skip_deserializing)]
+    pub queries: Vec<QueryResult>,
+    #[serde(skip_deserializing)]
+    pub problems: Vec<String>,
+}
+
+/// Reads the second round's archive: `checks.json` and `queries.json`.
+pub fn parse_check_answers(files: &OutputFiles) -> CheckAnswers {
+    let mut problems = Vec::new();
+    let mut answers: CheckAnswers =
+        parse_json(files, "checks.json", &mut problems).unwrap_or_else(|| {
+            problems.push("checks.json missing".into());
+            CheckAnswers::default()
+        });
+    answers.queries = parse_json(files, "queries.json", &mut problems).unwrap_or_default();
+    answers.queries_error = answers.queries_error.map(|e| truncate(&e, 4000));
+    answers.problems = problems;
+    answers
 }
 
 pub fn parse_outputs(files: &OutputFiles) -> PhaseOutputs {

@@ -146,6 +146,37 @@ pub struct PhaseResult {
     pub probe: Option<outputs::Resources>,
     /// The engine reports that the kernel killed the container for memory.
     pub container_oom_killed: bool,
+    /// The check queries' round, when the phase was run with a plan.
+    pub checks: Option<CheckRound>,
+}
+
+/// Draws the check queries from a finished build's outputs (an empty list:
+/// nothing to check).
+pub type Planner<'a> = dyn FnMut(&PhaseResult) -> Vec<SandboxQuery> + Send + 'a;
+
+/// How the check queries of a planned phase went. The build's own status is
+/// [`PhaseResult::status`]; this is only about the queries.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CheckRound {
+    /// The plan asked nothing.
+    NotAsked,
+    /// The runner answered (each query's own error is in its result).
+    Answered(outputs::CheckAnswers),
+    /// The queries reached their deadline: the container was killed and removed.
+    TimedOut { deadline_secs: u64 },
+    /// The runner ended without answering, or its answer was refused.
+    RunnerFailed { detail: String, exit: Option<i64> },
+}
+
+/// A build whose outputs were read: completed, or dbt ran out of its share
+/// of the deadline.
+fn build_status(outputs: &PhaseOutputs) -> PhaseStatus {
+    if outputs.report.dbt.as_ref().is_some_and(|d| d.timed_out) {
+        PhaseStatus::DbtTimedOut
+    } else {
+        PhaseStatus::Completed
+    }
 }
 
 /// The runner's own account of why it could not finish a phase.
@@ -297,6 +328,26 @@ impl Sandbox {
     /// Runs one phase under the phase deadline. A failing submission yields a
     /// result with a status; `Err` means the grader's machinery failed.
     pub async fn run_phase(&mut self, spec: &PhaseSpec) -> Result<PhaseResult, ExecuteError> {
+        self.run(spec, None).await
+    }
+
+    /// Runs one phase and then the check queries `plan` draws from the
+    /// build's outputs, in the same runner process: the plan goes back over
+    /// the exec's stdin once the build's outputs are read (no second `docker
+    /// exec` and interpreter start). The answers are in [`PhaseResult::checks`].
+    pub async fn run_phase_planned(
+        &mut self,
+        spec: &PhaseSpec,
+        plan: &mut Planner<'_>,
+    ) -> Result<PhaseResult, ExecuteError> {
+        self.run(spec, Some(plan)).await
+    }
+
+    async fn run(
+        &mut self,
+        spec: &PhaseSpec,
+        mut plan: Option<&mut Planner<'_>>,
+    ) -> Result<PhaseResult, ExecuteError> {
         let guard = self.live_guard()?;
         let started = Instant::now();
         let deadline = spec
@@ -311,27 +362,13 @@ impl Sandbox {
             .or(self.limits.dbt_timeout_secs)
             .unwrap_or_else(|| deadline.saturating_sub(grace))
             .max(1);
-        let stdin = phase_archive(spec, &self.limits, dbt_timeout)?;
+        let stdin = docker::frame(&phase_archive(
+            spec,
+            &self.limits,
+            dbt_timeout,
+            plan.is_some(),
+        )?);
         tracing::info!("phase {}: running", spec.name);
-        let res = docker::exec(
-            &self.docker,
-            guard,
-            ExecRequest {
-                cmd: vec![
-                    PYTHON.into(),
-                    RUNNER.into(),
-                    "phase".into(),
-                    spec.name.clone(),
-                ],
-                user: USER.into(),
-                env: base_env(&self.limits),
-                stdin,
-                max_stdout: usize::try_from(self.limits.max_output_bytes).unwrap_or(usize::MAX),
-                max_stderr: 64 << 10,
-                timeout: phase_timeout,
-            },
-        )
-        .await;
         let mut result = PhaseResult {
             name: spec.name.clone(),
             status: PhaseStatus::Completed,
@@ -345,6 +382,60 @@ impl Sandbox {
             runner_failure: None,
             probe: None,
             container_oom_killed: false,
+            checks: None,
+        };
+        let req = ExecRequest {
+            cmd: vec![
+                PYTHON.into(),
+                RUNNER.into(),
+                "phase".into(),
+                spec.name.clone(),
+            ],
+            user: USER.into(),
+            env: base_env(&self.limits),
+            stdin,
+            max_stdout: usize::try_from(self.limits.max_output_bytes).unwrap_or(usize::MAX),
+            max_stderr: 64 << 10,
+            timeout: phase_timeout,
+        };
+        // The build's outputs as the plan saw them, so they are read once.
+        let mut first: Option<PhaseOutputs> = None;
+        let mut asked = false;
+        let res = match plan.as_mut() {
+            None => docker::exec(&self.docker, guard, req).await,
+            Some(plan) => {
+                let limits = &self.limits;
+                let checks_timeout = Duration::from_secs(limits.phase_timeout_secs.max(1));
+                let mut respond = |frame: &[u8]| -> (Vec<u8>, Duration) {
+                    let outputs = match outputs::read_output_archive(frame, limits) {
+                        Ok(files) => outputs::parse_outputs(&files),
+                        Err(_) => return (Vec::new(), checks_timeout),
+                    };
+                    let built = PhaseResult {
+                        status: build_status(&outputs),
+                        nodes: NodeSummary::from_outputs(&outputs),
+                        outputs,
+                        ..result.clone()
+                    };
+                    let queries = plan(&built);
+                    first = Some(built.outputs);
+                    if queries.is_empty() {
+                        return (Vec::new(), checks_timeout);
+                    }
+                    asked = true;
+                    let grace = (limits.phase_timeout_secs / 4).clamp(2, 120);
+                    let reply = serde_json::json!({
+                        "queries": queries,
+                        "max_rows": limits.max_query_rows,
+                        "timeout_secs": limits.phase_timeout_secs.saturating_sub(grace).max(1),
+                    });
+                    (
+                        serde_json::to_vec(&reply).unwrap_or_default(),
+                        checks_timeout,
+                    )
+                };
+                docker::exec_dialog(&self.docker, guard, req, &mut respond).await
+            }
         };
         match res {
             Err(ExecFailure::TimedOut) => {
@@ -375,6 +466,58 @@ impl Sandbox {
                     _ => return Err(e),
                 }
             }
+            Ok(out) if out.answered => {
+                // The build finished and its outputs were read; what follows
+                // concerns the check queries only.
+                result.outputs = first.take().unwrap_or_default();
+                result.status = build_status(&result.outputs);
+                result.runner_stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+                result.runner_exit = out.exit_code;
+                let round = if out.timed_out_after_answer {
+                    self.kill_and_remove("the check queries timed out").await;
+                    CheckRound::TimedOut {
+                        deadline_secs: self.limits.phase_timeout_secs,
+                    }
+                } else if out.exit_code != Some(0) {
+                    let failure = RunnerFailure::from_stderr(&result.runner_stderr);
+                    CheckRound::RunnerFailed {
+                        detail: match failure {
+                            Some(f) => f.detail,
+                            None => format!("runner exited with {:?}", out.exit_code),
+                        },
+                        exit: out.exit_code,
+                    }
+                } else if out.stdout_truncated {
+                    CheckRound::RunnerFailed {
+                        detail: "check answers over the size cap".into(),
+                        exit: out.exit_code,
+                    }
+                } else {
+                    match docker::split_frames(&out.stdout) {
+                        Ok(frames) if frames.len() == 2 => {
+                            match outputs::read_output_archive(frames[1], &self.limits) {
+                                Ok(files) => {
+                                    CheckRound::Answered(outputs::parse_check_answers(&files))
+                                }
+                                Err(e) => CheckRound::RunnerFailed {
+                                    detail: e.to_string(),
+                                    exit: out.exit_code,
+                                },
+                            }
+                        }
+                        Ok(frames) if frames.len() == 1 && !asked => CheckRound::NotAsked,
+                        Ok(frames) => CheckRound::RunnerFailed {
+                            detail: format!("the runner answered with {} frame(s)", frames.len()),
+                            exit: out.exit_code,
+                        },
+                        Err(why) => CheckRound::RunnerFailed {
+                            detail: why.into(),
+                            exit: out.exit_code,
+                        },
+                    }
+                };
+                result.checks = Some(round);
+            }
             Ok(out) => {
                 result.runner_stderr = String::from_utf8_lossy(&out.stderr).into_owned();
                 result.runner_exit = out.exit_code;
@@ -392,24 +535,19 @@ impl Sandbox {
                         detail: "phase output over the size cap".into(),
                     };
                 } else {
-                    match outputs::read_output_archive(&out.stdout, &self.limits) {
+                    let archive = match docker::split_frames(&out.stdout) {
+                        Ok(frames) if frames.len() == 1 => Ok(frames[0]),
+                        Ok(frames) => Err(format!("the runner wrote {} frame(s)", frames.len())),
+                        Err(why) => Err(why.to_string()),
+                    };
+                    match archive.and_then(|a| {
+                        outputs::read_output_archive(a, &self.limits).map_err(|e| e.to_string())
+                    }) {
                         Ok(files) => {
                             result.outputs = outputs::parse_outputs(&files);
-                            if result
-                                .outputs
-                                .report
-                                .dbt
-                                .as_ref()
-                                .is_some_and(|d| d.timed_out)
-                            {
-                                result.status = PhaseStatus::DbtTimedOut;
-                            }
+                            result.status = build_status(&result.outputs);
                         }
-                        Err(e) => {
-                            result.status = PhaseStatus::RunnerFailed {
-                                detail: e.to_string(),
-                            }
-                        }
+                        Err(detail) => result.status = PhaseStatus::RunnerFailed { detail },
                     }
                 }
             }
@@ -726,6 +864,7 @@ fn phase_archive(
     spec: &PhaseSpec,
     limits: &SandboxLimits,
     dbt_timeout_secs: u64,
+    dialog: bool,
 ) -> Result<Vec<u8>, ExecuteError> {
     if !is_phase_name(&spec.name) {
         return Err(ExecuteError::Other(format!(
@@ -745,6 +884,7 @@ fn phase_archive(
         "max_run_results_bytes": limits.max_run_results_bytes,
         "clock": spec.clock,
         "raw": null,
+        "dialog": dialog,
     });
     if let Some(raw) = &spec.raw {
         phase["raw"] = serde_json::json!({"ddl": "raw/ddl.sql", "csv_dir": "raw/csv"});

@@ -5,7 +5,16 @@ tmpfs under /work. The host talks to it only through `docker exec`:
 
   runner.py idle <seconds>    PID 1: reaps orphans, exits after the lifetime
   runner.py receive-project   stdin: tar with project/                stdout: nothing
-  runner.py phase <id>        stdin: tar with phase.json (+ raw/)     stdout: tar of outputs
+  runner.py phase <id>        stdin: frame: tar with phase.json (+ raw/)
+                              stdout: frame: tar of the build's outputs
+                              then, when phase.json asks for a dialog:
+                              stdin: frame: the check queries (JSON)
+                              stdout: frame: tar of their answers
+
+A frame is an 8-byte big-endian length and that many bytes. The check queries
+come back over the same stream because the host plans them from what the build
+left (dbt's manifest names the relations): one process per phase, not one
+`docker exec` and interpreter start for the build and another for the checks.
   runner.py probe             stdout: the container's resource counters (JSON)
 
 A phase that cannot finish prints one line `assay-runner-failure: {"kind", "detail"}`
@@ -99,6 +108,28 @@ def safe_extract(stream, dest, max_total, max_file, max_entries):
                         fail("archive truncated")
                     out.write(chunk)
                     remaining -= len(chunk)
+
+
+def read_frame(stream, cap):
+    """One frame from the host, or None when the host closed its end."""
+    head = stream.read(8)
+    if not head:
+        return None
+    if len(head) != 8:
+        fail("truncated frame header")
+    size = int.from_bytes(head, "big")
+    if size > cap:
+        fail("frame of %d bytes over the cap of %d" % (size, cap))
+    data = stream.read(size)
+    if len(data) != size:
+        fail("truncated frame")
+    return data
+
+
+def write_frame(data):
+    sys.stdout.buffer.write(len(data).to_bytes(8, "big"))
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def limits_from_env():
@@ -379,7 +410,7 @@ def kill_group(child):
     child.kill()
 
 
-def run_query_child(spec, phase_dir):
+def run_query_child(spec, commands_path, phase_dir):
     """Runs the check queries in a child process under the phase's clock.
 
     A candidate's view is evaluated when it is queried, so a view that reads
@@ -388,7 +419,6 @@ def run_query_child(spec, phase_dir):
     waits and deadlines must read the real clock).
     """
     env = child_env(spec)
-    commands_path = os.path.join(phase_dir, "in", "phase.json")
     timeout = float(spec.get("queries_timeout_secs") or spec.get("dbt_timeout_secs") or 600)
     child = subprocess.Popen(
         [PYTHON, "/opt/assay/runner.py", "query-child", commands_path],
@@ -479,7 +509,11 @@ def run_phase(phase_id):
     # folder even if a model renames the folder or puts a link in its place.
     phase_fd = os.open(phase_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     max_total, max_file, max_entries = limits_from_env()
-    safe_extract(sys.stdin.buffer, in_dir, max_total, max_file, max_entries)
+    archive = read_frame(sys.stdin.buffer, max_total + (max_entries + 2) * 1024)
+    if archive is None:
+        fail("no phase archive received")
+    safe_extract(io.BytesIO(archive), in_dir, max_total, max_file, max_entries)
+    del archive
     with open(os.path.join(in_dir, "phase.json"), "r", encoding="utf-8") as f:
         spec = json.load(f)
 
@@ -529,7 +563,7 @@ def run_phase(phase_id):
     queries = []
     looked = {}
     if spec.get("queries"):
-        looked = run_query_child(spec, phase_dir)
+        looked = run_query_child(spec, os.path.join(in_dir, "phase.json"), phase_dir)
     elif spec.get("dbt"):
         # Listing relations reads no clock: done here, it costs no second
         # Python and DuckDB start-up.
@@ -542,6 +576,44 @@ def run_phase(phase_id):
     result["elapsed_secs"] = time.monotonic() - started
 
     emit_outputs(result, queries, phase_fd, log_tail, spec)
+    if spec.get("dialog"):
+        answer_checks(spec, in_dir, phase_dir)
+
+
+def answer_checks(spec, in_dir, phase_dir):
+    """The second round: the host's check queries, planned from the first
+    round's outputs, run in the clocked query child; their answers go back as
+    a second frame. An empty or absent reply means nothing to check."""
+    reply = read_frame(sys.stdin.buffer, 64 << 20)
+    if not reply:
+        return
+    started = time.monotonic()
+    asked = json.loads(reply.decode("utf-8"))
+    checks = {
+        "queries": asked.get("queries") or [],
+        "max_rows": int(asked.get("max_rows") or spec.get("max_rows") or 10000),
+        "queries_timeout_secs": asked.get("timeout_secs"),
+        "clock": spec.get("clock"),
+    }
+    if not checks["queries"]:
+        return
+    path = os.path.join(in_dir, "checks.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(checks, f)
+    looked = run_query_child(checks, path, phase_dir)
+    answer = {"queries_error": looked.get("queries_error"), "elapsed_secs": None}
+    answer["elapsed_secs"] = time.monotonic() - started
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in (
+            ("checks.json", json.dumps(answer).encode()),
+            ("queries.json", json.dumps(looked.get("queries") or []).encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    write_frame(buf.getvalue())
 
 
 FAKETIME_GLOB = "/usr/lib/*/faketime/libfaketime.so.1"
@@ -746,8 +818,7 @@ def emit_outputs(result, queries, phase_fd, log_tail, spec):
             if data is not None:
                 add_bytes(tar, name, data)
         add_bytes(tar, "dbt_stdout_tail.log", log_tail)
-    sys.stdout.buffer.write(buf.getvalue())
-    sys.stdout.buffer.flush()
+    write_frame(buf.getvalue())
 
 
 def main(argv):
