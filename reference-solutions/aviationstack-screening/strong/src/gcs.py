@@ -1,8 +1,7 @@
 """Stage the raw flight extract in Google Cloud Storage.
 
-Review of the original module: each finding is noted next to the code that
-replaced it (critical: errors swallowed, no date partition; major: hard-coded
-key file; minor: whole file read into memory, shared /tmp file).
+Review findings (Part 3) are marked `REVIEW <severity>` next to the code that
+replaced the problem.
 """
 
 import json

@@ -2,20 +2,8 @@
 
 The flight_data DAG calls these after the day's extract has landed in GCS.
 
-Review of the original module (Part 3). Each finding is also written next to
-the code that replaced it; most serious first:
-
-- critical: credentials hard-coded in get_connection
-- critical: record values formatted into the INSERT (SQL injection; O'Hare breaks it)
-- critical: plain append, so a rerun or an Airflow retry duplicated the day
-- major: bare except that printed and carried on, hiding lost rows
-- major: no transaction, so a failure left part of the day loaded
-- major: one INSERT round trip per record
-- major: COPY INTO with FORCE = TRUE appended the file again on every retry
-- major: COPY INTO with ON_ERROR = 'CONTINUE' dropped unparsable rows silently
-- minor: cursor and self-opened connection never closed
-- minor: SELECT * read the whole day back only to count it
-- minor: INSERT without a column list
+Review findings (Part 3) are marked `REVIEW <severity>` next to the code that
+replaced the problem; NOTES.md ranks them.
 """
 
 import datetime as dt
