@@ -27,7 +27,7 @@ fn cap_for(name: &str, limits: &SandboxLimits) -> u64 {
     match name {
         "manifest.json" => limits.max_manifest_bytes,
         "run_results.json" => limits.max_run_results_bytes,
-        "dbt_stdout_tail.log" => limits.log_tail_bytes,
+        "dbt_stdout_tail.log" | "console_tail.log" => limits.log_tail_bytes,
         "queries.json" => limits.max_output_bytes,
         _ => 1 << 20,
     }
@@ -39,6 +39,22 @@ fn cap_for(name: &str, limits: &SandboxLimits) -> u64 {
 pub fn read_output_archive(
     data: &[u8],
     limits: &SandboxLimits,
+) -> Result<OutputFiles, ExecuteError> {
+    read_archive(data, limits, KNOWN)
+}
+
+/// What `runner.py tests` writes: its result and the end of pytest's console.
+const TESTS_KNOWN: &[&str] = &["result.json", "console_tail.log"];
+
+/// Unpacks the hidden tests' output tar, with the same refusals.
+pub fn read_tests_archive(data: &[u8], limits: &SandboxLimits) -> Result<OutputFiles, ExecuteError> {
+    read_archive(data, limits, TESTS_KNOWN)
+}
+
+fn read_archive(
+    data: &[u8],
+    limits: &SandboxLimits,
+    known: &[&str],
 ) -> Result<OutputFiles, ExecuteError> {
     let mut archive = tar::Archive::new(data);
     let mut out = OutputFiles::default();
@@ -59,7 +75,7 @@ pub fn read_output_archive(
                 "output entry {name:?} is not a regular file"
             )));
         }
-        if !KNOWN.contains(&name.as_str()) {
+        if !known.contains(&name.as_str()) {
             return Err(ExecuteError::HostileOutput(format!(
                 "unexpected output entry {name:?}"
             )));

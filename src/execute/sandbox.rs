@@ -150,6 +150,41 @@ pub struct PhaseResult {
     pub checks: Option<CheckRound>,
 }
 
+/// How a workload's runner command ended.
+#[derive(Debug)]
+pub enum RunnerExit {
+    /// The command exited; its output and exit code are here.
+    Finished(docker::ExecOutput),
+    /// The deadline passed: the container was killed and removed.
+    TimedOut { probe: Option<outputs::Resources> },
+    /// The container stopped under the command (and was removed).
+    ContainerStopped { detail: String, oom_killed: bool },
+}
+
+/// A tar of the folder `dir` under `prefix`, with the upload's limits and
+/// skips (links, special files, VCS and build folders, and `skip`'s names).
+pub fn archive_tree(
+    dir: &Path,
+    prefix: &str,
+    limits: &SandboxLimits,
+    skip: &[&str],
+) -> Result<(tar::Builder<Vec<u8>>, UploadSummary), ExecuteError> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut summary = UploadSummary::default();
+    append_dir_entry(&mut b, prefix)?;
+    add_tree_skipping(&mut b, dir, dir, prefix, limits, &mut summary, skip)?;
+    Ok((b, summary))
+}
+
+/// Adds `name` with `data` to an archive being built.
+pub fn archive_bytes(
+    b: &mut tar::Builder<Vec<u8>>,
+    name: &str,
+    data: &[u8],
+) -> Result<(), ExecuteError> {
+    append_bytes(b, name, data)
+}
+
 /// Draws the check queries from a finished build's outputs (an empty list:
 /// nothing to check).
 pub type Planner<'a> = dyn FnMut(&PhaseResult) -> Vec<SandboxQuery> + Send + 'a;
@@ -322,6 +357,67 @@ impl Sandbox {
                 Err(ExecuteError::SandboxGone("upload timed out".into()))
             }
             Err(ExecFailure::Engine(e)) => Err(e),
+        }
+    }
+
+    /// Runs a runner command other than a dbt phase (a workload's): `archive`
+    /// goes in as one frame, the command's framed output comes back. A deadline
+    /// or a container that stopped is the submission's doing and says so; `Err`
+    /// is the grader's own failure.
+    pub async fn run_runner(
+        &mut self,
+        args: &[&str],
+        archive: &[u8],
+        timeout: Duration,
+    ) -> Result<RunnerExit, ExecuteError> {
+        let guard = self.live_guard()?;
+        let mut cmd = vec![PYTHON.to_string(), RUNNER.to_string()];
+        cmd.extend(args.iter().map(|a| a.to_string()));
+        let res = docker::exec(
+            &self.docker,
+            guard,
+            ExecRequest {
+                cmd,
+                user: USER.into(),
+                env: base_env(&self.limits),
+                stdin: docker::frame(archive),
+                max_stdout: usize::try_from(self.limits.max_output_bytes).unwrap_or(usize::MAX),
+                max_stderr: 64 << 10,
+                timeout,
+            },
+        )
+        .await;
+        match res {
+            Ok(out) => Ok(RunnerExit::Finished(out)),
+            Err(ExecFailure::TimedOut) => {
+                let probe = self.probe().await;
+                self.kill_and_remove("a workload timed out").await;
+                Ok(RunnerExit::TimedOut { probe })
+            }
+            Err(ExecFailure::Engine(e)) => match self.stopped_container().await {
+                Some((detail, oom_killed)) => Ok(RunnerExit::ContainerStopped { detail, oom_killed }),
+                None => Err(e),
+            },
+        }
+    }
+
+    /// After an engine error: whether the container itself stopped (the
+    /// kernel killed it for memory, say), which is the submission's doing.
+    /// The sandbox is then removed.
+    async fn stopped_container(&mut self) -> Option<(String, bool)> {
+        let id = self.guard.as_ref()?.id().to_string();
+        match docker::container_state(&self.docker, &id).await {
+            Ok(Some(state)) if state.running != Some(true) => {
+                let oom = state.oom_killed == Some(true);
+                let detail = format!(
+                    "the sandbox container stopped (exit {:?}{})",
+                    state.exit_code,
+                    if oom { ", killed for memory" } else { "" }
+                );
+                self.kill_and_remove("the container stopped").await;
+                Some((detail, oom))
+            }
+            _ => None,
         }
     }
 
@@ -620,6 +716,11 @@ impl Sandbox {
         }
     }
 
+    /// The limits this sandbox was started with.
+    pub fn limits(&self) -> &SandboxLimits {
+        &self.limits
+    }
+
     fn live_guard(&self) -> Result<&ContainerGuard, ExecuteError> {
         if let Some(why) = &self.gone {
             return Err(ExecuteError::SandboxGone(why.clone()));
@@ -812,6 +913,18 @@ fn add_tree(
     limits: &SandboxLimits,
     summary: &mut UploadSummary,
 ) -> Result<(), ExecuteError> {
+    add_tree_skipping(b, root, dir, prefix, limits, summary, &[])
+}
+
+fn add_tree_skipping(
+    b: &mut tar::Builder<Vec<u8>>,
+    root: &Path,
+    dir: &Path,
+    prefix: &str,
+    limits: &SandboxLimits,
+    summary: &mut UploadSummary,
+    skip: &[&str],
+) -> Result<(), ExecuteError> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| ExecuteError::io(dir, e))?
         .filter_map(|e| e.ok())
@@ -831,11 +944,11 @@ fn add_tree(
         let meta = std::fs::symlink_metadata(&path).map_err(|e| ExecuteError::io(&path, e))?;
         let tar_name = format!("{prefix}/{name}");
         if meta.is_dir() {
-            if SKIPPED_DIRS.contains(&name.as_str()) {
+            if SKIPPED_DIRS.contains(&name.as_str()) || skip.contains(&name.as_str()) {
                 continue;
             }
             append_dir_entry(b, &tar_name)?;
-            add_tree(b, root, &path, &tar_name, limits, summary)?;
+            add_tree_skipping(b, root, &path, &tar_name, limits, summary, skip)?;
         } else if meta.is_file() {
             if meta.len() > limits.max_upload_file_bytes {
                 summary.skipped.push(rel);

@@ -15,6 +15,8 @@ A frame is an 8-byte big-endian length and that many bytes. The check queries
 come back over the same stream because the host plans them from what the build
 left (dbt's manifest names the relations): one process per phase, not one
 `docker exec` and interpreter start for the build and another for the checks.
+  runner.py tests <id>        stdin: frame: tar with tests.json + hidden/ (the pack's tests)
+                              stdout: frame: tar with result.json (each test's outcome)
   runner.py probe             stdout: the container's resource counters (JSON)
 
 A phase that cannot finish prints one line `assay-runner-failure: {"kind", "detail"}`
@@ -821,6 +823,140 @@ def emit_outputs(result, queries, phase_fd, log_tail, spec):
     write_frame(buf.getvalue())
 
 
+MAX_JUNIT_BYTES = 8 << 20
+
+
+def cmd_tests(run_id):
+    """Runs the pack's hidden tests (pytest) against the submission's code.
+
+    The tests import the candidate's modules, so they run in a child with the
+    candidate's limits and no environment of ours; the JUnit report they leave
+    is read only after every process but this one is gone, and as hostile
+    input (a size cap, no entities)."""
+    if not NAME_RE.match(run_id):
+        fail("bad run id")
+    if not os.path.isdir(PROJECT):
+        fail("no project received")
+    run_dir = tempfile.mkdtemp(prefix=run_id + "-", dir=WORK)
+    in_dir = os.path.join(run_dir, "in")
+    out_dir = os.path.join(run_dir, "out")
+    cwd = os.path.join(run_dir, "cwd")
+    for d in (in_dir, out_dir, cwd):
+        os.makedirs(d, exist_ok=True)
+    run_fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    max_total, max_file, max_entries = limits_from_env()
+    archive = read_frame(sys.stdin.buffer, max_total + (max_entries + 2) * 1024)
+    if archive is None:
+        fail("no tests archive received")
+    safe_extract(io.BytesIO(archive), in_dir, max_total, max_file, max_entries)
+    del archive
+    with open(os.path.join(in_dir, "tests.json"), "r", encoding="utf-8") as f:
+        spec = json.load(f)
+    hidden = os.path.join(in_dir, "hidden")
+    junit = os.path.join(out_dir, "junit.xml")
+    env = {
+        "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
+        "HOME": "/home/runner",
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "ASSAY_SUBMISSION": PROJECT,
+    }
+    env.update(clock_env(spec))
+    timeout = float(spec.get("timeout_secs") or 300)
+    started = time.monotonic()
+    read_fd, write_fd = os.pipe()
+    try:
+        child = subprocess.Popen(
+            [
+                sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                "-o", "junit_family=xunit1", "--junitxml", junit, hidden,
+            ],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=write_fd,
+            stderr=write_fd,
+            start_new_session=True,
+        )
+    finally:
+        os.close(write_fd)
+    console = ConsoleTail(read_fd, int(spec.get("log_tail_bytes", 65536)))
+    console.start()
+    timed_out = False
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        kill_group(child)
+        child.wait()
+    elapsed = time.monotonic() - started
+    kill_everyone_else()
+    console.join(5)
+    result = {
+        "returncode": child.returncode,
+        "timed_out": timed_out,
+        "timeout_secs": timeout,
+        "elapsed_secs": elapsed,
+        "console_bytes": console.total,
+        "tests": None,
+        "junit_error": None,
+    }
+    fd, reason = open_below(run_fd, ["out", "junit.xml"])
+    if fd is None:
+        result["junit_error"] = reason or "pytest wrote no report"
+    else:
+        size = os.fstat(fd).st_size
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_JUNIT_BYTES + 1)
+        if size > MAX_JUNIT_BYTES or len(data) > MAX_JUNIT_BYTES:
+            result["junit_error"] = "the test report is over %d bytes" % MAX_JUNIT_BYTES
+        else:
+            try:
+                result["tests"] = junit_outcomes(data)
+            except Exception as e:  # a report the submission garbled is a result
+                result["junit_error"] = "the test report does not parse: %s" % str(e)[:500]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in (
+            ("result.json", json.dumps(result).encode()),
+            ("console_tail.log", bytes(console.tail[-int(spec.get("log_tail_bytes", 65536)):])),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    write_frame(buf.getvalue())
+
+
+def junit_outcomes(data):
+    """Each test case of a JUnit report: `file::name`, outcome and message."""
+    import xml.etree.ElementTree as ET
+
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise ValueError("the report declares a DTD or entities")
+    root = ET.fromstring(data)
+    cases = []
+    for case in root.iter("testcase"):
+        if len(cases) >= 2000:
+            break
+        file = os.path.basename(case.get("file") or "")
+        name = case.get("name") or ""
+        outcome, message = "passed", None
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]
+                message = (child.get("message") or child.text or "")[:4000]
+                break
+        cases.append({
+            "id": "%s::%s" % (file, name) if file else name,
+            "outcome": outcome,
+            "message": message,
+            "secs": float(case.get("time") or 0.0),
+        })
+    return cases
+
+
 def main(argv):
     os.umask(0o022)
     if len(argv) < 2:
@@ -832,6 +968,8 @@ def main(argv):
         cmd_receive_project()
     elif cmd == "phase" and len(argv) == 3:
         cmd_phase(argv[2])
+    elif cmd == "tests" and len(argv) == 3:
+        cmd_tests(argv[2])
     elif cmd == "probe":
         cmd_probe()
     elif cmd == "query-child" and len(argv) == 3:
