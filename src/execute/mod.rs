@@ -11,6 +11,7 @@ pub mod docker;
 pub mod image;
 pub mod outputs;
 pub mod sandbox;
+pub mod workloads;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -1,0 +1,3 @@
+//! Workloads other than the dbt grade that run in the sandbox.
+
+pub mod dag_load;
