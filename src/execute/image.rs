@@ -70,7 +70,11 @@ pub const AIRFLOW2_VENV: &str = "/opt/airflow2";
 /// The exercise's `src/` modules import `snowflake.connector` and
 /// `google.cloud.storage` at the top; a DAG importing them must load as it
 /// would where the team runs Airflow, so both venvs hold those clients (+14 MB
-/// of wheels each). `requests` comes with Airflow.
+/// of wheels each). `requests` comes with Airflow. Installed in the image:
+/// /opt/airflow3 348 MB, /opt/airflow2 338 MB, image 746 MB; the image build
+/// took 275 s with the base and Airflow 3's wheels already cached. A load
+/// in the sandbox (tests/dag_load.rs) takes ~7 s: Airflow 3 ~4 s (3.5 s of it
+/// `import airflow`), Airflow 2 ~2.3 s.
 pub const AIRFLOW3_REQUIREMENTS: &[&str] = &[
     "apache-airflow~=3.3.0",
     "snowflake-connector-python>=3,<6",
