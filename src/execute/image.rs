@@ -1,12 +1,17 @@
-//! Builds the runner image without a container registry.
+//! Builds the runner images without a container registry.
 //!
-//! Recipe (kept equivalent to `runner/Dockerfile`): a Debian `minbase` root
-//! filesystem from the host's own apt mirror, Python 3 with a venv at /opt/dbt
-//! holding the pinned dbt packages (wheels fetched by the host's pip, so the
-//! host's index and certificates apply), user `runner` (uid 10001), and
-//! assay's runner script at /opt/assay/runner.py. The tree is streamed as a tar
-//! into the engine's image import. The tag is a hash of all of these inputs, so
-//! an unchanged recipe reuses the image.
+//! An image is made from a [`Recipe`]: a Debian `minbase` root filesystem from
+//! the host's own apt mirror with the recipe's packages, one or more venvs each
+//! holding its pinned requirements (wheels fetched by the host's pip, so the
+//! host's index and certificates apply), user `runner` (uid 10001), and the
+//! recipe's scripts under /opt/assay. The tree is streamed as a tar into the
+//! engine's image import. The tag is a hash of every input of the recipe, so
+//! an unchanged recipe reuses its image.
+//!
+//! Recipes: [`Recipe::dbt`] (the grade's runner, `runner/Dockerfile`) and
+//! [`Recipe::airflow`] (the DAG loader, `runner/Dockerfile.airflow`); each
+//! Dockerfile is kept equivalent to its recipe for hosts that can pull base
+//! images.
 
 use super::{docker, ExecuteError, RunnerConfig};
 use futures_util::stream;
@@ -24,6 +29,10 @@ pub const RUNNER_SCRIPT: &str = include_str!("runner/runner.py");
 pub const DOCKERFILE: &str = include_str!("runner/Dockerfile");
 /// The grader's dbt profile, at `/opt/assay/profiles/profiles.yml` in the image.
 pub const PROFILES_YML: &str = include_str!("runner/profiles.yml");
+/// The DAG loader, baked into the airflow image at `/opt/assay/dagbag.py`.
+pub const DAGBAG_SCRIPT: &str = include_str!("runner/dagbag.py");
+/// The airflow recipe as a Dockerfile, kept in step with [`Recipe::airflow`].
+pub const DOCKERFILE_AIRFLOW: &str = include_str!("runner/Dockerfile.airflow");
 
 /// dbt-core 1.12 downloads a wheel from the web while installing: stay on 1.11.
 /// DuckDB >= 1.4 is needed by the `merge` incremental strategy.
@@ -34,8 +43,51 @@ pub const DEFAULT_REQUIREMENTS: &[&str] =
 /// phase's sync time (runner.py, `clock_env`).
 const DEBIAN_PACKAGES: &[&str] = &["python3", "python3-venv", "libfaketime"];
 
-/// Bump when the recipe below changes in a way the hashed inputs do not show.
-const RECIPE_VERSION: &str = "assay-runner-recipe-3";
+/// Bump when the build steps below change in a way a recipe's hashed inputs
+/// do not show (everything a [`Recipe`] holds is hashed).
+const RECIPE_VERSION: &str = "assay-runner-recipe-4";
+
+/// Where the two Airflows live in the airflow image; `dagbag.py` tries them in
+/// this order.
+pub const AIRFLOW3_VENV: &str = "/opt/airflow3";
+pub const AIRFLOW2_VENV: &str = "/opt/airflow2";
+
+/// Airflow 3 (Task SDK, `schedule=`) and Airflow 2 (`schedule_interval=`,
+/// `days_ago`, `DummyOperator`, no `airflow.sdk`) each refuse the other's
+/// DAG style, so the image holds both and the loader tries both. Measured on
+/// this workplace's 2-core machines with the host's PyPI mirror (Python 3.11,
+/// Debian bookworm), constraints-free:
+///
+/// - `apache-airflow~=3.3.0` gave 3.3.2: download ~55 s, install ~39 s, 295 MB venv.
+/// - `apache-airflow~=2.11.0` gave 2.11.2: download ~52 s, install ~42 s, 287 MB venv;
+///   its `python-nvd3` dependency ships only as an sdist, so the host builds
+///   that (pure-Python) wheel first ([`VenvSpec::host_built`]).
+/// - A DagBag load of a four-task DAG: 3.3 ~0.1 s after ~3-5 s of `import
+///   airflow`; 2.11 ~0.8 s after ~1.3 s. 2.x-style files fail on 3.3
+///   (`DAG.__init__() got an unexpected keyword argument 'schedule_interval'`),
+///   3.x-style files fail on 2.11 (`No module named 'airflow.sdk'`).
+///
+/// The exercise's `src/` modules import `snowflake.connector` and
+/// `google.cloud.storage` at the top; a DAG importing them must load as it
+/// would where the team runs Airflow, so both venvs hold those clients (+14 MB
+/// of wheels each). `requests` comes with Airflow. Installed in the image:
+/// /opt/airflow3 348 MB, /opt/airflow2 338 MB, image 746 MB; the image build
+/// took 275 s with the base and Airflow 3's wheels already cached. A load
+/// in the sandbox (tests/dag_load.rs) takes ~7 s: Airflow 3 ~4 s (3.5 s of it
+/// `import airflow`), Airflow 2 ~2.3 s.
+pub const AIRFLOW3_REQUIREMENTS: &[&str] = &[
+    "apache-airflow~=3.3.0",
+    "snowflake-connector-python>=3,<6",
+    "google-cloud-storage>=2,<4",
+];
+pub const AIRFLOW2_REQUIREMENTS: &[&str] = &[
+    "apache-airflow~=2.11.0",
+    "snowflake-connector-python>=3,<6",
+    "google-cloud-storage>=2,<4",
+];
+/// Sdists of Airflow 2's dependency tree that have no wheel on PyPI; built
+/// into wheels by the host's pip (`pip wheel --no-deps`) before the download.
+const AIRFLOW2_HOST_BUILT: &[&str] = &["python-nvd3==0.16.0"];
 
 pub const RUNNER_UID: u32 = 10001;
 
@@ -201,29 +253,187 @@ fn pick_source(entries: &[(String, String)], codename: &str) -> Option<DebianSou
         })
 }
 
-/// Tag of the image the current recipe produces: a hash of the runner script,
-/// the Dockerfile, the package pins, the Debian suite and the recipe version.
+/// A file baked into an image, readable by everyone, owned by root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BakedFile {
+    /// Absolute path inside the image.
+    pub path: &'static str,
+    pub text: &'static str,
+}
+
+/// One virtual environment of a recipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VenvSpec {
+    /// Absolute path inside the image, e.g. `/opt/dbt`.
+    pub path: String,
+    /// Requirement specifiers installed into it, offline, from the host's wheels.
+    pub requirements: Vec<String>,
+    /// Requirements whose only distribution is a pure-Python sdist: the host's
+    /// pip builds their wheels (`pip wheel --no-deps`) before the download,
+    /// which a cross-platform `pip download` cannot do itself.
+    pub host_built: Vec<String>,
+    /// Python code the venv's interpreter runs after the install: the build
+    /// fails here rather than at the first grade.
+    pub check: String,
+}
+
+/// Everything an image is built from. Every field goes into the tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipe {
+    /// `dbt`, `airflow`; names the image repository (see [`Recipe::tag`]).
+    pub name: &'static str,
+    /// Image repository name.
+    pub repository: String,
+    /// Added to Debian `minbase` by debootstrap.
+    pub debian_packages: Vec<&'static str>,
+    pub venvs: Vec<VenvSpec>,
+    pub files: Vec<BakedFile>,
+    /// The equivalent Dockerfile, hashed so the two are changed together.
+    pub dockerfile: &'static str,
+    /// `ENV` settings of the image (`KEY=value`).
+    pub env: Vec<String>,
+    /// The image's default command: its idle PID 1.
+    pub cmd: Vec<&'static str>,
+}
+
+impl Recipe {
+    /// The grade's runner: dbt-core and dbt-duckdb in /opt/dbt, runner.py and
+    /// the grader's profile. `cfg.python_requirements` may override the pins.
+    pub fn dbt(cfg: &RunnerConfig) -> Recipe {
+        Recipe {
+            name: "dbt",
+            repository: cfg.image_name.clone(),
+            debian_packages: DEBIAN_PACKAGES.to_vec(),
+            venvs: vec![VenvSpec {
+                path: "/opt/dbt".into(),
+                requirements: cfg.python_requirements.clone(),
+                host_built: Vec::new(),
+                check: "import dbt.version, dbt.adapters.duckdb, duckdb".into(),
+            }],
+            files: vec![
+                BakedFile {
+                    path: "/opt/assay/runner.py",
+                    text: RUNNER_SCRIPT,
+                },
+                BakedFile {
+                    path: "/opt/assay/profiles/profiles.yml",
+                    text: PROFILES_YML,
+                },
+            ],
+            dockerfile: DOCKERFILE,
+            env: vec![
+                "PATH=/opt/dbt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                    .into(),
+                "LANG=C.UTF-8".into(),
+                "DBT_SEND_ANONYMOUS_USAGE_STATS=false".into(),
+            ],
+            cmd: vec![
+                "/opt/dbt/bin/python",
+                "/opt/assay/runner.py",
+                "idle",
+                "86400",
+            ],
+        }
+    }
+
+    /// The DAG loader: Airflow 3.3 in /opt/airflow3 and Airflow 2.11 in
+    /// /opt/airflow2 (see [`AIRFLOW3_REQUIREMENTS`] for why both), and
+    /// dagbag.py. Its PID 1 is the system Python, which needs neither.
+    pub fn airflow(cfg: &RunnerConfig) -> Recipe {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let check =
+            "import airflow, snowflake.connector, google.cloud.storage, requests".to_string();
+        Recipe {
+            name: "airflow",
+            repository: format!("{}-airflow", cfg.image_name),
+            // The dbt recipe's packages (libfaketime is 100 KB): the two
+            // recipes then share one debootstrapped base in the cache.
+            debian_packages: DEBIAN_PACKAGES.to_vec(),
+            venvs: vec![
+                VenvSpec {
+                    path: AIRFLOW3_VENV.into(),
+                    requirements: strings(AIRFLOW3_REQUIREMENTS),
+                    host_built: Vec::new(),
+                    check: check.clone(),
+                },
+                VenvSpec {
+                    path: AIRFLOW2_VENV.into(),
+                    requirements: strings(AIRFLOW2_REQUIREMENTS),
+                    host_built: strings(AIRFLOW2_HOST_BUILT),
+                    check,
+                },
+            ],
+            files: vec![BakedFile {
+                path: "/opt/assay/dagbag.py",
+                text: DAGBAG_SCRIPT,
+            }],
+            dockerfile: DOCKERFILE_AIRFLOW,
+            env: vec![
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                "LANG=C.UTF-8".into(),
+                "AIRFLOW__CORE__LOAD_EXAMPLES=False".into(),
+            ],
+            cmd: vec!["/usr/bin/python3", "/opt/assay/dagbag.py", "idle", "86400"],
+        }
+    }
+
+    /// `<repository>:<16 hex digits>`, the hash of every input: the build
+    /// steps' version, the Debian suite, packages, venvs, baked files,
+    /// Dockerfile, environment and command.
+    pub fn tag(&self, suite: &str) -> String {
+        let mut h = Sha256::new();
+        let mut part = |kind: u8, text: &str| {
+            h.update([kind]);
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        };
+        part(0, RECIPE_VERSION);
+        part(1, self.name);
+        part(2, suite);
+        for p in &self.debian_packages {
+            part(3, p);
+        }
+        for v in &self.venvs {
+            part(4, &v.path);
+            for r in &v.requirements {
+                part(5, r);
+            }
+            for r in &v.host_built {
+                part(6, r);
+            }
+            part(7, &v.check);
+        }
+        for f in &self.files {
+            part(8, f.path);
+            part(9, f.text);
+        }
+        part(10, self.dockerfile);
+        for e in &self.env {
+            part(11, e);
+        }
+        for c in &self.cmd {
+            part(12, c);
+        }
+        format!("{}:{}", self.repository, &hex::encode(h.finalize())[..16])
+    }
+
+    /// Docker-style settings applied at import: what the Dockerfile says.
+    fn changes(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.env.iter().map(|e| format!("ENV {e}")).collect();
+        out.push(format!("USER {RUNNER_UID}"));
+        out.push("WORKDIR /work".into());
+        // serde_json quotes each element as a JSON string, as CMD's exec form wants.
+        out.push(format!(
+            "CMD {}",
+            serde_json::to_string(&self.cmd).unwrap_or_default()
+        ));
+        out
+    }
+}
+
+/// Tag of the dbt runner image the current recipe produces; see [`Recipe::tag`].
 pub fn runner_image_tag(cfg: &RunnerConfig, suite: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [
-        RECIPE_VERSION,
-        RUNNER_SCRIPT,
-        DOCKERFILE,
-        PROFILES_YML,
-        suite,
-    ] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    for p in DEBIAN_PACKAGES {
-        h.update(p.as_bytes());
-        h.update([1]);
-    }
-    for r in &cfg.python_requirements {
-        h.update(r.as_bytes());
-        h.update([2]);
-    }
-    format!("{}:{}", cfg.image_name, &hex::encode(h.finalize())[..16])
+    Recipe::dbt(cfg).tag(suite)
 }
 
 /// Folder of assay's caches: `RunnerConfig.cache_dir`, `$XDG_CACHE_HOME/assay` or
@@ -240,8 +450,6 @@ pub fn cache_root(cfg: &RunnerConfig) -> Result<PathBuf, ExecuteError> {
     Ok(PathBuf::from(home).join(".cache").join("assay"))
 }
 
-/// Makes sure the runner image exists in the local engine and returns its tag,
-/// building it when missing (or when `force_rebuild`).
 /// An exclusive lock on the cache folder's `build.lock`, held until dropped (the
 /// operating system releases it if the grader dies).
 async fn lock_builds(cache: &Path, progress: &Progress<'_>) -> Result<std::fs::File, ExecuteError> {
@@ -264,25 +472,50 @@ async fn lock_builds(cache: &Path, progress: &Progress<'_>) -> Result<std::fs::F
         .map_err(|e| ExecuteError::io(&path, e))
 }
 
+/// Makes sure the dbt runner image exists in the local engine and returns its
+/// tag, building it when missing (or when `force_rebuild`).
 pub async fn ensure_runner_image(
     cfg: &RunnerConfig,
     progress: &Progress<'_>,
 ) -> Result<String, ExecuteError> {
+    ensure_image(cfg, &Recipe::dbt(cfg), progress).await
+}
+
+/// Makes sure the airflow image ([`Recipe::airflow`]) exists and returns its tag.
+pub async fn ensure_airflow_image(
+    cfg: &RunnerConfig,
+    progress: &Progress<'_>,
+) -> Result<String, ExecuteError> {
+    ensure_image(cfg, &Recipe::airflow(cfg), progress).await
+}
+
+/// Makes sure the image of `recipe` exists in the local engine and returns its
+/// tag, building it when missing (or when `cfg.force_rebuild`). Mirror, suite,
+/// cache folder and host pip come from `cfg`.
+pub async fn ensure_image(
+    cfg: &RunnerConfig,
+    recipe: &Recipe,
+    progress: &Progress<'_>,
+) -> Result<String, ExecuteError> {
+    let what = match recipe.name {
+        "dbt" => "runner image".to_string(),
+        other => format!("{other} runner image"),
+    };
     let source = host_debian_source(cfg)?;
-    let tag = runner_image_tag(cfg, &source.suite);
+    let tag = recipe.tag(&source.suite);
     let docker = docker::connect().await?;
     if !cfg.force_rebuild && docker::image_exists(&docker, &tag).await? {
-        progress.finish(&format!("runner image {tag} present"));
+        progress.finish(&format!("{what} {tag} present"));
         return Ok(tag);
     }
     let cache = cache_root(cfg)?.join("runner");
     std::fs::create_dir_all(&cache).map_err(|e| ExecuteError::io(&cache, e))?;
     // Graders started together (a batch, parallel CI jobs, the test suite)
     // share the cached root filesystem and wheels: one builds, the others wait
-    // and then find the image.
+    // and then find the image. One lock for every recipe: they share the base.
     let _build_lock = lock_builds(&cache, progress).await?;
     if !cfg.force_rebuild && docker::image_exists(&docker, &tag).await? {
-        progress.finish(&format!("runner image {tag} built by another grader"));
+        progress.finish(&format!("{what} {tag} built by another grader"));
         return Ok(tag);
     }
     let work = tempfile::Builder::new()
@@ -291,8 +524,8 @@ pub async fn ensure_runner_image(
         .map_err(|e| ExecuteError::io(&cache, e))?;
     let rootfs = work.path().join("rootfs");
 
-    let base = ensure_base_rootfs(&cache, &source, progress).await?;
-    progress.step("building runner image: copying base filesystem…");
+    let base = ensure_base_rootfs(&cache, &source, &recipe.debian_packages, progress).await?;
+    progress.step(&format!("building {what}: copying base filesystem…"));
     run_step(
         "copy base",
         Command::new("cp").arg("-a").arg(&base).arg(&rootfs),
@@ -300,45 +533,13 @@ pub async fn ensure_runner_image(
     .await?;
 
     let py = probe_python(&rootfs).await?;
-    let wheels = ensure_wheels(cfg, &cache, &py, progress).await?;
+    for venv in &recipe.venvs {
+        let wheels = ensure_wheels(cfg, venv, &cache, &py, progress).await?;
+        progress.step(&format!("building {what}: installing {}…", venv.path));
+        install_venv(&rootfs, venv, &wheels).await?;
+    }
 
-    progress.step("building runner image: installing dbt…");
-    let wheel_dir = rootfs.join("tmp/wheels");
-    run_step(
-        "copy wheels",
-        Command::new("cp").arg("-a").arg(&wheels).arg(&wheel_dir),
-    )
-    .await?;
-    run_step(
-        "create venv",
-        chroot(&rootfs, &["/usr/bin/python3", "-m", "venv", "/opt/dbt"]),
-    )
-    .await?;
-    let mut pip: Vec<&str> = vec![
-        "/opt/dbt/bin/pip",
-        "install",
-        "--no-index",
-        "--no-cache-dir",
-        "--find-links",
-        "/tmp/wheels",
-    ];
-    pip.extend(cfg.python_requirements.iter().map(String::as_str));
-    run_step("install dbt", chroot(&rootfs, &pip)).await?;
-    remove_dir(&wheel_dir)?;
-    run_step(
-        "check dbt",
-        chroot(
-            &rootfs,
-            &[
-                "/opt/dbt/bin/python",
-                "-c",
-                "import dbt.version, dbt.adapters.duckdb, duckdb",
-            ],
-        ),
-    )
-    .await?;
-
-    progress.step("building runner image: adding user and runner…");
+    progress.step(&format!("building {what}: adding user and scripts…"));
     let uid = RUNNER_UID.to_string();
     run_step(
         "add user",
@@ -359,7 +560,7 @@ pub async fn ensure_runner_image(
         ),
     )
     .await?;
-    for dir in ["work", "home/runner", "opt/assay/profiles"] {
+    for dir in ["work", "home/runner", "opt/assay"] {
         let p = rootfs.join(dir);
         std::fs::create_dir_all(&p).map_err(|e| ExecuteError::io(&p, e))?;
     }
@@ -370,30 +571,58 @@ pub async fn ensure_runner_image(
         std::os::unix::fs::chown(&p, Some(RUNNER_UID), Some(RUNNER_UID))
             .map_err(|e| ExecuteError::io(&p, e))?;
     }
-    let script = rootfs.join("opt/assay/runner.py");
-    std::fs::write(&script, RUNNER_SCRIPT).map_err(|e| ExecuteError::io(&script, e))?;
-    let profiles = rootfs.join("opt/assay/profiles/profiles.yml");
-    std::fs::write(&profiles, PROFILES_YML).map_err(|e| ExecuteError::io(&profiles, e))?;
+    for file in &recipe.files {
+        let p = rootfs.join(file.path.trim_start_matches('/'));
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| ExecuteError::io(parent, e))?;
+        }
+        std::fs::write(&p, file.text).map_err(|e| ExecuteError::io(&p, e))?;
+    }
     slim(&rootfs)?;
 
-    progress.step("building runner image: importing…");
+    progress.step(&format!("building {what}: importing…"));
     let (repo, tag_part) = tag.split_once(':').unwrap_or((&tag, "latest"));
-    import_tree(&docker, &rootfs, repo, tag_part).await?;
+    import_tree(&docker, &rootfs, repo, tag_part, recipe.changes()).await?;
     drop(work);
-    progress.finish(&format!("runner image {tag} built"));
+    progress.finish(&format!("{what} {tag} built"));
     Ok(tag)
 }
 
-/// Docker-style settings applied at import: what a Dockerfile would say.
-fn image_changes() -> Vec<String> {
-    vec![
-        "ENV PATH=/opt/dbt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        "ENV LANG=C.UTF-8".into(),
-        "ENV DBT_SEND_ANONYMOUS_USAGE_STATS=false".into(),
-        format!("USER {RUNNER_UID}"),
-        "WORKDIR /work".into(),
-        r#"CMD ["/opt/dbt/bin/python", "/opt/assay/runner.py", "idle", "86400"]"#.into(),
-    ]
+/// Creates one venv inside the tree and installs its requirements offline from
+/// the host's wheels, then proves it with the venv's check.
+async fn install_venv(rootfs: &Path, venv: &VenvSpec, wheels: &Path) -> Result<(), ExecuteError> {
+    let wheel_dir = rootfs.join("tmp/wheels");
+    if wheel_dir.exists() {
+        remove_dir(&wheel_dir)?;
+    }
+    run_step(
+        "copy wheels",
+        Command::new("cp").arg("-a").arg(wheels).arg(&wheel_dir),
+    )
+    .await?;
+    run_step(
+        "create venv",
+        chroot(rootfs, &["/usr/bin/python3", "-m", "venv", &venv.path]),
+    )
+    .await?;
+    let pip_path = format!("{}/bin/pip", venv.path);
+    let mut pip: Vec<&str> = vec![
+        &pip_path,
+        "install",
+        "--no-index",
+        "--no-cache-dir",
+        "--find-links",
+        "/tmp/wheels",
+    ];
+    pip.extend(venv.requirements.iter().map(String::as_str));
+    run_step(&format!("install {}", venv.path), chroot(rootfs, &pip)).await?;
+    remove_dir(&wheel_dir)?;
+    let python = format!("{}/bin/python", venv.path);
+    run_step(
+        &format!("check {}", venv.path),
+        chroot(rootfs, &[&python, "-c", &venv.check]),
+    )
+    .await
 }
 
 async fn import_tree(
@@ -401,6 +630,7 @@ async fn import_tree(
     rootfs: &Path,
     repo: &str,
     tag: &str,
+    changes: Vec<String>,
 ) -> Result<(), ExecuteError> {
     // GNU tar keeps hard links, ownership and modes exactly as debootstrap made them.
     let mut child = Command::new("tar")
@@ -435,7 +665,7 @@ async fn import_tree(
             Err(e) => Some((Err(e), out)),
         }
     });
-    docker::import_rootfs(docker, repo, tag, image_changes(), body).await?;
+    docker::import_rootfs(docker, repo, tag, changes, body).await?;
     let status = child.wait().await.map_err(|e| ExecuteError::io("tar", e))?;
     if !status.success() {
         return Err(ExecuteError::ImageBuild {
@@ -451,13 +681,14 @@ async fn import_tree(
 async fn ensure_base_rootfs(
     cache: &Path,
     source: &DebianSource,
+    packages: &[&str],
     progress: &Progress<'_>,
 ) -> Result<PathBuf, ExecuteError> {
     let mut h = Sha256::new();
     h.update(source.mirror.as_bytes());
     h.update([0]);
     h.update(source.suite.as_bytes());
-    for p in DEBIAN_PACKAGES {
+    for p in packages {
         h.update([0]);
         h.update(p.as_bytes());
     }
@@ -468,14 +699,14 @@ async fn ensure_base_rootfs(
     }
     ensure_debootstrap(progress).await?;
     progress.step(&format!(
-        "building runner image: debootstrap {} from {}…",
+        "building runner images' base: debootstrap {} from {}…",
         source.suite, source.mirror
     ));
     let partial = cache.join(format!("base-{}-{key}.partial", source.suite));
     if partial.exists() {
         remove_dir(&partial)?;
     }
-    let include = format!("--include={}", DEBIAN_PACKAGES.join(","));
+    let include = format!("--include={}", packages.join(","));
     run_step(
         "debootstrap",
         Command::new("debootstrap")
@@ -557,18 +788,25 @@ async fn probe_python(rootfs: &Path) -> Result<ImagePython, ExecuteError> {
     })
 }
 
-/// Wheels for the image's Python, downloaded by the host's pip (so its index,
-/// proxy and certificate settings apply) and cached per requirement set.
+/// Wheels of one venv for the image's Python, downloaded by the host's pip (so
+/// its index, proxy and certificate settings apply) and cached per requirement
+/// set.
 async fn ensure_wheels(
     cfg: &RunnerConfig,
+    venv: &VenvSpec,
     cache: &Path,
     py: &ImagePython,
     progress: &Progress<'_>,
 ) -> Result<PathBuf, ExecuteError> {
     let mut h = Sha256::new();
-    for r in &cfg.python_requirements {
+    for r in &venv.requirements {
         h.update(r.as_bytes());
         h.update([0]);
+    }
+    // Only when present, so a venv without them keeps its cache key.
+    for r in &venv.host_built {
+        h.update(r.as_bytes());
+        h.update([3]);
     }
     h.update(
         format!(
@@ -582,7 +820,7 @@ async fn ensure_wheels(
     if dir.join(".complete").exists() {
         return Ok(dir);
     }
-    progress.step("building runner image: downloading dbt wheels…");
+    progress.step(&format!("downloading wheels for {}…", venv.path));
     if dir.exists() {
         remove_dir(&dir)?;
     }
@@ -590,6 +828,17 @@ async fn ensure_wheels(
         .host_pip
         .split_first()
         .ok_or_else(|| ExecuteError::HostConfig("host_pip is empty".into()))?;
+    if !venv.host_built.is_empty() {
+        // Pure-Python sdists: the wheel the host builds is `py3-none-any`,
+        // whatever the host's own Python; the download below finds it here.
+        let mut build = Command::new(program);
+        build
+            .args(base_args)
+            .args(["wheel", "--quiet", "--no-deps", "--wheel-dir"])
+            .arg(&dir)
+            .args(&venv.host_built);
+        run_step("build sdists on the host", &mut build).await?;
+    }
     let pyver = format!("{}.{}", py.major, py.minor);
     let abi = format!("cp{}{}", py.major, py.minor);
     let mut cmd = Command::new(program);
@@ -620,7 +869,10 @@ async fn ensure_wheels(
         "--platform",
         "any",
     ]);
-    cmd.args(&cfg.python_requirements);
+    if !venv.host_built.is_empty() {
+        cmd.arg("--find-links").arg(&dir);
+    }
+    cmd.args(&venv.requirements);
     run_step("download wheels", &mut cmd).await?;
     let done = dir.join(".complete");
     std::fs::write(&done, b"").map_err(|e| ExecuteError::io(&done, e))?;
@@ -768,6 +1020,73 @@ mod tests {
     fn disabled_deb822_stanza_is_ignored() {
         let text = "Types: deb\nURIs: http://a.example/debian\nSuites: bookworm\nEnabled: no\n";
         assert!(parse_deb822_sources(text).is_empty());
+    }
+
+    #[test]
+    fn the_dbt_recipe_is_the_runner_it_always_was() {
+        let r = Recipe::dbt(&RunnerConfig::default());
+        assert_eq!(
+            r.debian_packages,
+            vec!["python3", "python3-venv", "libfaketime"]
+        );
+        assert_eq!(r.venvs.len(), 1);
+        assert_eq!(r.venvs[0].path, "/opt/dbt");
+        assert_eq!(r.venvs[0].requirements, DEFAULT_REQUIREMENTS.to_vec());
+        let paths: Vec<&str> = r.files.iter().map(|f| f.path).collect();
+        assert_eq!(
+            paths,
+            vec!["/opt/assay/runner.py", "/opt/assay/profiles/profiles.yml"]
+        );
+        assert_eq!(
+            r.changes(),
+            vec![
+                "ENV PATH=/opt/dbt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "ENV LANG=C.UTF-8",
+                "ENV DBT_SEND_ANONYMOUS_USAGE_STATS=false",
+                "USER 10001",
+                "WORKDIR /work",
+                r#"CMD ["/opt/dbt/bin/python","/opt/assay/runner.py","idle","86400"]"#,
+            ]
+        );
+        assert_eq!(
+            runner_image_tag(&RunnerConfig::default(), "bookworm"),
+            r.tag("bookworm")
+        );
+    }
+
+    #[test]
+    fn the_airflow_recipe_has_its_own_repository_and_both_airflows() {
+        let cfg = RunnerConfig::default();
+        let r = Recipe::airflow(&cfg);
+        let tag = r.tag("bookworm");
+        assert!(tag.starts_with("assay-runner-airflow:"), "{tag}");
+        assert_ne!(tag, Recipe::dbt(&cfg).tag("bookworm"));
+        let venvs: Vec<&str> = r.venvs.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(venvs, vec![AIRFLOW3_VENV, AIRFLOW2_VENV]);
+        // Same packages: the two recipes share one debootstrapped base.
+        assert_eq!(r.debian_packages, Recipe::dbt(&cfg).debian_packages);
+        // The Dockerfile beside it pins the same Airflows.
+        for pin in AIRFLOW3_REQUIREMENTS.iter().chain(AIRFLOW2_REQUIREMENTS) {
+            assert!(
+                DOCKERFILE_AIRFLOW.contains(pin),
+                "{pin} not in Dockerfile.airflow"
+            );
+        }
+    }
+
+    #[test]
+    fn every_recipe_input_moves_the_tag() {
+        let base = Recipe::airflow(&RunnerConfig::default());
+        let mut files = base.clone();
+        files.files[0].text = "changed";
+        let mut venv = base.clone();
+        venv.venvs[1].host_built.clear();
+        let mut cmd = base.clone();
+        cmd.cmd[3] = "1";
+        for other in [files, venv, cmd] {
+            assert_ne!(base.tag("bookworm"), other.tag("bookworm"));
+        }
+        assert_ne!(base.tag("bookworm"), base.tag("trixie"));
     }
 
     #[test]
