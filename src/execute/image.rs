@@ -33,6 +33,18 @@ pub const PROFILES_YML: &str = include_str!("runner/profiles.yml");
 pub const DAGBAG_SCRIPT: &str = include_str!("runner/dagbag.py");
 /// The airflow recipe as a Dockerfile, kept in step with [`Recipe::airflow`].
 pub const DOCKERFILE_AIRFLOW: &str = include_str!("runner/Dockerfile.airflow");
+/// Dockerfile equivalent of [`Recipe::pytest`].
+pub const DOCKERFILE_PYTEST: &str = include_str!("runner/Dockerfile.pytest");
+/// Where the pytest recipe's venv lives; its interpreter runs runner.py.
+pub const PYTEST_VENV: &str = "/opt/pytest";
+/// What a candidate's extraction and loading code may import (HTTP, retries,
+/// a DuckDB for the packs' warehouse stand-ins) and pytest itself.
+pub const PYTEST_REQUIREMENTS: &[&str] = &[
+    "pytest~=9.2",
+    "requests~=2.32",
+    "tenacity~=9.0",
+    "duckdb>=1.4,<3",
+];
 
 /// dbt-core 1.12 downloads a wheel from the web while installing: stay on 1.11.
 /// DuckDB >= 1.4 is needed by the `merge` incremental strategy.
@@ -336,6 +348,39 @@ impl Recipe {
         }
     }
 
+    /// A pack's hidden Python tests: pytest, requests, tenacity and DuckDB in
+    /// /opt/pytest, and runner.py (its `tests` command).
+    pub fn pytest(cfg: &RunnerConfig) -> Recipe {
+        Recipe {
+            name: "pytest",
+            repository: format!("{}-pytest", cfg.image_name),
+            // The dbt recipe's packages: the recipes share one base in the cache.
+            debian_packages: DEBIAN_PACKAGES.to_vec(),
+            venvs: vec![VenvSpec {
+                path: PYTEST_VENV.into(),
+                requirements: PYTEST_REQUIREMENTS.iter().map(|s| s.to_string()).collect(),
+                host_built: Vec::new(),
+                check: "import pytest, requests, tenacity, duckdb".into(),
+            }],
+            files: vec![BakedFile {
+                path: "/opt/assay/runner.py",
+                text: RUNNER_SCRIPT,
+            }],
+            dockerfile: DOCKERFILE_PYTEST,
+            env: vec![
+                "PATH=/opt/pytest/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                    .into(),
+                "LANG=C.UTF-8".into(),
+            ],
+            cmd: vec![
+                "/opt/pytest/bin/python",
+                "/opt/assay/runner.py",
+                "idle",
+                "86400",
+            ],
+        }
+    }
+
     /// The DAG loader: Airflow 3.3 in /opt/airflow3 and Airflow 2.11 in
     /// /opt/airflow2 (see [`AIRFLOW3_REQUIREMENTS`] for why both), and
     /// dagbag.py. Its PID 1 is the system Python, which needs neither.
@@ -487,6 +532,14 @@ pub async fn ensure_airflow_image(
     progress: &Progress<'_>,
 ) -> Result<String, ExecuteError> {
     ensure_image(cfg, &Recipe::airflow(cfg), progress).await
+}
+
+/// Makes sure the pytest runner image exists; see [`Recipe::pytest`].
+pub async fn ensure_pytest_image(
+    cfg: &RunnerConfig,
+    progress: &Progress<'_>,
+) -> Result<String, ExecuteError> {
+    ensure_image(cfg, &Recipe::pytest(cfg), progress).await
 }
 
 /// Makes sure the image of `recipe` exists in the local engine and returns its

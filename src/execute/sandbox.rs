@@ -246,20 +246,33 @@ pub struct UploadSummary {
 /// A running sandbox container for one submission.
 pub struct Sandbox {
     docker: Docker,
+    /// The image's interpreter that runs runner.py.
+    python: String,
     guard: Option<ContainerGuard>,
     limits: SandboxLimits,
     gone: Option<String>,
 }
 
 impl Sandbox {
-    /// Creates and starts an idle container from `image` with every limit applied.
+    /// Creates and starts an idle container from the dbt runner `image` with
+    /// every limit applied.
     pub async fn start(image: &str, limits: &SandboxLimits) -> Result<Sandbox, ExecuteError> {
+        Sandbox::start_with(image, PYTHON, limits).await
+    }
+
+    /// Like [`Sandbox::start`], for an image of another recipe whose runner.py
+    /// runs under `python` (the pytest recipe's, say).
+    pub async fn start_with(
+        image: &str,
+        python: &str,
+        limits: &SandboxLimits,
+    ) -> Result<Sandbox, ExecuteError> {
         let docker = docker::connect().await?;
         let name = format!("assay-sandbox-{:016x}", rand::random::<u64>());
         let body = docker::container_body(
             image,
             vec![
-                PYTHON.into(),
+                python.into(),
                 RUNNER.into(),
                 "idle".into(),
                 limits.container_lifetime_secs.max(1).to_string(),
@@ -273,6 +286,7 @@ impl Sandbox {
         tracing::debug!("sandbox {name} of run {} started", docker::run_id());
         Ok(Sandbox {
             docker,
+            python: python.to_string(),
             guard: Some(guard),
             limits: limits.clone(),
             gone: None,
@@ -335,7 +349,7 @@ impl Sandbox {
             &self.docker,
             guard,
             ExecRequest {
-                cmd: vec![PYTHON.into(), RUNNER.into(), "receive-project".into()],
+                cmd: vec![self.python.clone(), RUNNER.into(), "receive-project".into()],
                 user: USER.into(),
                 env: base_env(&self.limits),
                 stdin: data,
@@ -371,7 +385,7 @@ impl Sandbox {
         timeout: Duration,
     ) -> Result<RunnerExit, ExecuteError> {
         let guard = self.live_guard()?;
-        let mut cmd = vec![PYTHON.to_string(), RUNNER.to_string()];
+        let mut cmd = vec![self.python.clone(), RUNNER.to_string()];
         cmd.extend(args.iter().map(|a| a.to_string()));
         let res = docker::exec(
             &self.docker,
@@ -482,7 +496,7 @@ impl Sandbox {
         };
         let req = ExecRequest {
             cmd: vec![
-                PYTHON.into(),
+                self.python.clone(),
                 RUNNER.into(),
                 "phase".into(),
                 spec.name.clone(),
@@ -668,7 +682,7 @@ impl Sandbox {
             &self.docker,
             guard,
             ExecRequest {
-                cmd: vec![PYTHON.into(), RUNNER.into(), "probe".into()],
+                cmd: vec![self.python.clone(), RUNNER.into(), "probe".into()],
                 user: USER.into(),
                 env: base_env(&self.limits),
                 stdin: Vec::new(),

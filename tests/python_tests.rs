@@ -1,0 +1,124 @@
+//! Runs the aviationstack-screening pack's hidden tests (pytest, with the
+//! scripted AviationStack mock on the sandbox's loopback and the DuckDB
+//! stand-in for Snowflake) against its reference solutions, for real, in the
+//! locked-down sandbox. Needs a running Docker engine (and builds the pytest
+//! runner image when missing). Each solution's `expected.toml` lists the
+//! hidden tests it must pass and fail: the mock's every scenario (pages,
+//! missing fields, API error objects, 429 and 5xx, a slow response, malformed
+//! JSON) is measured against code that handles it and code that does not.
+
+use assay::execute::docker;
+use assay::execute::image::{ensure_pytest_image, PYTEST_VENV};
+use assay::execute::workloads::python_tests::{self, TestOutcome, TestsSpec, TestsStatus};
+use assay::execute::{Progress, RunnerConfig, Sandbox, SandboxLimits};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[derive(serde::Deserialize)]
+struct Expected {
+    hidden: ExpectedHidden,
+}
+
+#[derive(serde::Deserialize)]
+struct ExpectedHidden {
+    pass: Vec<String>,
+    fail: Vec<String>,
+}
+
+async fn run_solution(image: &str, name: &str) -> python_tests::TestsFacts {
+    let solution = root().join("reference-solutions/aviationstack-screening").join(name);
+    let mut sandbox = Sandbox::start_with(
+        image,
+        &format!("{PYTEST_VENV}/bin/python"),
+        &SandboxLimits::default(),
+    )
+    .await
+    .expect("the sandbox starts");
+    sandbox
+        .upload_project(&solution, &[])
+        .await
+        .expect("the solution uploads");
+    let facts = python_tests::run(
+        &mut sandbox,
+        &TestsSpec {
+            name: "hidden",
+            hidden_dir: &root().join("fixtures/aviationstack-screening/hidden"),
+            timeout_secs: 240,
+            clock: Some("2026-03-01T06:00:00Z".into()),
+        },
+    )
+    .await
+    .expect("the grader's machinery works");
+    sandbox.finish().await.expect("the sandbox is removed");
+    facts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_tests_measure_each_reference_solution_as_its_calibration_says() {
+    let engine = docker::connect().await.expect("a Docker engine");
+    let image = ensure_pytest_image(&RunnerConfig::default(), &Progress::quiet())
+        .await
+        .expect("the pytest runner image");
+    for name in ["strong", "weak", "adequate", "keyword-stuffer"] {
+        let expected: Expected = toml::from_str(
+            &std::fs::read_to_string(
+                root()
+                    .join("reference-solutions/aviationstack-screening")
+                    .join(name)
+                    .join("expected.toml"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let facts = run_solution(&image, name).await;
+        assert_eq!(
+            facts.status,
+            TestsStatus::Completed,
+            "{name}: {}",
+            facts.console_tail
+        );
+        let passed: BTreeSet<&str> = facts
+            .tests
+            .iter()
+            .filter(|t| t.outcome == TestOutcome::Passed)
+            .map(|t| t.id.as_str())
+            .collect();
+        let failed: BTreeSet<&str> = facts
+            .tests
+            .iter()
+            .filter(|t| matches!(t.outcome, TestOutcome::Failed | TestOutcome::Error))
+            .map(|t| t.id.as_str())
+            .collect();
+        let want_pass: BTreeSet<&str> = expected.hidden.pass.iter().map(String::as_str).collect();
+        let want_fail: BTreeSet<&str> = expected.hidden.fail.iter().map(String::as_str).collect();
+        assert_eq!(passed, want_pass, "{name}: passed\n{}", facts.console_tail);
+        assert_eq!(failed, want_fail, "{name}: failed\n{}", facts.console_tail);
+        // A failing hidden test says what it measured and what was expected.
+        for t in facts.tests.iter().filter(|t| t.outcome == TestOutcome::Failed) {
+            assert!(
+                t.message.is_some(),
+                "{name}: {} failed without a message",
+                t.id
+            );
+        }
+        if name == "weak" {
+            let pages = facts
+                .outcome("test_aviation_stack.py::test_fetches_every_page_once")
+                .expect("the pagination test ran");
+            assert!(
+                pages.measured.is_some() && pages.expected.is_some(),
+                "the pagination test names the requests it saw: {:?}",
+                pages.message
+            );
+        }
+    }
+    // Nothing of these runs is left on the shared engine.
+    let left = docker::list_run_containers(&engine, docker::run_id())
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+}
