@@ -19,7 +19,7 @@
 //!   when it lies within `window` lines of the issue's lines, uses one of the
 //!   issue's terms, has at least `min_words` words, is no comma-separated
 //!   list of terms, and names the topics of at most `max_issues_per_statement`
-//!   issues (more is a run of keywords);
+//!   issues of its file (more is a run of keywords);
 //! - false alarms: a comment none of whose statements names any planted
 //!   issue's topic (near or far) but one of which raises a problem
 //!   (`problem_words`, same word and list rules). A summary that names an
@@ -511,25 +511,30 @@ fn match_comments(facts: &mut ReviewFacts, review: &Review) {
             if stmt.words < s.min_words || stmt.list_like {
                 continue;
             }
-            let named: Vec<usize> = topics
+            let named_anywhere: Vec<usize> = topics
                 .iter()
                 .enumerate()
                 .filter(|(_, lex)| lex.hits(&stmt.text))
                 .map(|(k, _)| k)
                 .collect();
-            named_any.extend(&named);
-            if named.is_empty() && alarm.is_none() && problem.hits(&stmt.text) {
+            named_any.extend(&named_anywhere);
+            if named_anywhere.is_empty() && alarm.is_none() && problem.hits(&stmt.text) {
                 alarm = Some(st);
             }
+            // Issues of this file: those it may name near their code, and
+            // those that make a run of keywords.
+            let named: Vec<usize> = named_anywhere
+                .into_iter()
+                .filter(|k| issues[*k].file == comment.file)
+                .collect();
             if named.len() > s.max_issues_per_statement {
                 continue;
             }
             for k in named {
                 let issue = &mut issues[k];
-                let near = issue.file == comment.file
-                    && issue
-                        .located_at
-                        .is_some_and(|span| distance(st.line, span) <= s.window);
+                let near = issue
+                    .located_at
+                    .is_some_and(|span| distance(st.line, span) <= s.window);
                 if !near {
                     continue;
                 }

@@ -381,6 +381,17 @@ mod tests {
         assert!(!t.hits("coded by hand"));
     }
 
+    /// The aviationstack-screening pack's issues hold against its starter.
+    #[test]
+    fn the_aviationstack_review_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/aviationstack-screening");
+        let pack = ReviewPack::load(&dir)
+            .unwrap()
+            .expect("the pack plants review issues");
+        assert!(pack.issues.iter().any(|i| i.severity == Severity::Critical));
+        assert_eq!(pack.files(), ["src/snowflake.py", "src/gcs.py"]);
+    }
+
     #[test]
     fn a_pack_without_review_toml_has_no_review() {
         let dir = tempfile::tempdir().unwrap();

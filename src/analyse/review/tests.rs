@@ -284,5 +284,64 @@ fn the_fixture_pack_and_rubric_load() {
     let review = Review::load(&root.join("pack"), rubric.review.as_ref())
         .unwrap()
         .unwrap();
-    assert_eq!(review.settings.window, 4);
+    assert_eq!(review.settings.window, 6);
+}
+
+#[test]
+fn only_issues_of_the_comments_file_make_a_keyword_run() {
+    // Two more issues in another file share the words of this one's: a
+    // sentence on this file's issue is not a run of keywords because of them.
+    let issues = format!(
+        "{ISSUES}{}",
+        r#"
+[[issue]]
+id = "other.dup-a"
+file = "src/other.py"
+lines = [1, 1]
+anchor = "x = 1"
+severity = "minor"
+title = "a"
+terms = ["duplicat"]
+fix = "a"
+
+[[issue]]
+id = "other.dup-b"
+file = "src/other.py"
+lines = [1, 1]
+anchor = "x = 1"
+severity = "minor"
+title = "b"
+terms = ["twice"]
+fix = "b"
+"#
+    );
+    let s = tempfile::tempdir().unwrap();
+    let c = tempfile::tempdir().unwrap();
+    let cand = STARTER.replace(
+        "    for row in rows:\n",
+        "    # Running this twice for one day duplicates its rows.\n    for row in rows:\n",
+    );
+    write(
+        s.path(),
+        &[("src/db.py", STARTER), ("src/other.py", "x = 1\n")],
+    );
+    write(
+        c.path(),
+        &[("src/db.py", &cand), ("src/other.py", "x = 1\n")],
+    );
+    let pack = ReviewPack::parse(&issues, &|f| {
+        std::fs::read_to_string(s.path().join(f)).map_err(|e| e.to_string())
+    })
+    .unwrap();
+    let settings = ReviewSettings {
+        max_issues_per_statement: 1,
+        ..settings()
+    };
+    let starter_inv = Inventory::build(s.path()).unwrap();
+    let mut inv = Inventory::build(c.path()).unwrap();
+    inv.compare_with_starter(&starter_inv);
+    let f = analyse(&inv, Some(&starter_inv), &Review { pack, settings });
+    assert_eq!(named(&f, "db.not-idempotent"), [3]);
+    assert!(named(&f, "other.dup-a").is_empty(), "another file's issue");
+    assert_eq!(f.comments[0].names_topic_of.len(), 3);
 }
