@@ -5,6 +5,7 @@ use crate::acquire::SourceKind;
 use crate::analyse::dag::DagFacts;
 use crate::analyse::dbt::DbtFacts;
 use crate::analyse::docs::DocsFacts;
+use crate::analyse::review::ReviewFacts;
 pub use crate::exec_stage::ExecutionFacts;
 use crate::history::History;
 use crate::inventory::Inventory;
@@ -22,6 +23,9 @@ pub struct Facts {
     pub dag: DagFacts,
     /// The dbt project as dbt would read it: models, lineage, tests, SQL facts.
     pub dbt: DbtFacts,
+    /// The candidate's code review of the files the exercise plants issues
+    /// in; `None` when the exercise has no review (no `review.toml`).
+    pub review: Option<ReviewFacts>,
     /// What running the dbt project in the sandbox showed; `None` when grading
     /// without execution on purpose (`--no-exec`).
     pub execution: Option<ExecutionFacts>,

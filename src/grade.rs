@@ -77,6 +77,8 @@ pub enum GradeError {
     #[error(transparent)]
     Claims(#[from] crate::claims::ClaimsError),
     #[error(transparent)]
+    Review(#[from] crate::analyse::review::ReviewPackError),
+    #[error(transparent)]
     Overrides(#[from] report::overrides::OverrideError),
     #[error(transparent)]
     Occupied(#[from] outdir::Occupied),
@@ -102,6 +104,7 @@ pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, 
     let rubric = load_rubric(&exercise)?;
     let pack = ExercisePackData::load(&exercise.pack_dir)?;
     let claims = crate::claims::Claims::load(&exercise.pack_dir)?;
+    let review = crate::analyse::review::Review::load(&exercise.pack_dir, rubric.review.as_ref())?;
     // A bad overrides file is refused before any work is done.
     let overrides = match &req.overrides {
         Some(path) => report::overrides::load(path)?,
@@ -217,6 +220,9 @@ pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, 
         }
     );
     let mut facts = build_facts(&acquired, inventory, starter.is_some(), &name);
+    facts.review = review
+        .as_ref()
+        .map(|r| review_facts(&facts.inventory, starter.as_ref(), r));
     obs.end(Step::Analyse, Mark::Ok, &inventory_detail);
     report
         .stages
@@ -496,8 +502,26 @@ fn build_facts(
         inventory,
         history: acquired.history.clone(),
         dbt,
+        review: None,
         execution: None,
     }
+}
+
+/// The candidate's code review; a panic in the analyser costs the review's
+/// facts (its checks then say they could not decide), never the grade.
+fn review_facts(
+    inventory: &Inventory,
+    starter: Option<&Inventory>,
+    review: &crate::analyse::review::Review,
+) -> crate::analyse::review::ReviewFacts {
+    catch_unwind(AssertUnwindSafe(|| {
+        crate::analyse::review::analyse(inventory, starter, review)
+    }))
+    .unwrap_or_else(|_| {
+        crate::analyse::review::ReviewFacts::failed(
+            "the review analyser crashed on the reviewed files",
+        )
+    })
 }
 
 /// Model descriptions that claim work the model's code does not do (read by

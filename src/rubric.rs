@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::analyse::review::ReviewSettings;
 use crate::checks::{Confidence, Params};
 
 /// The five dimensions every exercise is scored on, in report order.
@@ -32,6 +33,9 @@ pub struct Rubric {
     pub dimensions: Vec<Dimension>,
     /// Ceilings on the overall band (`[[overall_gate]]`).
     pub overall_gates: Vec<Gate>,
+    /// How review comments are matched to planted issues (`[review]`), for
+    /// exercises whose pack has a `review.toml`.
+    pub review: Option<ReviewSettings>,
 }
 
 /// A ceiling on a band: when the named check does not fully pass (fail,
@@ -273,6 +277,18 @@ impl Rubric {
             .map(|g| gate(g, is_known, &err))
             .collect::<Result<Vec<_>, _>>()?;
 
+        let review = match raw.review {
+            Some(r) => {
+                let span = r.span();
+                let settings = r.into_inner();
+                if let Some(problem) = settings.problem() {
+                    return Err(err(Some(span), problem));
+                }
+                Some(settings)
+            }
+            None => None,
+        };
+
         Ok(Rubric {
             path: path.to_path_buf(),
             sha256: crate::inventory::content_hash(text.as_bytes()),
@@ -282,6 +298,7 @@ impl Rubric {
             confidence_weight: raw.confidence_weight,
             dimensions,
             overall_gates,
+            review,
         })
     }
 
@@ -361,6 +378,8 @@ struct RawRubric {
     dimension: Vec<RawDimension>,
     #[serde(default)]
     overall_gate: Vec<RawGate>,
+    #[serde(default)]
+    review: Option<Spanned<ReviewSettings>>,
 }
 
 #[derive(Deserialize)]
@@ -454,6 +473,22 @@ heuristic = 0.5
             )),
             "{err}"
         );
+    }
+
+    #[test]
+    fn review_settings_load_and_are_checked() {
+        let r = Rubric::parse(Path::new("r.toml"), &with_dims(""), &|_| true).unwrap();
+        assert_eq!(r.review, None);
+        let section = "[review]\nwindow = 4\nmin_words = 2\nmax_issues_per_statement = 3\nproblem_words = [\"bug*\"]\n";
+        let r = Rubric::parse(Path::new("r.toml"), &with_dims(section), &|_| true).unwrap();
+        assert_eq!(r.review.as_ref().map(|s| s.window), Some(4));
+        let bad = with_dims(&section.replace("window = 4", "window = 400"));
+        let err = Rubric::parse(Path::new("r.toml"), &bad, &|_| true).unwrap_err();
+        assert!(err.to_string().contains("review.window"), "{err}");
+        assert!(err.line.is_some());
+        let missing = with_dims(&section.replace("min_words = 2\n", ""));
+        let err = Rubric::parse(Path::new("r.toml"), &missing, &|_| true).unwrap_err();
+        assert!(err.to_string().contains("min_words"), "{err}");
     }
 
     #[test]

@@ -51,6 +51,7 @@ fn checks(dag: DagFacts) -> BTreeMap<String, CheckResult> {
         dag,
         dbt: Default::default(),
         docs: Default::default(),
+        review: None,
         execution: None,
     };
     let rubric = Rubric::load(

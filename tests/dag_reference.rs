@@ -29,6 +29,7 @@ fn band(root: &Path, name: &str, rubric: &Rubric) -> (f64, u8) {
         },
         dbt: Default::default(),
         docs: Default::default(),
+        review: None,
         execution: None,
     };
     let results = assay::grade::run_checks(rubric, &facts);

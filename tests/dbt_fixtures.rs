@@ -32,6 +32,7 @@ fn facts_for(root: &Path, starter: Option<&Path>, isolation: Isolation) -> Facts
         dbt,
         dag: Default::default(),
         docs: Default::default(),
+        review: None,
         execution: None,
     }
 }

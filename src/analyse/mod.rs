@@ -5,3 +5,4 @@
 pub mod dag;
 pub mod dbt;
 pub mod docs;
+pub mod review;

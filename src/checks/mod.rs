@@ -12,6 +12,7 @@ pub mod design;
 pub mod docs;
 pub mod exec;
 pub mod history;
+pub mod review;
 
 pub use finding::{
     CheckResult, ClaimSource, Confidence, Contradiction, Evidence, LineSpan, Outcome,

@@ -1,7 +1,7 @@
 //! The static list of every check assay knows. The rubric refers to these ids;
 //! the invariant tests below keep the list, the docs and the rubric in step.
 
-use super::{dag, dbt, design, docs, exec, history, Check};
+use super::{dag, dbt, design, docs, exec, history, review, Check};
 
 static CHECKS: &[&dyn Check] = &[
     &dag::Retries,
@@ -61,6 +61,9 @@ static CHECKS: &[&dyn Check] = &[
     &history::ExplorationFirst,
     &history::TestsWithModels,
     &history::WorkLog,
+    &review::CriticalIssuesFound,
+    &review::IssuesFound,
+    &review::FalseAlarms,
 ];
 
 /// Checks that no rubric scores, each with the reason. Everything else must be
@@ -77,6 +80,18 @@ pub static UNUSED_BY_RUBRIC: &[(&str, &str)] = &[
     (
         "dbt.models_analysed",
         "a report of what assay could not read; the checks that needed those files say so themselves",
+    ),
+    (
+        "review.critical_issues_found",
+        "scored only by an exercise whose pack plants review issues (review.toml); marketplace-elt has no code review",
+    ),
+    (
+        "review.issues_found",
+        "scored only by an exercise whose pack plants review issues (review.toml); marketplace-elt has no code review",
+    ),
+    (
+        "review.false_alarms",
+        "scored only by an exercise whose pack plants review issues (review.toml); marketplace-elt has no code review",
     ),
 ];
 

@@ -15,8 +15,8 @@ mod lexicon;
 mod statements;
 mod work;
 
-pub use lexicon::Lexicon;
-pub use statements::{identifiers, is_list_of_terms, Figure, Statement};
+pub use lexicon::{words, Lexicon};
+pub use statements::{identifiers, is_list_of_terms, split_prose, statement, Figure, Statement};
 pub use work::{WorkFile, WorkFileKind};
 
 use std::collections::BTreeMap;

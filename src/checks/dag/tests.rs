@@ -46,6 +46,7 @@ fn facts(files: &[(&str, &str)]) -> Facts {
         history: None,
         dbt: Default::default(),
         docs: Default::default(),
+        review: None,
         execution: None,
         dag,
     }

@@ -33,6 +33,7 @@ fn facts(files: &[(&str, &str)]) -> (tempfile::TempDir, Facts) {
         dbt,
         dag: Default::default(),
         docs: Default::default(),
+        review: None,
         execution: None,
     };
     (dir, facts)

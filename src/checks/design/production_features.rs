@@ -338,6 +338,7 @@ mod tests {
             inventory,
             history: None,
             docs: Default::default(),
+            review: None,
             execution: None,
             dag,
         }

@@ -387,6 +387,7 @@ pub(crate) mod testing {
             docs,
             dag: Default::default(),
             dbt: Default::default(),
+            review: None,
             execution: None,
         }
     }

@@ -231,6 +231,7 @@ fn fixture(execution: Option<ExecutionFacts>) -> Fixture {
             },
             inventory,
             history: None,
+            review: None,
             execution,
         },
     }
@@ -531,6 +532,7 @@ fn an_untouched_starter_earns_nothing() {
             },
             inventory,
             history: None,
+            review: None,
             execution: Some(ex),
         },
     };
