@@ -28,6 +28,8 @@ pub enum Step {
     Sandbox,
     /// `dbt build` and the hidden checks of phase 1, 2 or 3.
     Dbt(u8),
+    /// A pack's hidden Python tests against the submission's code.
+    HiddenTests,
     Checks,
     /// Scoring and writing the report.
     Report,
@@ -43,6 +45,7 @@ impl Step {
             Step::Data => "data".into(),
             Step::Sandbox => "sandbox".into(),
             Step::Dbt(n) => format!("dbt phase {n}/3"),
+            Step::HiddenTests => "hidden tests".into(),
             Step::Checks => "checks".into(),
             Step::Report => "report".into(),
         }

@@ -25,6 +25,9 @@ pub struct ExecutionFacts {
     pub phases: Vec<PhaseFacts>,
     /// The pack's hidden checks, when it has any.
     pub hidden: Option<HiddenChecks>,
+    /// The pack's hidden Python tests run against the submission's code, when
+    /// the pack has them (`workloads.toml`).
+    pub tests: Option<crate::execute::workloads::python_tests::TestsFacts>,
     pub timings: Timings,
 }
 
@@ -64,6 +67,8 @@ pub struct Timings {
     pub build_phase_secs: f64,
     /// The hidden-check query phases, summed.
     pub check_phase_secs: f64,
+    /// The pack's hidden Python tests, from start to report.
+    pub tests_secs: f64,
     pub cleanup_secs: f64,
     pub total_secs: f64,
 }
@@ -205,6 +210,7 @@ impl ExecutionFacts {
             upload: None,
             phases: Vec::new(),
             hidden: None,
+            tests: None,
             timings: Timings::default(),
         }
     }

@@ -24,6 +24,7 @@
 pub mod facts;
 pub mod hidden;
 pub mod packages;
+pub mod workloads;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -84,15 +85,158 @@ pub struct StageInput<'a> {
 }
 
 /// Runs the stage to the end. Never fails: what went wrong is in the facts.
+/// The pack says what runs (`workloads.toml`): the dbt phases, its hidden
+/// Python tests, or both.
 pub fn run(input: &StageInput) -> ExecutionFacts {
-    let Some(project) = input.inventory.dbt_projects.first() else {
-        return ExecutionFacts::with_status(ExecStatus::NoProject);
-    };
     let started = Instant::now();
-    let mut facts = block_on(run_async(input, &project.root));
-    facts.project_root = Some(project.root.clone());
-    facts.hidden = input.hidden.cloned();
+    let workloads = match workloads::Workloads::of(&input.exercise.pack_dir) {
+        Ok(w) => w,
+        Err(e) => {
+            return ExecutionFacts::unavailable(format!(
+                "the exercise pack's workloads cannot be read ({e}); graded from the code alone"
+            ))
+        }
+    };
+    let mut facts = if !workloads.dbt_phases {
+        ExecutionFacts::with_status(ExecStatus::Ran)
+    } else if let Some(project) = input.inventory.dbt_projects.first() {
+        let mut f = block_on(run_async(input, &project.root));
+        f.project_root = Some(project.root.clone());
+        f.hidden = input.hidden.cloned();
+        f
+    } else {
+        ExecutionFacts::with_status(ExecStatus::NoProject)
+    };
+    if let Some(spec) = &workloads.python_tests {
+        match block_on(run_python_tests(input, spec)) {
+            Ok(tests) => {
+                facts.timings.tests_secs = tests.elapsed_secs;
+                facts.tests = Some(tests);
+                if facts.status == ExecStatus::NoProject {
+                    facts.status = ExecStatus::Ran;
+                }
+            }
+            // Without the dbt phases, the tests were all there was to run.
+            Err(reason) if !workloads.dbt_phases => {
+                facts.status = ExecStatus::Unavailable { reason };
+            }
+            Err(reason) => tracing::warn!("the hidden tests could not run: {reason}"),
+        }
+    }
     facts.timings.total_secs = started.elapsed().as_secs_f64();
+    facts
+}
+
+/// Runs the pack's hidden tests against the submission in a sandbox of the
+/// pytest recipe. `Err` when the grader could not run them.
+async fn run_python_tests(
+    input: &StageInput<'_>,
+    spec: &workloads::PythonTests,
+) -> Result<execute::workloads::python_tests::TestsFacts, String> {
+    use execute::image::{ensure_pytest_image, Recipe, PYTEST_VENV};
+    use execute::workloads::python_tests::{self, TestsSpec, TestsStatus};
+    let cfg = input.config;
+    let obs = input.observer;
+    obs.begin(Step::RunnerImage);
+    let engine = match docker::connect().await {
+        Ok(d) => d,
+        Err(e) => {
+            obs.end(Step::RunnerImage, Mark::Failed, "no Docker engine is reachable");
+            return Err(format!(
+                "no Docker engine is reachable ({e}); graded from the code alone"
+            ));
+        }
+    };
+    let recipe = Recipe::pytest(&cfg.runner);
+    let known = match execute::image::host_debian_source(&cfg.runner) {
+        Ok(source) => docker::image_exists(&engine, &recipe.tag(&source.suite))
+            .await
+            .unwrap_or(false),
+        Err(_) => false,
+    };
+    if !known || cfg.runner.force_rebuild {
+        obs.note("building the pytest runner image (first run only, a few minutes)");
+    }
+    let step = |what: &str| obs.detail(Step::RunnerImage, what);
+    let image = match ensure_pytest_image(&cfg.runner, &Progress::to(&step)).await {
+        Ok(tag) => tag,
+        Err(e) => {
+            obs.end(Step::RunnerImage, Mark::Failed, &e.to_string());
+            return Err(format!(
+                "the pytest runner image is not available ({e}); graded from the code alone"
+            ));
+        }
+    };
+    obs.end(Step::RunnerImage, Mark::Ok, &image);
+    obs.begin(Step::Sandbox);
+    let python = format!("{PYTEST_VENV}/bin/python");
+    let mut sandbox = match Sandbox::start_with(&image, &python, &cfg.execute).await {
+        Ok(s) => s,
+        Err(e) => {
+            obs.end(Step::Sandbox, Mark::Failed, &e.to_string());
+            return Err(format!("the sandbox could not start ({e})"));
+        }
+    };
+    let refused = |why: String| python_tests::TestsFacts {
+        status: TestsStatus::NoReport { why },
+        tests: Vec::new(),
+        returncode: None,
+        elapsed_secs: 0.0,
+        console_tail: String::new(),
+    };
+    let facts = match sandbox.upload_project(input.submission_root, &[]).await {
+        Err(ExecuteError::Upload(why)) => {
+            obs.end(Step::Sandbox, Mark::Failed, &why);
+            Ok(refused(format!(
+                "the submission could not be copied into the sandbox: {why}"
+            )))
+        }
+        Err(e) => {
+            obs.end(Step::Sandbox, Mark::Failed, &e.to_string());
+            Err(format!("copying the submission into the sandbox failed: {e}"))
+        }
+        Ok(_) => {
+            obs.end(Step::Sandbox, Mark::Ok, "submission copied in");
+            obs.begin(Step::HiddenTests);
+            let ran = python_tests::run(
+                &mut sandbox,
+                &TestsSpec {
+                    name: "hidden-tests",
+                    hidden_dir: &spec.dir,
+                    timeout_secs: spec.timeout_secs,
+                    clock: spec.clock.clone(),
+                },
+            )
+            .await;
+            match &ran {
+                Ok(t) => {
+                    let passed = t
+                        .tests
+                        .iter()
+                        .filter(|r| r.outcome == python_tests::TestOutcome::Passed)
+                        .count();
+                    let (mark, detail) = match &t.status {
+                        TestsStatus::Completed => (
+                            if passed == t.tests.len() { Mark::Ok } else { Mark::Failed },
+                            format!("{passed} of {} passed", t.tests.len()),
+                        ),
+                        TestsStatus::TimedOut { deadline_secs } => {
+                            (Mark::Failed, format!("timed out after {deadline_secs} s"))
+                        }
+                        TestsStatus::NoReport { why } | TestsStatus::SandboxEnded { why } => {
+                            (Mark::Failed, why.clone())
+                        }
+                    };
+                    obs.end(Step::HiddenTests, mark, &detail);
+                }
+                Err(e) => obs.end(Step::HiddenTests, Mark::Failed, &e.to_string()),
+            }
+            ran.map_err(|e| format!("the hidden tests could not run: {e}"))
+        }
+    };
+    if let Err(e) = sandbox.finish().await {
+        tracing::warn!("removing the sandbox failed: {e}");
+    }
     facts
 }
 

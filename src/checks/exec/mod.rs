@@ -9,6 +9,9 @@ mod candidate_tests_pass;
 mod hidden_phase1;
 mod hidden_phase2;
 mod hidden_phase3;
+mod hidden_tests_correctness;
+mod hidden_tests_resilience;
+mod hidden_tests_safety;
 mod idempotent_rerun;
 mod incremental_regressions;
 
@@ -17,6 +20,9 @@ pub use candidate_tests_pass::CandidateTestsPass;
 pub use hidden_phase1::HiddenPhase1;
 pub use hidden_phase2::HiddenPhase2;
 pub use hidden_phase3::HiddenPhase3;
+pub use hidden_tests_correctness::HiddenTestsCorrectness;
+pub use hidden_tests_resilience::HiddenTestsResilience;
+pub use hidden_tests_safety::HiddenTestsSafety;
 pub use idempotent_rerun::IdempotentRerun;
 pub use incremental_regressions::IncrementalRegressions;
 
@@ -153,6 +159,99 @@ pub(crate) fn hidden_phase(check: &dyn Check, cx: &CheckContext, phase: u8) -> C
                 String::new()
             }
         ),
+    )
+    .with_all_evidence(evidence)
+}
+
+/// Shared by the hidden-tests checks: the share of the rubric's chosen hidden
+/// tests (`tests`: ids, or prefixes ending in `*`) that passed in the sandbox.
+pub(crate) fn hidden_tests(check: &dyn Check, cx: &CheckContext) -> CheckResult {
+    use crate::execute::workloads::python_tests::{TestOutcome, TestsStatus};
+    let meta = check.meta();
+    let result = |outcome, msg: String| CheckResult::new(meta.id, outcome, meta.confidence, msg);
+    let facts = match executed(cx, meta) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let patterns = match cx.params.string_list("tests") {
+        Ok(p) => p,
+        Err(e) => return result(Outcome::Error, e.to_string()),
+    };
+    let Some(tests) = &facts.tests else {
+        return result(
+            Outcome::NotApplicable,
+            "the exercise pack has no hidden tests".into(),
+        );
+    };
+    let chosen = |id: &str| {
+        patterns.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => id.starts_with(prefix),
+            None => id == p,
+        })
+    };
+    match &tests.status {
+        TestsStatus::Completed => {}
+        // What the submission's code did to the run is its own: nothing passed.
+        TestsStatus::TimedOut { deadline_secs } => {
+            return result(
+                Outcome::Fail,
+                format!("the hidden tests ran past their deadline of {deadline_secs} s on the submission's code"),
+            )
+        }
+        TestsStatus::SandboxEnded { why } => {
+            return result(
+                Outcome::Fail,
+                format!("the submission's code ended the sandbox under the hidden tests: {why}"),
+            )
+        }
+        TestsStatus::NoReport { why } => {
+            return result(
+                Outcome::Error,
+                format!("the hidden tests left no report the grader could read: {why}"),
+            )
+        }
+    }
+    let mine: Vec<_> = tests.tests.iter().filter(|t| chosen(&t.id)).collect();
+    if mine.is_empty() {
+        return result(
+            Outcome::Error,
+            format!(
+                "none of the rubric's hidden tests ({}) ran; the pack and the rubric disagree",
+                patterns.join(", ")
+            ),
+        );
+    }
+    let passed = mine.iter().filter(|t| t.outcome == TestOutcome::Passed).count();
+    let mut evidence = vec![Evidence::note(format!(
+        "{passed} of {} hidden tests passed",
+        mine.len()
+    ))
+    .with_measured(json!({"passed": passed, "ran": mine.len()}))
+    .with_expected(json!({"passed": mine.len()}))];
+    for t in mine.iter().filter(|t| t.outcome != TestOutcome::Passed) {
+        let how = match t.outcome {
+            TestOutcome::Failed => "failed",
+            TestOutcome::Error => "errored",
+            TestOutcome::Skipped => "was skipped",
+            TestOutcome::Passed => "passed",
+        };
+        let first = t
+            .message
+            .as_deref()
+            .and_then(|m| m.lines().find(|l| !l.trim().is_empty()))
+            .unwrap_or("no message");
+        let mut e = Evidence::note(format!("{} {how}: {first}", t.id));
+        if let Some(m) = &t.measured {
+            e = e.with_measured(json!(m));
+        }
+        if let Some(x) = &t.expected {
+            e = e.with_expected(json!(x));
+        }
+        evidence.push(e);
+    }
+    result(
+        Outcome::from_fraction(passed as f64 / mine.len() as f64),
+        format!("{passed} of {} hidden tests pass on the candidate's code", mine.len()),
     )
     .with_all_evidence(evidence)
 }
