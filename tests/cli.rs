@@ -123,18 +123,25 @@ fn a_broken_rubric_is_a_grader_error_naming_its_line() {
 }
 
 #[test]
-fn every_check_is_scored_by_the_rubric_or_listed_as_unused() {
-    let rubric = assay::grade::load_rubric(
-        &assay::exercise::Exercise::locate_in(&repo_root(), "marketplace-elt").unwrap(),
-    )
-    .unwrap();
-    let scored = rubric.check_ids();
+fn every_check_is_scored_by_a_rubric_or_listed_as_unused() {
+    let mut scored = std::collections::BTreeSet::new();
+    for listing in assay::exercise::list_in(&repo_root()).unwrap() {
+        let rubric = assay::grade::load_rubric(
+            &assay::exercise::Exercise::locate_in(&repo_root(), &listing.id).unwrap(),
+        )
+        .unwrap();
+        scored.extend(rubric.check_ids().into_iter().map(str::to_string));
+    }
+    assert!(
+        scored.len() > 40,
+        "both exercises' rubrics were read: {scored:?}"
+    );
     for check in assay::checks::all() {
         let id = check.meta().id;
         let unused = assay::checks::UNUSED_BY_RUBRIC
             .iter()
             .any(|(u, _)| *u == id);
-        assert!(scored.contains(id) ^ unused, "{id} must be either scored by rubric/marketplace-elt.toml or listed in UNUSED_BY_RUBRIC, not both or neither");
+        assert!(scored.contains(id) ^ unused, "{id} must be either scored by an exercise's rubric (rubric/*.toml) or listed in UNUSED_BY_RUBRIC, not both or neither");
     }
 }
 

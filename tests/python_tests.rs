@@ -30,7 +30,9 @@ struct ExpectedHidden {
 }
 
 async fn run_solution(image: &str, name: &str) -> python_tests::TestsFacts {
-    let solution = root().join("reference-solutions/aviationstack-screening").join(name);
+    let solution = root()
+        .join("reference-solutions/aviationstack-screening")
+        .join(name);
     let mut sandbox = Sandbox::start_with(
         image,
         &format!("{PYTEST_VENV}/bin/python"),
@@ -98,7 +100,11 @@ async fn hidden_tests_measure_each_reference_solution_as_its_calibration_says() 
         assert_eq!(passed, want_pass, "{name}: passed\n{}", facts.console_tail);
         assert_eq!(failed, want_fail, "{name}: failed\n{}", facts.console_tail);
         // A failing hidden test says what it measured and what was expected.
-        for t in facts.tests.iter().filter(|t| t.outcome == TestOutcome::Failed) {
+        for t in facts
+            .tests
+            .iter()
+            .filter(|t| t.outcome == TestOutcome::Failed)
+        {
             assert!(
                 t.message.is_some(),
                 "{name}: {} failed without a message",

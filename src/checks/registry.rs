@@ -84,18 +84,6 @@ pub static UNUSED_BY_RUBRIC: &[(&str, &str)] = &[
         "dbt.models_analysed",
         "a report of what assay could not read; the checks that needed those files say so themselves",
     ),
-    (
-        "review.critical_issues_found",
-        "scored only by an exercise whose pack plants review issues (review.toml); marketplace-elt has no code review",
-    ),
-    (
-        "review.issues_found",
-        "scored only by an exercise whose pack plants review issues (review.toml); marketplace-elt has no code review",
-    ),
-    (
-        "review.false_alarms",
-        "scored only by an exercise whose pack plants review issues (review.toml); marketplace-elt has no code review",
-    ),
 ];
 
 pub fn all() -> &'static [&'static dyn Check] {

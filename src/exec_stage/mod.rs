@@ -141,7 +141,11 @@ async fn run_python_tests(
     let engine = match docker::connect().await {
         Ok(d) => d,
         Err(e) => {
-            obs.end(Step::RunnerImage, Mark::Failed, "no Docker engine is reachable");
+            obs.end(
+                Step::RunnerImage,
+                Mark::Failed,
+                "no Docker engine is reachable",
+            );
             return Err(format!(
                 "no Docker engine is reachable ({e}); graded from the code alone"
             ));
@@ -193,7 +197,9 @@ async fn run_python_tests(
         }
         Err(e) => {
             obs.end(Step::Sandbox, Mark::Failed, &e.to_string());
-            Err(format!("copying the submission into the sandbox failed: {e}"))
+            Err(format!(
+                "copying the submission into the sandbox failed: {e}"
+            ))
         }
         Ok(_) => {
             obs.end(Step::Sandbox, Mark::Ok, "submission copied in");
@@ -217,7 +223,11 @@ async fn run_python_tests(
                         .count();
                     let (mark, detail) = match &t.status {
                         TestsStatus::Completed => (
-                            if passed == t.tests.len() { Mark::Ok } else { Mark::Failed },
+                            if passed == t.tests.len() {
+                                Mark::Ok
+                            } else {
+                                Mark::Failed
+                            },
                             format!("{passed} of {} passed", t.tests.len()),
                         ),
                         TestsStatus::TimedOut { deadline_secs } => {

@@ -106,7 +106,9 @@ mod tests {
         assert!(dbt.dbt_phases && dbt.python_tests.is_none());
         let py = Workloads::of(&root.join("aviationstack-screening")).unwrap();
         assert!(!py.dbt_phases);
-        let tests = py.python_tests.expect("the aviation pack runs its hidden tests");
+        let tests = py
+            .python_tests
+            .expect("the aviation pack runs its hidden tests");
         assert!(tests.dir.join("conftest.py").is_file());
     }
 

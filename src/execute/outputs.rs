@@ -47,7 +47,10 @@ pub fn read_output_archive(
 const TESTS_KNOWN: &[&str] = &["result.json", "console_tail.log"];
 
 /// Unpacks the hidden tests' output tar, with the same refusals.
-pub fn read_tests_archive(data: &[u8], limits: &SandboxLimits) -> Result<OutputFiles, ExecuteError> {
+pub fn read_tests_archive(
+    data: &[u8],
+    limits: &SandboxLimits,
+) -> Result<OutputFiles, ExecuteError> {
     read_archive(data, limits, TESTS_KNOWN)
 }
 

@@ -409,7 +409,9 @@ impl Sandbox {
                 Ok(RunnerExit::TimedOut { probe })
             }
             Err(ExecFailure::Engine(e)) => match self.stopped_container().await {
-                Some((detail, oom_killed)) => Ok(RunnerExit::ContainerStopped { detail, oom_killed }),
+                Some((detail, oom_killed)) => {
+                    Ok(RunnerExit::ContainerStopped { detail, oom_killed })
+                }
                 None => Err(e),
             },
         }

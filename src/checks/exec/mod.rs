@@ -221,13 +221,16 @@ pub(crate) fn hidden_tests(check: &dyn Check, cx: &CheckContext) -> CheckResult 
             ),
         );
     }
-    let passed = mine.iter().filter(|t| t.outcome == TestOutcome::Passed).count();
-    let mut evidence = vec![Evidence::note(format!(
-        "{passed} of {} hidden tests passed",
-        mine.len()
-    ))
-    .with_measured(json!({"passed": passed, "ran": mine.len()}))
-    .with_expected(json!({"passed": mine.len()}))];
+    let passed = mine
+        .iter()
+        .filter(|t| t.outcome == TestOutcome::Passed)
+        .count();
+    let mut evidence =
+        vec![
+            Evidence::note(format!("{passed} of {} hidden tests passed", mine.len()))
+                .with_measured(json!({"passed": passed, "ran": mine.len()}))
+                .with_expected(json!({"passed": mine.len()})),
+        ];
     for t in mine.iter().filter(|t| t.outcome != TestOutcome::Passed) {
         let how = match t.outcome {
             TestOutcome::Failed => "failed",
@@ -251,7 +254,10 @@ pub(crate) fn hidden_tests(check: &dyn Check, cx: &CheckContext) -> CheckResult 
     }
     result(
         Outcome::from_fraction(passed as f64 / mine.len() as f64),
-        format!("{passed} of {} hidden tests pass on the candidate's code", mine.len()),
+        format!(
+            "{passed} of {} hidden tests pass on the candidate's code",
+            mine.len()
+        ),
     )
     .with_all_evidence(evidence)
 }

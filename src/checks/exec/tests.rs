@@ -612,3 +612,152 @@ fn forged_results_earn_no_build_or_test_credit() {
         assert!(r.summary.contains("forged"), "{}", r.summary);
     }
 }
+
+fn tests_run(
+    outcomes: &[(&str, crate::execute::workloads::python_tests::TestOutcome)],
+) -> ExecutionFacts {
+    use crate::execute::workloads::python_tests::{TestResult, TestsFacts, TestsStatus};
+    let mut f = ExecutionFacts::with_status(ExecStatus::Ran);
+    f.tests = Some(TestsFacts {
+        status: TestsStatus::Completed,
+        tests: outcomes
+            .iter()
+            .map(|(id, outcome)| TestResult {
+                id: id.to_string(),
+                outcome: *outcome,
+                message: Some("Failed: offsets: measured=[0] expected=[0, 100]".into()),
+                measured: Some("[0]".into()),
+                expected: Some("[0, 100]".into()),
+                secs: 0.1,
+            })
+            .collect(),
+        returncode: Some(1),
+        elapsed_secs: 1.0,
+        console_tail: String::new(),
+    });
+    f
+}
+
+fn chosen(tests: &[&str]) -> Params {
+    let mut t = toml::Table::new();
+    t.insert(
+        "tests".into(),
+        toml::Value::Array(
+            tests
+                .iter()
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
+    );
+    Params(t)
+}
+
+#[test]
+fn hidden_tests_score_only_the_rubrics_tests_and_show_what_failed() {
+    use super::HiddenTestsCorrectness;
+    use crate::execute::workloads::python_tests::TestOutcome::*;
+    let ran = tests_run(&[
+        ("test_a.py::test_pages", Passed),
+        ("test_a.py::test_fields", Passed),
+        ("test_b.py::test_retries", Failed),
+    ]);
+    let fx = fixture(Some(ran.clone()));
+    // Only the chosen tests count: the failing retry test belongs elsewhere.
+    let r = run(&HiddenTestsCorrectness, &fx, &chosen(&["test_a.py::*"]));
+    assert_eq!(r.outcome, Outcome::Pass, "{r:?}");
+    let r = run(
+        &HiddenTestsCorrectness,
+        &fx,
+        &chosen(&["test_a.py::test_pages", "test_b.py::test_retries"]),
+    );
+    assert_eq!(r.outcome, Outcome::from_fraction(0.5), "{r:?}");
+    let failing = r
+        .evidence
+        .iter()
+        .find(|e| e.note.contains("test_b.py::test_retries failed"))
+        .expect("the failing test is named");
+    assert_eq!(failing.measured, Some(json!("[0]")));
+    assert_eq!(failing.expected, Some(json!("[0, 100]")));
+    // A rubric naming tests the pack does not have is the rubric's error.
+    let r = run(&HiddenTestsCorrectness, &fx, &chosen(&["test_c.py::*"]));
+    assert_eq!(r.outcome, Outcome::Error, "{r:?}");
+}
+
+#[test]
+fn hidden_tests_the_submission_hung_fail_and_without_execution_leave_the_score() {
+    use super::HiddenTestsSafety;
+    use crate::execute::workloads::python_tests::{TestOutcome::Passed, TestsStatus};
+    let mut ran = tests_run(&[("test_a.py::test_x", Passed)]);
+    ran.tests.as_mut().unwrap().status = TestsStatus::TimedOut { deadline_secs: 240 };
+    let r = run(
+        &HiddenTestsSafety,
+        &fixture(Some(ran)),
+        &chosen(&["test_a.py::*"]),
+    );
+    assert_eq!(r.outcome, Outcome::Fail, "{r:?}");
+    let r = run(
+        &HiddenTestsSafety,
+        &fixture(None),
+        &chosen(&["test_a.py::*"]),
+    );
+    assert_eq!(r.outcome, Outcome::NotApplicable, "{r:?}");
+    // A pack without hidden tests (the dbt exercise) leaves the score too.
+    let r = run(
+        &HiddenTestsSafety,
+        &fixture(Some(healthy())),
+        &chosen(&["test_a.py::*"]),
+    );
+    assert_eq!(r.outcome, Outcome::NotApplicable, "{r:?}");
+}
+
+/// Every hidden test of the aviationstack-screening pack is scored by exactly
+/// one `exec.hidden_tests_*` criterion of its rubric, and every test the
+/// rubric names exists.
+#[test]
+fn the_aviation_rubric_scores_each_hidden_test_once() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let hidden = root.join("fixtures/aviationstack-screening/hidden");
+    let mut pack = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&hidden).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if !(name.starts_with("test_") && name.ends_with(".py")) {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            if let Some(rest) = line.strip_prefix("def test_") {
+                let func = rest.split('(').next().unwrap();
+                pack.insert(format!("{name}::test_{func}"));
+            }
+        }
+    }
+    assert!(pack.len() >= 30, "{pack:?}");
+    let rubric: toml::Table = toml::from_str(
+        &std::fs::read_to_string(root.join("rubric/aviationstack-screening.toml")).unwrap(),
+    )
+    .unwrap();
+    let mut scored: BTreeMap<String, usize> = BTreeMap::new();
+    for dim in rubric["dimension"].as_array().unwrap() {
+        for c in dim["criterion"].as_array().unwrap() {
+            if !c["check"]
+                .as_str()
+                .unwrap()
+                .starts_with("exec.hidden_tests_")
+            {
+                continue;
+            }
+            for t in c["params"]["tests"].as_array().unwrap() {
+                *scored.entry(t.as_str().unwrap().to_string()).or_default() += 1;
+            }
+        }
+    }
+    for id in &pack {
+        assert_eq!(scored.get(id), Some(&1), "{id} must be scored exactly once");
+    }
+    for id in scored.keys() {
+        assert!(
+            pack.contains(id),
+            "the rubric names {id}, which the pack does not have"
+        );
+    }
+}

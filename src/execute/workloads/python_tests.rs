@@ -171,7 +171,11 @@ fn read_output(
 ) {
     if out.exit_code != Some(0) {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let line = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
         facts.status = TestsStatus::NoReport {
             why: format!(
                 "the runner ended with {:?}: {}",
@@ -243,14 +247,21 @@ fn read_output(
             _ => TestOutcome::Error,
         };
         let message = t.message.map(|m| clip(&m, MAX_MESSAGE));
-        let (measured, expected) = message.as_deref().map(measured_expected).unwrap_or_default();
+        let (measured, expected) = message
+            .as_deref()
+            .map(measured_expected)
+            .unwrap_or_default();
         facts.tests.push(TestResult {
             id: clip(&t.id, MAX_ID),
             outcome,
             message,
             measured,
             expected,
-            secs: if t.secs.is_finite() { t.secs.max(0.0) } else { 0.0 },
+            secs: if t.secs.is_finite() {
+                t.secs.max(0.0)
+            } else {
+                0.0
+            },
         });
     }
 }
