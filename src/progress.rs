@@ -30,6 +30,8 @@ pub enum Step {
     Dbt(u8),
     /// A pack's hidden Python tests against the submission's code.
     HiddenTests,
+    /// The candidate's DAGs loaded by Airflow's DagBag.
+    DagLoad,
     Checks,
     /// Scoring and writing the report.
     Report,
@@ -46,6 +48,7 @@ impl Step {
             Step::Sandbox => "sandbox".into(),
             Step::Dbt(n) => format!("dbt phase {n}/3"),
             Step::HiddenTests => "hidden tests".into(),
+            Step::DagLoad => "DAG load".into(),
             Step::Checks => "checks".into(),
             Step::Report => "report".into(),
         }

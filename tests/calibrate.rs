@@ -56,6 +56,41 @@ fn executed_reference_solutions_pass_their_hidden_checks_and_bands() {
     assert!(hidden.iter().all(|h| h["outcome"]["kind"] == "pass"));
 }
 
+/// The second exercise, executed as a user would calibrate it: its hidden
+/// Python tests run in the sandbox against each reference solution (each
+/// solution's `[hidden] pass/fail` lists must hold), its DAGs load in
+/// Airflow, and every solution lands in its bands in the right order (the
+/// keyword-stuffer at or below weak in every dimension).
+#[test]
+fn the_aviation_exercise_calibrates_when_executed() {
+    let out = tempfile::tempdir().unwrap();
+    let run = assay()
+        .args([
+            "calibrate",
+            "--exercise",
+            "aviationstack-screening",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let table = stdout(&run);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "calibration drifted:\n{table}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let strong: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.path().join("strong/report.json")).unwrap())
+            .unwrap();
+    let tests = strong["execution"]["hidden_tests"]
+        .as_array()
+        .expect("strong's hidden tests ran");
+    assert!(tests.len() >= 30, "{} hidden tests", tests.len());
+    assert!(tests.iter().all(|t| t["outcome"] == "passed"), "{tests:?}");
+}
+
 #[test]
 fn moving_points_and_a_bar_so_strong_drops_a_band_is_drift() {
     let home = tempfile::tempdir().unwrap();

@@ -52,6 +52,7 @@ static CHECKS: &[&dyn Check] = &[
     &dbt::IncrementalModels,
     &exec::BuildsCleanly,
     &exec::CandidateTestsPass,
+    &exec::DagLoads,
     &exec::HiddenPhase1,
     &exec::HiddenTestsCorrectness,
     &exec::HiddenTestsResilience,

@@ -28,6 +28,9 @@ pub struct ExecutionFacts {
     /// The pack's hidden Python tests run against the submission's code, when
     /// the pack has them (`workloads.toml`).
     pub tests: Option<crate::execute::workloads::python_tests::TestsFacts>,
+    /// The candidate's DAGs as Airflow's DagBag loaded them, when the pack
+    /// asks for it (`workloads.toml`).
+    pub dag_load: Option<DagLoadRun>,
     pub timings: Timings,
 }
 
@@ -41,6 +44,18 @@ pub enum ExecStatus {
     /// The grader could not run anything: no engine, no image, no data. Checks
     /// that need execution cannot decide.
     Unavailable { reason: String },
+}
+
+/// How loading the candidate's DAGs went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DagLoadRun {
+    /// The submission has no DAG folder where the exercise asks for one.
+    NoDags { folder: String },
+    /// Airflow loaded the folder (whatever it found in it).
+    Loaded(crate::execute::workloads::dag_load::DagLoadFacts),
+    /// The grader could not load it, or the load ran past its deadline.
+    Failed { reason: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +84,8 @@ pub struct Timings {
     pub check_phase_secs: f64,
     /// The pack's hidden Python tests, from start to report.
     pub tests_secs: f64,
+    /// Loading the DAGs with Airflow, container start to removal.
+    pub dag_load_secs: f64,
     pub cleanup_secs: f64,
     pub total_secs: f64,
 }
@@ -211,6 +228,7 @@ impl ExecutionFacts {
             phases: Vec::new(),
             hidden: None,
             tests: None,
+            dag_load: None,
             timings: Timings::default(),
         }
     }

@@ -34,8 +34,8 @@ use std::time::Instant;
 use serde_json::Value;
 
 pub use facts::{
-    DataRef, ExecStatus, ExecutionFacts, HiddenMeasurement, ModelState, PhaseFacts, PhaseRun,
-    Timings,
+    DagLoadRun, DataRef, ExecStatus, ExecutionFacts, HiddenMeasurement, ModelState, PhaseFacts,
+    PhaseRun, Timings,
 };
 pub use hidden::{
     judge, Compare, Expected, HiddenCheck, HiddenChecks, HiddenChecksError, Measurement, Tolerance,
@@ -123,8 +123,114 @@ pub fn run(input: &StageInput) -> ExecutionFacts {
             Err(reason) => tracing::warn!("the hidden tests could not run: {reason}"),
         }
     }
+    if let Some(spec) = &workloads.dag_load {
+        let run = block_on(run_dag_load(input, spec));
+        if let DagLoadRun::Loaded(f) = &run {
+            facts.timings.dag_load_secs = f.wall_secs;
+        }
+        if facts.status == ExecStatus::NoProject {
+            facts.status = ExecStatus::Ran;
+        }
+        facts.dag_load = Some(run);
+    }
     facts.timings.total_secs = started.elapsed().as_secs_f64();
     facts
+}
+
+/// Loads the candidate's DAG folder with Airflow's own DagBag, in a sandbox of
+/// the airflow recipe (built on first use: several minutes).
+async fn run_dag_load(input: &StageInput<'_>, spec: &workloads::DagLoad) -> DagLoadRun {
+    use execute::image::{ensure_airflow_image, Recipe};
+    use execute::workloads::dag_load::{load_dags, DagLoadInput, DagLoadOptions};
+    let cfg = input.config;
+    let obs = input.observer;
+    let dags_dir = input.submission_root.join(&spec.dags);
+    if !std::fs::symlink_metadata(&dags_dir).is_ok_and(|m| m.is_dir()) {
+        obs.end(
+            Step::DagLoad,
+            Mark::Skipped,
+            &format!("no `{}` folder", spec.dags),
+        );
+        return DagLoadRun::NoDags {
+            folder: spec.dags.clone(),
+        };
+    }
+    obs.begin(Step::DagLoad);
+    let engine = match docker::connect().await {
+        Ok(d) => d,
+        Err(e) => {
+            obs.end(Step::DagLoad, Mark::Failed, "no Docker engine is reachable");
+            return DagLoadRun::Failed {
+                reason: format!("no Docker engine is reachable ({e})"),
+            };
+        }
+    };
+    let recipe = Recipe::airflow(&cfg.runner);
+    let known = match execute::image::host_debian_source(&cfg.runner) {
+        Ok(source) => docker::image_exists(&engine, &recipe.tag(&source.suite))
+            .await
+            .unwrap_or(false),
+        Err(_) => false,
+    };
+    if !known || cfg.runner.force_rebuild {
+        obs.note(
+            "building the airflow runner image (first run only, several minutes: two Airflows)",
+        );
+    }
+    let step = |what: &str| obs.detail(Step::DagLoad, what);
+    let image = match ensure_airflow_image(&cfg.runner, &Progress::to(&step)).await {
+        Ok(tag) => tag,
+        Err(e) => {
+            obs.end(Step::DagLoad, Mark::Failed, &e.to_string());
+            return DagLoadRun::Failed {
+                reason: format!("the airflow runner image is not available ({e})"),
+            };
+        }
+    };
+    let src_dir = spec
+        .src
+        .as_ref()
+        .map(|s| input.submission_root.join(s))
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()));
+    let loaded = load_dags(
+        &engine,
+        &image,
+        &cfg.execute,
+        DagLoadInput {
+            dags_dir: &dags_dir,
+            src_dir: src_dir.as_deref(),
+        },
+        &DagLoadOptions::default(),
+    )
+    .await;
+    match loaded {
+        Ok(f) => {
+            let detail = match f.best() {
+                Some(a) => format!(
+                    "{} DAG(s), {} import error(s) on Airflow {}",
+                    a.dags.len(),
+                    a.import_errors.len(),
+                    a.airflow_version.as_deref().unwrap_or("?")
+                ),
+                None => "no Airflow could load the folder".into(),
+            };
+            let ok = f
+                .best()
+                .is_some_and(|a| !a.dags.is_empty() && a.import_errors.is_empty());
+            obs.end(
+                Step::DagLoad,
+                if ok { Mark::Ok } else { Mark::Failed },
+                &detail,
+            );
+            DagLoadRun::Loaded(f)
+        }
+        Err(e) => {
+            obs.end(Step::DagLoad, Mark::Failed, &e.to_string());
+            DagLoadRun::Failed {
+                reason: e.to_string(),
+            }
+        }
+    }
 }
 
 /// Runs the pack's hidden tests against the submission in a sandbox of the
@@ -1756,6 +1862,9 @@ pub fn report_summary(
         .find(|p| !p.log_tail.trim().is_empty())
     {
         summary.dbt_log_tail = log_excerpt(&p.log_tail, LOG_EXCERPT_LINES);
+    }
+    if let Some(t) = &facts.tests {
+        summary.hidden_tests = t.tests.clone();
     }
     Some(summary)
 }

@@ -13,6 +13,16 @@ pub struct Workloads {
     /// Load each snapshot, `dbt build`, hidden-check queries (three phases).
     pub dbt_phases: bool,
     pub python_tests: Option<PythonTests>,
+    pub dag_load: Option<DagLoad>,
+}
+
+/// The candidate's DAG folder, loaded by Airflow's own DagBag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DagLoad {
+    /// Relative to the submission root.
+    pub dags: String,
+    /// The candidate's package the DAGs import (on the Python path), if any.
+    pub src: Option<String>,
 }
 
 /// A pack's hidden pytest files, run against the submission's code.
@@ -37,6 +47,16 @@ struct Raw {
     dbt_phases: Option<toml::Table>,
     #[serde(default)]
     python_tests: Option<RawPythonTests>,
+    #[serde(default)]
+    dag_load: Option<RawDagLoad>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDagLoad {
+    dags: String,
+    #[serde(default)]
+    src: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +82,7 @@ impl Workloads {
                 return Ok(Workloads {
                     dbt_phases: true,
                     python_tests: None,
+                    dag_load: None,
                 })
             }
             Err(e) => return Err(err(e.to_string())),
@@ -88,9 +109,28 @@ impl Workloads {
                 })
             }
         };
+        let inside = |p: &str| {
+            let rel = Path::new(p);
+            !p.is_empty() && rel.is_relative() && !rel.components().any(|c| c.as_os_str() == "..")
+        };
+        let dag_load = match raw.dag_load {
+            None => None,
+            Some(d) => {
+                if !inside(&d.dags) || d.src.as_deref().is_some_and(|s| !inside(s)) {
+                    return Err(err(
+                        "dag_load folders must be relative and inside the submission".into(),
+                    ));
+                }
+                Some(DagLoad {
+                    dags: d.dags,
+                    src: d.src,
+                })
+            }
+        };
         Ok(Workloads {
             dbt_phases: raw.dbt_phases.is_some(),
             python_tests,
+            dag_load,
         })
     }
 }

@@ -171,6 +171,10 @@ pub struct ExecutionSummary {
     /// The last lines of dbt's log (candidate-controlled text).
     #[serde(default)]
     pub dbt_log_tail: Vec<String>,
+    /// The pack's hidden Python tests, each as pytest reported it on the
+    /// candidate's code (messages are candidate-influenced text).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden_tests: Vec<crate::execute::workloads::python_tests::TestResult>,
 }
 
 fn default_basis() -> String {

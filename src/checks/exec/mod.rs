@@ -6,6 +6,7 @@
 
 mod builds_cleanly;
 mod candidate_tests_pass;
+mod dag_loads;
 mod hidden_phase1;
 mod hidden_phase2;
 mod hidden_phase3;
@@ -17,6 +18,7 @@ mod incremental_regressions;
 
 pub use builds_cleanly::BuildsCleanly;
 pub use candidate_tests_pass::CandidateTestsPass;
+pub use dag_loads::DagLoads;
 pub use hidden_phase1::HiddenPhase1;
 pub use hidden_phase2::HiddenPhase2;
 pub use hidden_phase3::HiddenPhase3;

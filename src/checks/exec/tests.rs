@@ -761,3 +761,141 @@ fn the_aviation_rubric_scores_each_hidden_test_once() {
         );
     }
 }
+
+fn dag_loaded(tasks: &[&str], import_errors: &[(&str, bool)]) -> ExecutionFacts {
+    use crate::exec_stage::DagLoadRun;
+    use crate::execute::workloads::dag_load::{
+        AttemptOutcome, DagBagAttempt, DagFact, DagLoadFacts, DagUpload, ImportErrorFact, TaskFact,
+    };
+    let dags = if tasks.is_empty() {
+        Vec::new()
+    } else {
+        vec![DagFact {
+            dag_id: "flight_data".into(),
+            file: "dags/flight_data.py".into(),
+            schedule: Some("@daily".into()),
+            timetable: None,
+            catchup: Some(false),
+            max_active_runs: Some(1),
+            max_active_tasks: None,
+            tasks: tasks
+                .iter()
+                .map(|t| TaskFact {
+                    task_id: t.to_string(),
+                    operator: "PythonOperator".into(),
+                    operator_module: "airflow.providers.standard.operators.python".into(),
+                    decorator: None,
+                    retries: Some(3),
+                    retry_delay_secs: Some(300.0),
+                    retry_exponential_backoff: true,
+                    execution_timeout_secs: Some(600.0),
+                    trigger_rule: None,
+                })
+                .collect(),
+            edges: Vec::new(),
+            truncated: false,
+        }]
+    };
+    let attempt = DagBagAttempt {
+        venv: "/opt/airflow3".into(),
+        airflow_version: Some("3.3.2".into()),
+        outcome: AttemptOutcome::Loaded,
+        detail: None,
+        exit_code: Some(0),
+        wall_secs: 4.0,
+        import_secs: Some(3.0),
+        load_secs: Some(0.2),
+        import_errors: import_errors
+            .iter()
+            .map(|(m, cycle)| ImportErrorFact {
+                file: "dags/flight_data.py".into(),
+                message: m.to_string(),
+                cycle: *cycle,
+            })
+            .collect(),
+        dag_count: dags.len() as u64,
+        dags,
+        truncated: false,
+    };
+    let mut f = ExecutionFacts::with_status(ExecStatus::Ran);
+    f.dag_load = Some(DagLoadRun::Loaded(DagLoadFacts {
+        attempts: vec![attempt],
+        upload: DagUpload {
+            files: 1,
+            bytes: 100,
+            skipped: Vec::new(),
+        },
+        wall_secs: 5.0,
+    }));
+    f
+}
+
+fn required_tasks() -> Params {
+    let mut t = toml::Table::new();
+    t.insert(
+        "required_tasks".into(),
+        toml::Value::Array(
+            [
+                "extract_flight_data",
+                "upload_to_gcs",
+                "load_to_snowflake",
+                "run_dbt",
+            ]
+            .iter()
+            .map(|s| toml::Value::String(s.to_string()))
+            .collect(),
+        ),
+    );
+    Params(t)
+}
+
+#[test]
+fn a_dag_airflow_loads_with_its_tasks_passes_and_a_cycle_or_import_error_fails_in_airflows_words() {
+    use super::DagLoads;
+    let all = [
+        "extract_flight_data",
+        "upload_to_gcs",
+        "load_to_snowflake",
+        "run_dbt",
+    ];
+    let r = run(
+        &DagLoads,
+        &fixture(Some(dag_loaded(&all, &[]))),
+        &required_tasks(),
+    );
+    assert_eq!(r.outcome, Outcome::Pass, "{r:?}");
+    let r = run(
+        &DagLoads,
+        &fixture(Some(dag_loaded(&all[..2], &[]))),
+        &required_tasks(),
+    );
+    assert_eq!(r.outcome, Outcome::from_fraction(0.5), "{r:?}");
+    assert!(r.summary.contains("load_to_snowflake"), "{}", r.summary);
+    let cycle = "airflow.exceptions.AirflowDagCycleException: Cycle detected in DAG: flight_data";
+    let r = run(
+        &DagLoads,
+        &fixture(Some(dag_loaded(&[], &[(cycle, true)]))),
+        &required_tasks(),
+    );
+    assert_eq!(r.outcome, Outcome::Fail, "{r:?}");
+    assert!(
+        r.evidence
+            .iter()
+            .any(|e| e.note.contains("Cycle detected in DAG")),
+        "Airflow's own message is shown: {:?}",
+        r.evidence
+    );
+    let import = "ModuleNotFoundError: No module named 'src'";
+    let r = run(
+        &DagLoads,
+        &fixture(Some(dag_loaded(&all, &[(import, false)]))),
+        &required_tasks(),
+    );
+    assert_eq!(r.outcome, Outcome::Fail, "{r:?}");
+    assert!(r.summary.contains("No module named 'src'"), "{}", r.summary);
+    // Without execution, or in an exercise that loads no DAGs, it leaves the score.
+    let r = run(&DagLoads, &fixture(None), &required_tasks());
+    assert_eq!(r.outcome, Outcome::NotApplicable);
+    let r = run(&DagLoads, &fixture(Some(healthy())), &required_tasks());
+    assert_eq!(r.outcome, Outcome::NotApplicable);
+}
