@@ -176,6 +176,36 @@ pub async fn diagnose(
         }
     };
 
+    // The images of the other workloads the packs ask for, never blocking:
+    // the first executed grade of such an exercise builds its image.
+    let exercises = home
+        .map(|h| crate::exercise::list_in(h).unwrap_or_default())
+        .unwrap_or_default();
+    if let Some(home) = home {
+        for (recipe, ids) in workload_recipes(config, home, &exercises) {
+            let Ok(source) = image::host_debian_source(&config.runner) else {
+                break;
+            };
+            let tag = recipe.tag(&source.suite);
+            let present = match &engine {
+                Some(engine) => docker::image_exists(engine, &tag).await.ok(),
+                None => None,
+            };
+            lines.push(match present {
+                Some(true) => line("runner image", State::Ok, format!("{tag} is built"), false),
+                _ => line(
+                    "runner image",
+                    State::Missing,
+                    format!(
+                        "{tag} is not built yet: the first executed grade of {} builds it",
+                        ids.join(", ")
+                    ),
+                    false,
+                ),
+            });
+        }
+    }
+
     lines.push(match (&debootstrap, apt_get) {
         (Some(path), _) => line(
             "debootstrap",
@@ -212,10 +242,7 @@ pub async fn diagnose(
         ),
     });
 
-    let exercises = home
-        .map(|h| crate::exercise::list_in(h).unwrap_or_default())
-        .unwrap_or_default();
-    lines.push(data_line(config, &exercises));
+    lines.push(data_line(config, home, &exercises));
     lines.push(match browser() {
         Some(path) => line(
             "chromium",
@@ -255,14 +282,53 @@ fn packs_line(packs: Result<&crate::packs::Source, &crate::packs::PacksError>) -
 
 /// The seeded data each exercise runs on: present, or a cache folder where
 /// the first executed grade can write it.
-fn data_line(config: &Config, exercises: &[crate::exercise::Listing]) -> Line {
+/// The recipes besides dbt's that the packs' workloads need, each with the
+/// exercises that need it.
+fn workload_recipes(
+    config: &Config,
+    home: &Path,
+    exercises: &[crate::exercise::Listing],
+) -> Vec<(image::Recipe, Vec<String>)> {
+    let mut pytest = Vec::new();
+    let mut airflow = Vec::new();
+    for e in exercises.iter().filter(|e| e.has_pack) {
+        let Ok(w) = crate::exec_stage::workloads::Workloads::of(&home.join("fixtures").join(&e.id))
+        else {
+            continue;
+        };
+        if w.python_tests.is_some() {
+            pytest.push(e.id.clone());
+        }
+        if w.dag_load.is_some() {
+            airflow.push(e.id.clone());
+        }
+    }
+    let mut out = Vec::new();
+    if !pytest.is_empty() {
+        out.push((image::Recipe::pytest(&config.runner), pytest));
+    }
+    if !airflow.is_empty() {
+        out.push((image::Recipe::airflow(&config.runner), airflow));
+    }
+    out
+}
+
+fn data_line(config: &Config, home: Option<&Path>, exercises: &[crate::exercise::Listing]) -> Line {
     let root = match image::cache_root(&config.runner) {
         Ok(root) => root,
         Err(e) => return line("data cache", State::Missing, e.to_string(), true),
     };
     let (seed, scale) = (config.data.seed, config.data.scale);
+    // Only the dbt exercises have seeded data.
+    let seeded = |id: &str| {
+        home.and_then(|h| {
+            crate::exec_stage::workloads::Workloads::of(&h.join("fixtures").join(id)).ok()
+        })
+        .is_none_or(|w| w.dbt_phases)
+    };
     let missing: Vec<&str> = exercises
         .iter()
+        .filter(|e| seeded(&e.id))
         .filter(|e| {
             !crate::exec_stage::data_dir(&root, &e.id, seed, scale)
                 .join("manifest.json")

@@ -28,7 +28,7 @@ pub use summary::{
 pub use verdict::{FailingCheck, ModelFailures, PhaseVerdict, Verdict};
 
 /// Bumped on any change a reader of report.json could notice.
-pub const SCHEMA_VERSION: &str = "1.6.0";
+pub const SCHEMA_VERSION: &str = "1.7.0";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
