@@ -311,6 +311,67 @@ mod tests {
         assert_eq!(measured_expected("expected=1 measured=2"), (None, None));
     }
 
+    fn runner_output(result: &[u8]) -> crate::execute::docker::ExecOutput {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [("result.json", result), ("console_tail.log", &b"...\n"[..])] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).unwrap();
+        }
+        crate::execute::docker::ExecOutput {
+            stdout: crate::execute::docker::frame(&b.into_inner().unwrap()),
+            exit_code: Some(0),
+            ..Default::default()
+        }
+    }
+
+    fn read(out: &crate::execute::docker::ExecOutput) -> TestsFacts {
+        let mut facts = TestsFacts {
+            status: TestsStatus::Completed,
+            tests: Vec::new(),
+            returncode: None,
+            elapsed_secs: 0.0,
+            console_tail: String::new(),
+        };
+        read_output(out, &crate::execute::SandboxLimits::default(), &mut facts);
+        facts
+    }
+
+    #[test]
+    fn the_runners_result_is_read_as_hostile_input() {
+        let long = "x".repeat(50_000);
+        let ok = format!(
+            r#"{{"returncode": 1, "tests": [{{"id": "test_a.py::test_x", "outcome": "failed", "message": "measured=1 expected=2 {long}", "secs": 0.5}}, {{"id": "test_a.py::test_y", "outcome": "weird", "message": null, "secs": -3}}]}}"#
+        );
+        let facts = read(&runner_output(ok.as_bytes()));
+        assert_eq!(facts.status, TestsStatus::Completed);
+        assert_eq!(facts.tests.len(), 2);
+        assert!(facts.tests[0].message.as_ref().unwrap().len() <= MAX_MESSAGE + 4);
+        assert_eq!(facts.tests[0].measured.as_deref(), Some("1"));
+        // An outcome the grader does not know is not a pass.
+        assert_eq!(facts.tests[1].outcome, TestOutcome::Error);
+        assert_eq!(facts.tests[1].secs, 0.0);
+        // A garbled result, or none, is no report: nothing passes.
+        let facts = read(&runner_output(b"{not json"));
+        assert!(
+            matches!(facts.status, TestsStatus::NoReport { .. }),
+            "{facts:?}"
+        );
+        let facts = read(&runner_output(br#"{"returncode": 2, "tests": null, "junit_error": "the report declares a DTD or entities"}"#));
+        assert!(
+            matches!(&facts.status, TestsStatus::NoReport { why } if why.contains("DTD")),
+            "{facts:?}"
+        );
+        let mut truncated = runner_output(b"{}");
+        truncated.stdout.truncate(truncated.stdout.len() - 10);
+        assert!(matches!(
+            read(&truncated).status,
+            TestsStatus::NoReport { .. }
+        ));
+    }
+
     #[test]
     fn clipping_keeps_characters_whole() {
         assert_eq!(clip("ééé", 3), "é…");
