@@ -7,6 +7,8 @@
 //! missing fields, API error objects, 429 and 5xx, a slow response, malformed
 //! JSON) is measured against code that handles it and code that does not.
 
+mod common;
+
 use assay::execute::docker;
 use assay::execute::image::{ensure_pytest_image, PYTEST_VENV};
 use assay::execute::workloads::python_tests::{self, TestOutcome, TestsSpec, TestsStatus};
@@ -127,4 +129,106 @@ async fn hidden_tests_measure_each_reference_solution_as_its_calibration_says() 
         .await
         .unwrap();
     assert!(left.is_empty(), "containers left behind: {left:?}");
+}
+
+#[derive(serde::Deserialize)]
+struct Review {
+    issue: Vec<PlantedIssue>,
+}
+
+#[derive(serde::Deserialize)]
+struct PlantedIssue {
+    file: String,
+    anchor: String,
+    severity: String,
+    title: String,
+    #[serde(default)]
+    verified_by: Vec<String>,
+}
+
+/// A candidate who names every planted issue at its line but fixes none gets
+/// the review's credit and no fix credit: the hidden tests that prove each
+/// fix run the unchanged code and fail. Graded as a user would, with the
+/// binary and execution.
+#[test]
+fn review_comments_without_fixes_earn_no_fix_credit() {
+    let root = root();
+    let pack = root.join("fixtures/aviationstack-screening");
+    let review: Review =
+        toml::from_str(&std::fs::read_to_string(pack.join("review.toml")).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("comments-only");
+    copy_tree(&pack.join("starter"), &sub);
+    // The extraction is done well, so only the review's own credit is in play.
+    std::fs::copy(
+        root.join("reference-solutions/aviationstack-screening/strong/src/aviation_stack.py"),
+        sub.join("src/aviation_stack.py"),
+    )
+    .unwrap();
+    for issue in &review.issue {
+        let path = sub.join(&issue.file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let at = text
+            .find(&issue.anchor)
+            .expect("the anchor is in the starter");
+        let line_start = text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let indent: String = text[line_start..]
+            .chars()
+            .take_while(|c| *c == ' ')
+            .collect();
+        let comment = format!(
+            "{indent}# REVIEW ({}): {}. Not fixed here.\n",
+            issue.severity, issue.title
+        );
+        std::fs::write(
+            &path,
+            format!("{}{comment}{}", &text[..line_start], &text[line_start..]),
+        )
+        .unwrap();
+    }
+    let out = dir.path().join("reports");
+    let run = common::assay()
+        .args(["grade"])
+        .arg(&sub)
+        .args([
+            "--exercise",
+            "aviationstack-screening",
+            "--name",
+            "comments-only",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = common::read_report(&out, "comments-only");
+    let critical = common::criterion(&report, "review.critical_issues_found");
+    assert_eq!(critical["outcome"]["kind"], "pass", "{critical}");
+    let tests = report["execution"]["hidden_tests"].as_array().unwrap();
+    let fix_tests: Vec<&String> = review.issue.iter().flat_map(|i| &i.verified_by).collect();
+    assert!(fix_tests.len() >= 5, "{fix_tests:?}");
+    for id in fix_tests {
+        let t = tests
+            .iter()
+            .find(|t| t["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} ran"));
+        assert_ne!(t["outcome"], "passed", "{id} passed on unfixed code");
+    }
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
