@@ -44,6 +44,14 @@ impl Check for DagLoads {
             Ok(f) => f,
             Err(r) => return r,
         };
+        // Before the parameters: an exercise that loads no DAGs does not score
+        // this criterion, so its rubric gives none.
+        if facts.dag_load.is_none() {
+            return result(
+                Outcome::NotApplicable,
+                "the exercise does not load DAGs with Airflow".into(),
+            );
+        }
         let required = match cx.params.string_list("required_tasks") {
             Ok(r) => r,
             Err(e) => return result(Outcome::Error, e.to_string()),

@@ -175,15 +175,17 @@ pub(crate) fn hidden_tests(check: &dyn Check, cx: &CheckContext) -> CheckResult 
         Ok(f) => f,
         Err(r) => return r,
     };
-    let patterns = match cx.params.string_list("tests") {
-        Ok(p) => p,
-        Err(e) => return result(Outcome::Error, e.to_string()),
-    };
+    // Before the parameters: an exercise without hidden tests does not score
+    // this criterion, so its rubric gives none.
     let Some(tests) = &facts.tests else {
         return result(
             Outcome::NotApplicable,
             "the exercise pack has no hidden tests".into(),
         );
+    };
+    let patterns = match cx.params.string_list("tests") {
+        Ok(p) => p,
+        Err(e) => return result(Outcome::Error, e.to_string()),
     };
     let chosen = |id: &str| {
         patterns.iter().any(|p| match p.strip_suffix('*') {

@@ -701,11 +701,12 @@ fn hidden_tests_the_submission_hung_fail_and_without_execution_leave_the_score()
         &chosen(&["test_a.py::*"]),
     );
     assert_eq!(r.outcome, Outcome::NotApplicable, "{r:?}");
-    // A pack without hidden tests (the dbt exercise) leaves the score too.
+    // A pack without hidden tests (the dbt exercise) leaves the score too,
+    // and its rubric, which does not score the criterion, gives no parameters.
     let r = run(
         &HiddenTestsSafety,
         &fixture(Some(healthy())),
-        &chosen(&["test_a.py::*"]),
+        &Params(toml::Table::new()),
     );
     assert_eq!(r.outcome, Outcome::NotApplicable, "{r:?}");
 }
@@ -896,6 +897,10 @@ fn a_dag_airflow_loads_with_its_tasks_passes_and_a_cycle_or_import_error_fails_i
     // Without execution, or in an exercise that loads no DAGs, it leaves the score.
     let r = run(&DagLoads, &fixture(None), &required_tasks());
     assert_eq!(r.outcome, Outcome::NotApplicable);
-    let r = run(&DagLoads, &fixture(Some(healthy())), &required_tasks());
+    let r = run(
+        &DagLoads,
+        &fixture(Some(healthy())),
+        &Params(toml::Table::new()),
+    );
     assert_eq!(r.outcome, Outcome::NotApplicable);
 }

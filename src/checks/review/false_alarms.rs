@@ -60,13 +60,15 @@ impl Check for FalseAlarms {
 
     fn run(&self, cx: &CheckContext) -> CheckResult {
         let meta = &Self::META;
-        let (allowed, fail_share) = match read_params(cx.params) {
-            Ok(p) => p,
-            Err(e) => return (self as &dyn Check).param_error(e),
-        };
         let review = match review_of(meta, cx) {
             Ok(r) => r,
             Err(r) => return r,
+        };
+        // After the review: an exercise without planted issues does not score
+        // this criterion, so its rubric gives no parameters.
+        let (allowed, fail_share) = match read_params(cx.params) {
+            Ok(p) => p,
+            Err(e) => return (self as &dyn Check).param_error(e),
         };
         let alarms = review.false_alarms.len();
         let findings = review.findings();

@@ -54,13 +54,15 @@ impl Check for IssuesFound {
 
     fn run(&self, cx: &CheckContext) -> CheckResult {
         let meta = &Self::META;
-        let (pass, min) = match read_params(cx.params) {
-            Ok(p) => p,
-            Err(e) => return (self as &dyn Check).param_error(e),
-        };
         let review = match review_of(meta, cx) {
             Ok(r) => r,
             Err(r) => return r,
+        };
+        // After the review: an exercise without planted issues does not score
+        // this criterion, so its rubric gives no parameters.
+        let (pass, min) = match read_params(cx.params) {
+            Ok(p) => p,
+            Err(e) => return (self as &dyn Check).param_error(e),
         };
         let total = review.issues.len();
         let found = review.found().count();
