@@ -374,10 +374,11 @@ fn no_exec_leaves_executed_checks_out_of_the_score() {
     let outcomes = exec_outcomes(&report);
     let scored = executed_checks_in_rubric();
     assert!(!scored.is_empty());
-    assert_eq!(
-        outcomes.keys().cloned().collect::<BTreeSet<_>>(),
-        scored,
-        "every executed check the rubric scores is in the report"
+    // Every check runs; those of other exercises' workloads are in the report too.
+    let reported = outcomes.keys().cloned().collect::<BTreeSet<_>>();
+    assert!(
+        scored.is_subset(&reported),
+        "every executed check the rubric scores is in the report: {scored:?} of {reported:?}"
     );
     for (check, outcome) in outcomes {
         assert_eq!(outcome, "not_applicable", "{check}");
