@@ -232,3 +232,64 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A submission whose module exhausts memory as the hidden tests import it,
+/// and whose DAG closes a cycle: both are the submission's failures, named in
+/// the report (pytest killed; Airflow's own cycle message), never errors of
+/// the grader that would take the criteria out of the score.
+#[test]
+fn a_memory_bomb_fails_the_hidden_tests_and_a_cycle_fails_the_dag_load() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("bomb-and-cycle");
+    copy_tree(
+        &root.join("reference-solutions/aviationstack-screening/strong"),
+        &sub,
+    );
+    std::fs::write(
+        sub.join("src/aviation_stack.py"),
+        "blob = []\nwhile True:\n    blob.append(bytearray(50 << 20))\n",
+    )
+    .unwrap();
+    let dag = sub.join("dags/flight_data.py");
+    let text = std::fs::read_to_string(&dag).unwrap();
+    let chain = "extract >> upload >> load >> quality >> run_dbt";
+    assert!(
+        text.contains(chain),
+        "the strong DAG's chain is where it was"
+    );
+    std::fs::write(&dag, text.replace(chain, &format!("{chain} >> extract"))).unwrap();
+    let out = dir.path().join("reports");
+    let run = common::assay()
+        .args(["grade"])
+        .arg(&sub)
+        .args([
+            "--exercise",
+            "aviationstack-screening",
+            "--name",
+            "bomb",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let report = common::read_report(&out, "bomb");
+    assert_eq!(
+        report["status"],
+        "graded",
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for check in [
+        "exec.hidden_tests_correctness",
+        "exec.hidden_tests_resilience",
+        "exec.hidden_tests_safety",
+    ] {
+        let c = common::criterion(&report, check);
+        assert_eq!(c["outcome"]["kind"], "fail", "{c}");
+        assert!(c["summary"].as_str().unwrap().contains("ended"), "{c}");
+    }
+    let dag = common::criterion(&report, "exec.dag_loads");
+    assert_eq!(dag["outcome"]["kind"], "fail", "{dag}");
+    assert!(dag.to_string().contains("Cycle detected"), "{dag}");
+}

@@ -288,7 +288,7 @@ async fn run_python_tests(
         }
     };
     let refused = |why: String| python_tests::TestsFacts {
-        status: TestsStatus::NoReport { why },
+        status: TestsStatus::SubmissionEnded { why },
         tests: Vec::new(),
         returncode: None,
         elapsed_secs: 0.0,
@@ -339,9 +339,9 @@ async fn run_python_tests(
                         TestsStatus::TimedOut { deadline_secs } => {
                             (Mark::Failed, format!("timed out after {deadline_secs} s"))
                         }
-                        TestsStatus::NoReport { why } | TestsStatus::SandboxEnded { why } => {
-                            (Mark::Failed, why.clone())
-                        }
+                        TestsStatus::NoReport { why }
+                        | TestsStatus::SandboxEnded { why }
+                        | TestsStatus::SubmissionEnded { why } => (Mark::Failed, why.clone()),
                     };
                     obs.end(Step::HiddenTests, mark, &detail);
                 }

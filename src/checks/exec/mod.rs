@@ -202,6 +202,12 @@ pub(crate) fn hidden_tests(check: &dyn Check, cx: &CheckContext) -> CheckResult 
                 format!("the hidden tests ran past their deadline of {deadline_secs} s on the submission's code"),
             )
         }
+        TestsStatus::SubmissionEnded { why } => {
+            return result(
+                Outcome::Fail,
+                format!("the submission's code ended the hidden tests: {why}"),
+            )
+        }
         TestsStatus::SandboxEnded { why } => {
             return result(
                 Outcome::Fail,

@@ -65,7 +65,11 @@ pub enum TestsStatus {
     Completed,
     /// pytest ran past the tests' deadline and was killed; no outcome counts.
     TimedOut { deadline_secs: u64 },
-    /// No usable report: why.
+    /// pytest, running the submission's code, ended before it wrote its
+    /// report (killed for memory, `os._exit`, a crash), or the submission
+    /// could not be sent in: the submission's doing, nothing passed.
+    SubmissionEnded { why: String },
+    /// No usable report, for a reason of the grader's: why.
     NoReport { why: String },
     /// The sandbox ended under the tests (deadline of the whole run, memory).
     SandboxEnded { why: String },
@@ -229,13 +233,29 @@ fn read_output(
         return;
     }
     let Some(tests) = raw.tests else {
-        facts.status = TestsStatus::NoReport {
-            why: clip(
-                raw.junit_error
-                    .as_deref()
-                    .unwrap_or("pytest left no report"),
-                500,
-            ),
+        let why = clip(
+            raw.junit_error
+                .as_deref()
+                .unwrap_or("pytest left no report"),
+            500,
+        );
+        // pytest exits 0-5 by itself; anything else (a signal, an `os._exit`
+        // from imported code) means the code under test ended it.
+        facts.status = match raw.returncode {
+            Some(code) if !(0..=5).contains(&code) => TestsStatus::SubmissionEnded {
+                why: format!(
+                    "pytest ended with {code}{} before writing its report ({why}){}",
+                    if code == -9 {
+                        " (killed: memory or process limit)"
+                    } else {
+                        ""
+                    },
+                    last_line(&facts.console_tail)
+                        .map(|l| format!("; its console ends: {l}"))
+                        .unwrap_or_default()
+                ),
+            },
+            _ => TestsStatus::NoReport { why },
         };
         return;
     };
@@ -264,6 +284,14 @@ fn read_output(
             },
         });
     }
+}
+
+fn last_line(text: &str) -> Option<String> {
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| clip(l, 300))
 }
 
 /// The `measured=<...> expected=<...>` pair a hidden test's message carries.
@@ -362,6 +390,14 @@ mod tests {
         let facts = read(&runner_output(br#"{"returncode": 2, "tests": null, "junit_error": "the report declares a DTD or entities"}"#));
         assert!(
             matches!(&facts.status, TestsStatus::NoReport { why } if why.contains("DTD")),
+            "{facts:?}"
+        );
+        // pytest killed under the submission's code is the submission's doing.
+        let facts = read(&runner_output(
+            br#"{"returncode": -9, "tests": null, "junit_error": "no such file"}"#,
+        ));
+        assert!(
+            matches!(&facts.status, TestsStatus::SubmissionEnded { why } if why.contains("-9")),
             "{facts:?}"
         );
         let mut truncated = runner_output(b"{}");
