@@ -140,7 +140,6 @@ pub fn run(input: &StageInput) -> ExecutionFacts {
 /// Loads the candidate's DAG folder with Airflow's own DagBag, in a sandbox of
 /// the airflow recipe (built on first use: several minutes).
 async fn run_dag_load(input: &StageInput<'_>, spec: &workloads::DagLoad) -> DagLoadRun {
-    use execute::image::{ensure_airflow_image, Recipe};
     use execute::workloads::dag_load::{load_dags, DagLoadInput, DagLoadOptions};
     let cfg = input.config;
     let obs = input.observer;
@@ -165,20 +164,8 @@ async fn run_dag_load(input: &StageInput<'_>, spec: &workloads::DagLoad) -> DagL
             };
         }
     };
-    let recipe = Recipe::airflow(&cfg.runner);
-    let known = match execute::image::host_debian_source(&cfg.runner) {
-        Ok(source) => docker::image_exists(&engine, &recipe.tag(&source.suite))
-            .await
-            .unwrap_or(false),
-        Err(_) => false,
-    };
-    if !known || cfg.runner.force_rebuild {
-        obs.note(
-            "building the airflow runner image (first run only, several minutes: two Airflows)",
-        );
-    }
-    let step = |what: &str| obs.detail(Step::DagLoad, what);
-    let image = match ensure_airflow_image(&cfg.runner, &Progress::to(&step)).await {
+    let recipe = execute::image::Recipe::airflow(&cfg.runner);
+    let image = match ensure_recipe_image(&engine, cfg, &recipe, obs, Step::DagLoad).await {
         Ok(tag) => tag,
         Err(e) => {
             obs.end(Step::DagLoad, Mark::Failed, &e.to_string());
@@ -239,7 +226,7 @@ async fn run_python_tests(
     input: &StageInput<'_>,
     spec: &workloads::PythonTests,
 ) -> Result<execute::workloads::python_tests::TestsFacts, String> {
-    use execute::image::{ensure_pytest_image, Recipe, PYTEST_VENV};
+    use execute::image::PYTEST_VENV;
     use execute::workloads::python_tests::{self, TestsSpec, TestsStatus};
     let cfg = input.config;
     let obs = input.observer;
@@ -257,18 +244,8 @@ async fn run_python_tests(
             ));
         }
     };
-    let recipe = Recipe::pytest(&cfg.runner);
-    let known = match execute::image::host_debian_source(&cfg.runner) {
-        Ok(source) => docker::image_exists(&engine, &recipe.tag(&source.suite))
-            .await
-            .unwrap_or(false),
-        Err(_) => false,
-    };
-    if !known || cfg.runner.force_rebuild {
-        obs.note("building the pytest runner image (first run only, a few minutes)");
-    }
-    let step = |what: &str| obs.detail(Step::RunnerImage, what);
-    let image = match ensure_pytest_image(&cfg.runner, &Progress::to(&step)).await {
+    let recipe = execute::image::Recipe::pytest(&cfg.runner);
+    let image = match ensure_recipe_image(&engine, cfg, &recipe, obs, Step::RunnerImage).await {
         Ok(tag) => tag,
         Err(e) => {
             obs.end(Step::RunnerImage, Mark::Failed, &e.to_string());
@@ -705,15 +682,28 @@ async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts
     facts
 }
 
-/// Makes sure the runner image exists; the first run builds it, with a note
-/// saying so, since it takes minutes.
+/// Makes sure the dbt runner image exists; the first run builds it, with a
+/// note saying so, since it takes minutes.
 async fn ensure_image(
     docker: &bollard::Docker,
     cfg: &Config,
     obs: &dyn Observer,
 ) -> Result<String, ExecuteError> {
+    let recipe = execute::image::Recipe::dbt(&cfg.runner);
+    ensure_recipe_image(docker, cfg, &recipe, obs, Step::RunnerImage).await
+}
+
+/// Makes sure the image of `recipe` exists, building it on first use with a
+/// note saying so and its build steps shown under `step`.
+async fn ensure_recipe_image(
+    docker: &bollard::Docker,
+    cfg: &Config,
+    recipe: &execute::image::Recipe,
+    obs: &dyn Observer,
+    step: Step,
+) -> Result<String, ExecuteError> {
     let source = execute::image::host_debian_source(&cfg.runner)?;
-    let tag = execute::runner_image_tag(&cfg.runner, &source.suite);
+    let tag = recipe.tag(&source.suite);
     if !cfg.runner.force_rebuild && docker::image_exists(docker, &tag).await? {
         return Ok(tag);
     }
@@ -721,8 +711,8 @@ async fn ensure_image(
         "building the runner image {tag} (first run only, a few minutes; needs root for debootstrap and the Docker engine)"
     ));
     let started = Instant::now();
-    let step = |what: &str| obs.detail(Step::RunnerImage, what);
-    let tag = execute::ensure_runner_image(&cfg.runner, &Progress::to(&step)).await?;
+    let detail = |what: &str| obs.detail(step, what);
+    let tag = execute::image::ensure_image(&cfg.runner, recipe, &Progress::to(&detail)).await?;
     obs.note(&format!(
         "runner image {tag} ready after {:.0} s",
         started.elapsed().as_secs_f64()
