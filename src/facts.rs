@@ -21,6 +21,9 @@ pub struct Facts {
     pub docs: DocsFacts,
     /// The Airflow DAGs, read from the DAG files' code.
     pub dag: DagFacts,
+    /// The candidate's other Python modules: SQL text, caught errors, HTTP
+    /// calls, credentials.
+    pub code: crate::analyse::code::CodeFacts,
     /// The dbt project as dbt would read it: models, lineage, tests, SQL facts.
     pub dbt: DbtFacts,
     /// The candidate's code review of the files the exercise plants issues

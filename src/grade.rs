@@ -484,6 +484,8 @@ fn build_facts(
     let docs = crate::analyse::docs::analyse(&inventory);
     // A DAG file the parser cannot survive becomes an error fact for that file.
     let dag = crate::analyse::dag::analyse(&inventory, &crate::analyse::dag::DagLimits::default());
+    let code =
+        crate::analyse::code::analyse(&inventory, &crate::analyse::code::CodeLimits::default());
     // The analyser contains its own failures (per model); a panic costs the dbt
     // facts, never the grade.
     let dbt = catch_unwind(AssertUnwindSafe(|| {
@@ -493,6 +495,7 @@ fn build_facts(
     Facts {
         docs,
         dag,
+        code,
         submission: SubmissionFacts {
             name: name.to_string(),
             kind: acquired.kind.clone(),

@@ -49,6 +49,7 @@ fn checks(dag: DagFacts) -> BTreeMap<String, CheckResult> {
         inventory: Default::default(),
         history: None,
         dag,
+        code: Default::default(),
         dbt: Default::default(),
         docs: Default::default(),
         review: None,

@@ -28,6 +28,7 @@ fn band(root: &Path, name: &str, rubric: &Rubric) -> (f64, u8) {
             dags,
         },
         dbt: Default::default(),
+        code: Default::default(),
         docs: Default::default(),
         review: None,
         execution: None,

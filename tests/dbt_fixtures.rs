@@ -31,6 +31,7 @@ fn facts_for(root: &Path, starter: Option<&Path>, isolation: Isolation) -> Facts
         history: None,
         dbt,
         dag: Default::default(),
+        code: Default::default(),
         docs: Default::default(),
         review: None,
         execution: None,

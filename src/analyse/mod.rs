@@ -2,6 +2,7 @@
 //! DAG through tree-sitter-python, the dbt project through a YAML parser, a Jinja
 //! engine and sqlparser. Parsers that can abort run through [`crate::contained`].
 
+pub mod code;
 pub mod dag;
 pub mod dbt;
 pub mod docs;

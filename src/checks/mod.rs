@@ -6,6 +6,7 @@
 mod finding;
 mod registry;
 
+pub mod code;
 pub mod dag;
 pub mod dbt;
 pub mod design;

@@ -1,7 +1,7 @@
 //! The static list of every check assay knows. The rubric refers to these ids;
 //! the invariant tests below keep the list, the docs and the rubric in step.
 
-use super::{dag, dbt, design, docs, exec, history, review, Check};
+use super::{code, dag, dbt, design, docs, exec, history, review, Check};
 
 static CHECKS: &[&dyn Check] = &[
     &dag::Retries,
@@ -20,6 +20,10 @@ static CHECKS: &[&dyn Check] = &[
     &dag::HardcodedCredentials,
     &dag::DbtFirst,
     &dag::FilesParse,
+    &code::SqlValuesInText,
+    &code::SwallowedErrors,
+    &code::HttpTimeouts,
+    &code::HardcodedCredentials,
     &dbt::ContractModels,
     &dbt::ProjectParses,
     &docs::Monitoring,

@@ -64,8 +64,10 @@ mod tests;
 use std::collections::HashMap;
 use std::time::Duration;
 
+pub(crate) use eval::snippet_of;
 pub use imports::ImportLimits;
 pub use model::*;
+pub(crate) use scan::credentials as scan_credentials;
 
 use crate::contained::{self, ContainedError, ContainedLimits};
 use crate::inventory::Inventory;

@@ -55,9 +55,18 @@ fn literal(e: &Expr) -> Option<String> {
     }
 }
 
+/// `SNOWFLAKE_PASSWORD`: the name of the environment variable that holds
+/// the secret, not the secret.
+static ENV_VAR_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$").unwrap());
+
 fn looks_secret(value: &str) -> bool {
     let v = value.trim();
-    !v.is_empty() && !v.contains("{{") && !v.starts_with('$') && v.len() >= 4
+    !v.is_empty()
+        && !v.contains("{{")
+        && !v.starts_with('$')
+        && !ENV_VAR_NAME.is_match(v)
+        && v.len() >= 4
 }
 
 fn name_of(target: &Expr) -> Option<String> {

@@ -90,6 +90,17 @@ pub enum Stmt {
     Block {
         body: Vec<Stmt>,
         span: Span,
+        /// A `while` loop (its body may run again).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        looped: bool,
+        /// For a `try`: how many statements at the start of `body` are the
+        /// guarded block itself.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        try_len: usize,
+        /// For a `try`: its `except` clauses in order (their statements are in
+        /// `body` too), so that what a handler does with an error can be read.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        handlers: Vec<Handler>,
     },
     Return {
         value: Option<Expr>,
@@ -137,6 +148,19 @@ pub struct Param {
     pub default: Option<Expr>,
     /// `*args` (1) or `**kwargs` (2).
     pub star: u8,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// One `except` clause of a `try`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Handler {
+    /// The exception types it names; empty for a bare `except:`.
+    pub types: Vec<Expr>,
+    pub body: Vec<Stmt>,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -515,10 +539,17 @@ impl<'a> Cx<'a> {
                 body: self.field_block(node, "body", depth),
                 span: sp,
             },
-            "while_statement" | "try_statement" | "match_statement" => {
+            "try_statement" => self.try_stmt(node, depth, sp),
+            "while_statement" | "match_statement" => {
                 let mut body = Vec::new();
                 self.flatten_blocks(node, depth, &mut body);
-                Stmt::Block { body, span: sp }
+                Stmt::Block {
+                    body,
+                    span: sp,
+                    looped: node.kind() == "while_statement",
+                    try_len: 0,
+                    handlers: Vec::new(),
+                }
             }
             "return_statement" => Stmt::Return {
                 value: named(node).first().map(|n| self.expr(*n, depth)),
@@ -528,6 +559,64 @@ impl<'a> Cx<'a> {
             _ => Stmt::Other { span: sp },
         };
         Some(stmt)
+    }
+
+    /// A `try`: every block's statements flattened in source order, as for the
+    /// other blocks, plus the guarded block's length and each `except` clause.
+    fn try_stmt(&mut self, node: Node, depth: usize, sp: Span) -> Stmt {
+        let guarded = node.child_by_field_name("body");
+        let mut body = guarded
+            .map(|b| self.block(b, depth + 1))
+            .unwrap_or_default();
+        let try_len = body.len();
+        let mut handlers = Vec::new();
+        for child in named(node) {
+            if !self.tick() {
+                break;
+            }
+            if Some(child.id()) == guarded.map(|b| b.id()) {
+                continue;
+            }
+            if matches!(child.kind(), "except_clause" | "except_group_clause") {
+                let types = {
+                    let mut cursor = child.walk();
+                    let values: Vec<Node> =
+                        child.children_by_field_name("value", &mut cursor).collect();
+                    values
+                        .into_iter()
+                        .map(|v| {
+                            // `except E as e`: the type is the pattern's first part
+                            let v = if v.kind() == "as_pattern" {
+                                named(v).first().copied().unwrap_or(v)
+                            } else {
+                                v
+                            };
+                            self.expr(v, depth)
+                        })
+                        .collect()
+                };
+                let handled = named(child)
+                    .into_iter()
+                    .find(|c| c.kind() == "block")
+                    .map(|b| self.block(b, depth + 1))
+                    .unwrap_or_default();
+                body.extend(handled.iter().cloned());
+                handlers.push(Handler {
+                    types,
+                    body: handled,
+                    span: span(child),
+                });
+            } else if child.kind().ends_with("_clause") {
+                self.flatten_blocks(child, depth + 1, &mut body);
+            }
+        }
+        Stmt::Block {
+            body,
+            span: sp,
+            looped: false,
+            try_len,
+            handlers,
+        }
     }
 
     /// Statements of every block under a `while`/`try`/`match`, in order.

@@ -19,7 +19,9 @@
 //!   when it lies within `window` lines of the issue's lines, uses one of the
 //!   issue's terms, has at least `min_words` words, is no comma-separated
 //!   list of terms, and names the topics of at most `max_issues_per_statement`
-//!   issues of its file (more is a run of keywords);
+//!   issues of its file (more is a run of keywords). A term that two near
+//!   issues share counts for the nearer one only, so one word never finds two
+//!   problems;
 //! - false alarms: a comment none of whose statements names any planted
 //!   issue's topic (near or far) but one of which raises a problem
 //!   (`problem_words`, same word and list rules). A summary that names an
@@ -530,14 +532,27 @@ fn match_comments(facts: &mut ReviewFacts, review: &Review) {
             if named.len() > s.max_issues_per_statement {
                 continue;
             }
-            for k in named {
-                let issue = &mut issues[k];
-                let near = issue
-                    .located_at
-                    .is_some_and(|span| distance(st.line, span) <= s.window);
-                if !near {
+            // The near issues it names, each with the terms that name it.
+            let near: Vec<(usize, u32, BTreeSet<String>)> = named
+                .into_iter()
+                .filter_map(|k| {
+                    let d = distance(st.line, issues[k].located_at?);
+                    (d <= s.window)
+                        .then(|| (k, d, topics[k].matches(&stmt.text).into_iter().collect()))
+                })
+                .collect();
+            for (k, d, terms) in &near {
+                // A term two near issues share names the nearer one only (the
+                // first planted on a tie): one word does not find two problems.
+                let own_term = terms.iter().any(|t| {
+                    near.iter()
+                        .all(|(j, dj, tj)| j == k || !tj.contains(t) || (d, k) < (dj, j))
+                });
+                if !own_term {
                     continue;
                 }
+                let k = *k;
+                let issue = &mut issues[k];
                 counts.insert(k);
                 if issue.matched_comments.len() < MAX_MATCHES_PER_ISSUE {
                     issue.matched_comments.push(CommentRef {

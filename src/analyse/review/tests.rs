@@ -69,6 +69,10 @@ fn write(root: &Path, files: &[(&str, &str)]) {
 /// The review of `candidate` (the text of `src/db.py`, or `None` for a
 /// repository without it) against a starter holding `starter`.
 fn review_with(starter: &str, candidate: Option<&str>) -> ReviewFacts {
+    review_of(ISSUES, starter, candidate)
+}
+
+fn review_of(issues: &str, starter: &str, candidate: Option<&str>) -> ReviewFacts {
     let s = tempfile::tempdir().unwrap();
     let c = tempfile::tempdir().unwrap();
     write(s.path(), &[("src/db.py", starter), ("README.md", "x")]);
@@ -76,7 +80,7 @@ fn review_with(starter: &str, candidate: Option<&str>) -> ReviewFacts {
         Some(text) => write(c.path(), &[("src/db.py", text), ("README.md", "x")]),
         None => write(c.path(), &[("README.md", "x")]),
     }
-    let pack = ReviewPack::parse(ISSUES, &|f| {
+    let pack = ReviewPack::parse(issues, &|f| {
         std::fs::read_to_string(s.path().join(f)).map_err(|e| e.to_string())
     })
     .unwrap();
@@ -344,4 +348,43 @@ fix = "b"
     assert_eq!(named(&f, "db.not-idempotent"), [3]);
     assert!(named(&f, "other.dup-a").is_empty(), "another file's issue");
     assert_eq!(f.comments[0].names_topic_of.len(), 3);
+}
+
+#[test]
+fn a_term_two_near_issues_share_counts_for_the_nearer_one_only() {
+    let issues = ISSUES
+        .replace(
+            r#"terms = ["idempoten", "duplicat", "twice"]"#,
+            r#"terms = ["idempoten", "duplicat", "twice", "overwrit"]"#,
+        )
+        .replace(
+            r#"terms = ["close", "leak"]"#,
+            r#"terms = ["close", "leak", "overwrit"]"#,
+        );
+    // line 2, right above the cursor (now line 3); the loop is lines 4-6
+    let shared = STARTER.replace(
+        "    cur = conn.cursor()\n",
+        "    # Each call overwrites the previous cursor.\n    cur = conn.cursor()\n",
+    );
+    let f = review_of(&issues, STARTER, Some(&shared));
+    assert_eq!(
+        f.comments[0].counts_for,
+        ["db.no-close"],
+        "{:#?}",
+        f.comments
+    );
+    assert!(named(&f, "db.not-idempotent").is_empty());
+
+    // a statement naming each problem by its own words counts for both
+    let both = STARTER.replace(
+        "    cur = conn.cursor()\n",
+        "    # The cursor is never closed and a rerun duplicates every row.\n    cur = conn.cursor()\n",
+    );
+    let f = review_of(&issues, STARTER, Some(&both));
+    assert_eq!(
+        f.comments[0].counts_for,
+        ["db.not-idempotent", "db.no-close"],
+        "{:#?}",
+        f.comments
+    );
 }

@@ -49,6 +49,7 @@ fn facts(files: &[(&str, &str)]) -> Facts {
         review: None,
         execution: None,
         dag,
+        code: Default::default(),
     }
 }
 

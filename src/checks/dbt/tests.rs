@@ -32,6 +32,7 @@ fn facts(files: &[(&str, &str)]) -> (tempfile::TempDir, Facts) {
         history: None,
         dbt,
         dag: Default::default(),
+        code: Default::default(),
         docs: Default::default(),
         review: None,
         execution: None,

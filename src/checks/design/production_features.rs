@@ -341,6 +341,7 @@ mod tests {
             review: None,
             execution: None,
             dag,
+            code: Default::default(),
         }
     }
 

@@ -386,6 +386,7 @@ pub(crate) mod testing {
             history: None,
             docs,
             dag: Default::default(),
+            code: Default::default(),
             dbt: Default::default(),
             review: None,
             execution: None,

@@ -221,6 +221,7 @@ fn fixture(execution: Option<ExecutionFacts>) -> Fixture {
         _dir: dir,
         facts: Facts {
             dag: Default::default(),
+            code: Default::default(),
             dbt: Default::default(),
             docs: Default::default(),
             submission: SubmissionFacts {
@@ -522,6 +523,7 @@ fn an_untouched_starter_earns_nothing() {
         _dir: dir,
         facts: Facts {
             dag: Default::default(),
+            code: Default::default(),
             dbt: Default::default(),
             docs: Default::default(),
             submission: SubmissionFacts {

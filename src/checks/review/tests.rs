@@ -47,6 +47,7 @@ fn facts(dir: &Path, with_review: bool) -> Facts {
         history: None,
         docs: Default::default(),
         dag: Default::default(),
+        code: Default::default(),
         dbt: Default::default(),
         review,
         execution: None,
