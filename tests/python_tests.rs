@@ -292,4 +292,7 @@ fn a_memory_bomb_fails_the_hidden_tests_and_a_cycle_fails_the_dag_load() {
     let dag = common::criterion(&report, "exec.dag_loads");
     assert_eq!(dag["outcome"]["kind"], "fail", "{dag}");
     assert!(dag.to_string().contains("Cycle detected"), "{dag}");
+    // the rubric's overall gate: a DAG Airflow cannot load never runs
+    let overall = report["overall"]["band"].as_u64().unwrap();
+    assert!(overall <= 2, "overall band {overall}: {}", report["overall"]);
 }
