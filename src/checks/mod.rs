@@ -28,7 +28,10 @@ pub struct CheckMeta {
     /// Stable id, `<family>.<name>`; the rubric refers to checks by it.
     pub id: &'static str,
     pub title: &'static str,
-    /// The strongest kind of evidence this check produces.
+    /// The kind of evidence this check's own reading produces. A result may
+    /// carry stronger evidence than this when something measured decided it
+    /// (`CheckResult::confidence`, with `decided_by` saying what: the hidden checks in
+    /// `evidence::reconcile`, Airflow's DagBag in the DAG checks).
     pub confidence: Confidence,
     /// The check's doc comment, with the sections "What it checks", "Why it
     /// matters" and "How to pass".

@@ -11,6 +11,7 @@ mod files_parse;
 mod hardcoded_credentials;
 mod idempotent_dates;
 mod max_active_runs;
+mod measured;
 mod quality_after_transform;
 mod retries;
 mod retry_delay;
@@ -20,6 +21,8 @@ mod static_start_date;
 mod top_level_work;
 mod xcom_size;
 
+#[cfg(test)]
+mod measured_tests;
 #[cfg(test)]
 mod tests;
 

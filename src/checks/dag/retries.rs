@@ -1,10 +1,11 @@
 use serde_json::json;
 
+use super::measured::{self, Measurement};
 use super::{
     candidate_dags, capped, param_bool, result, setting_evidence, unresolved_evidence, work_tasks,
 };
 use crate::analyse::dag::{Known, Origin};
-use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Outcome};
+use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outcome};
 
 crate::declare_check! {
     /// ## What it checks
@@ -14,6 +15,10 @@ crate::declare_check! {
     /// `exempt_explicit_checks`, a data check (dbt test, source freshness, a
     /// quality gate) may set fewer retries on purpose, written on the task.
     /// A retry count read from a Variable or the environment counts half.
+    /// When the exercise loads the DAG with Airflow's own DagBag and it loaded,
+    /// the retries Airflow measured on each task decide instead (same bar),
+    /// with the code reading shown beside them; a count the code seems to set
+    /// but Airflow does not see is reported as a contradiction.
     ///
     /// ## Why it matters
     /// Syncs time out, warehouses drop connections, APIs rate-limit. Without
@@ -28,6 +33,41 @@ crate::declare_check! {
         id: "dag.retries",
         title: "Every task retries transient failures",
         confidence: Static,
+    }
+}
+
+/// A task's credit for a retry count `value`, written where `origin` says.
+fn credit_of(value: &Known, origin: Origin, is_check: bool, min: i64, exempt: bool) -> Credit {
+    match value {
+        Known::Unknown(_) => Credit::RunTime,
+        v => {
+            let n = v.as_int().unwrap_or(0);
+            if n >= min {
+                Credit::Meets
+            } else if exempt && is_check && origin == Origin::Task {
+                Credit::Exempt
+            } else {
+                Credit::Below(n)
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Credit {
+    Meets,
+    Exempt,
+    RunTime,
+    Below(i64),
+}
+
+impl Credit {
+    fn points(self) -> f64 {
+        match self {
+            Credit::Meets | Credit::Exempt => 1.0,
+            Credit::RunTime => 0.5,
+            Credit::Below(_) => 0.0,
+        }
     }
 }
 
@@ -46,7 +86,11 @@ impl Check for Retries {
             Ok(d) => d,
             Err(r) => return r,
         };
-        let tasks = work_tasks(&dags);
+        let mut tasks = Vec::new();
+        for d in &dags {
+            let at = measured::loaded(cx.facts, d);
+            tasks.extend(work_tasks(&[*d]).into_iter().map(|t| (t, at)));
+        }
         if tasks.is_empty() {
             return CheckResult::new(
                 Self::META.id,
@@ -55,48 +99,70 @@ impl Check for Retries {
                 "the DAG has no task that does pipeline work",
             );
         }
-        let (mut credit, mut bad, mut good) = (0.0, Vec::new(), Vec::new());
+        let mut m = Measurement::default();
+        let (mut credit, mut code_credit, mut bad, mut good) = (0.0, 0.0, Vec::new(), Vec::new());
         let (mut meeting, mut exempted) = (0, 0);
-        for t in &tasks {
+        let (mut code_meeting, mut code_exempted) = (0, 0);
+        for (t, at) in &tasks {
             let s = t.setting("retries");
-            match &s.value {
-                Known::Unknown(_) => {
-                    credit += 0.5;
-                    bad.push(setting_evidence(
-                        t,
-                        "retries",
-                        s,
-                        "decided at run time: counted half",
-                    ));
+            let code = credit_of(&s.value, s.origin, t.is_check, min, exempt);
+            code_credit += code.points();
+            match code {
+                Credit::Meets => code_meeting += 1,
+                Credit::Exempt => code_exempted += 1,
+                _ => {}
+            }
+            let measured = at.and_then(|at| {
+                let v = measured::int(at.task(&t.task_id)?.retries)?;
+                Some((at, v))
+            });
+            let c = match &measured {
+                Some((_, v)) => credit_of(v, s.origin, t.is_check, min, exempt),
+                None => code,
+            };
+            credit += c.points();
+            let evidence = |note: &str| match &measured {
+                Some((at, v)) => measured::task_measured(*at, t, "retries", s, v, note),
+                None => setting_evidence(t, "retries", s, note),
+            };
+            match c {
+                Credit::RunTime => bad.push(evidence("decided at run time: counted half")),
+                Credit::Meets => {
+                    meeting += 1;
+                    good.push(evidence(""));
                 }
-                v => {
-                    let n = v.as_int().unwrap_or(0);
-                    if n >= min {
-                        credit += 1.0;
-                        meeting += 1;
-                        good.push(setting_evidence(t, "retries", s, ""));
-                    } else if exempt && t.is_check && s.origin == Origin::Task {
-                        credit += 1.0;
-                        exempted += 1;
-                        good.push(setting_evidence(
-                            t,
-                            "retries",
-                            s,
-                            "a data check with its retries chosen on the task",
-                        ));
-                    } else {
-                        bad.push(
-                            setting_evidence(t, "retries", s, "below the bar")
-                                .with_measured(json!(n))
-                                .with_expected(json!(min)),
-                        );
-                    }
+                Credit::Exempt => {
+                    exempted += 1;
+                    good.push(evidence("a data check with its retries chosen on the task"));
                 }
+                Credit::Below(n) => bad.push(
+                    evidence("below the bar")
+                        .with_measured(json!(n))
+                        .with_expected(json!(min)),
+                ),
+            }
+            if let Some((at, v)) = &measured {
+                m.judged(
+                    *at,
+                    code.points(),
+                    c.points(),
+                    s.value.is_unknown(),
+                    || setting_evidence(t, "retries", s, ""),
+                    || {
+                        Evidence::note(format!(
+                            "DAG `{}`, task `{}`: retries = {} measured by Airflow {}'s DagBag",
+                            at.dag.dag_id,
+                            t.task_id,
+                            v.describe(),
+                            at.airflow
+                        ))
+                        .with_measured(json!(v.as_int()))
+                        .with_expected(json!(min))
+                    },
+                );
             }
         }
-        result(
-            &Self::META,
-            credit / tasks.len() as f64,
+        let summary = |meeting: usize, exempted: usize| {
             format!(
                 "{meeting} of {} tasks retry at least {min} time(s){}",
                 tasks.len(),
@@ -105,15 +171,27 @@ impl Check for Retries {
                 } else {
                     String::new()
                 }
-            ),
+            )
+        };
+        let n = tasks.len() as f64;
+        let r = result(
+            &Self::META,
+            credit / n,
+            summary(meeting, exempted),
             capped(bad, good)
                 .into_iter()
                 .chain(unresolved_evidence(
-                    tasks.iter().copied(),
+                    tasks.iter().map(|(t, _)| *t),
                     "judged on its settings only",
                 ))
                 .collect(),
             cx,
+        );
+        m.finish(
+            &Self::META,
+            r,
+            code_credit / n,
+            &summary(code_meeting, code_exempted),
         )
     }
 }

@@ -77,7 +77,7 @@ fn pipeline_band(facts: &Facts) -> (f64, u8) {
     (d.score.unwrap(), d.band.unwrap())
 }
 
-fn credit(r: &CheckResult) -> f64 {
+pub(super) fn credit(r: &CheckResult) -> f64 {
     r.outcome.credit().unwrap_or(-1.0)
 }
 
@@ -331,7 +331,7 @@ fn a_crashed_file_is_an_error_and_the_rest_is_graded() {
 
 const HEADER: &str = "from datetime import datetime, timedelta\nfrom airflow import DAG\nfrom airflow.operators.bash import BashOperator\nfrom airflow.operators.python import PythonOperator\n";
 
-fn snippet(body: &str) -> Facts {
+pub(super) fn snippet(body: &str) -> Facts {
     facts(&[("dags/d.py", &format!("{HEADER}{body}"))])
 }
 
