@@ -411,8 +411,11 @@ async fn endless_model_is_killed_and_its_container_removed() {
     // Whether dbt got as far as writing its manifest depends on the machine's
     // load; only the verdict and the queries after the kill are asserted.
     assert_eq!(
-        res.outputs.queries[0].rows,
-        vec![vec![serde_json::json!(42)]]
+        res.outputs.queries.first().map(|q| q.rows.clone()),
+        Some(vec![vec![serde_json::json!(42)]]),
+        "{:?} {}",
+        res.outputs.report,
+        res.runner_stderr
     );
 
     // Then dbt's deadline lies past the phase's, so the grader's kill ends it.

@@ -294,5 +294,9 @@ fn a_memory_bomb_fails_the_hidden_tests_and_a_cycle_fails_the_dag_load() {
     assert!(dag.to_string().contains("Cycle detected"), "{dag}");
     // the rubric's overall gate: a DAG Airflow cannot load never runs
     let overall = report["overall"]["band"].as_u64().unwrap();
-    assert!(overall <= 2, "overall band {overall}: {}", report["overall"]);
+    assert!(
+        overall <= 2,
+        "overall band {overall}: {}",
+        report["overall"]
+    );
 }

@@ -381,6 +381,13 @@ def query_warehouse(spec):
 
 
 def cmd_query_child(commands_path):
+    if commands_path == "-":
+        # Started early: import DuckDB now, then wait for the commands' path.
+        import duckdb  # noqa: F401
+
+        commands_path = sys.stdin.readline().strip()
+        if not commands_path:
+            os._exit(0)
     with open(commands_path, "r", encoding="utf-8") as f:
         spec = json.load(f)
     out = json.dumps(query_warehouse(spec)).encode()
@@ -412,27 +419,46 @@ def kill_group(child):
     child.kill()
 
 
-def run_query_child(spec, commands_path, phase_dir):
+def start_query_child(spec, phase_dir):
+    """A query child started ahead of its commands (see `cmd_query_child`)."""
+    return subprocess.Popen(
+        [PYTHON, "/opt/assay/runner.py", "query-child", "-"],
+        cwd=os.path.join(phase_dir, "cwd"),
+        env=child_env(spec),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def run_query_child(spec, commands_path, phase_dir, warm=None):
     """Runs the check queries in a child process under the phase's clock.
 
     A candidate's view is evaluated when it is queried, so a view that reads
     `current_timestamp` must see the same "now" as the build did. The clock
     is preloaded into a child rather than into this process (the runner's own
-    waits and deadlines must read the real clock).
+    waits and deadlines must read the real clock). `warm` is a child started
+    earlier that waits for the commands' path on its stdin.
     """
-    env = child_env(spec)
     timeout = float(spec.get("queries_timeout_secs") or spec.get("dbt_timeout_secs") or 600)
-    child = subprocess.Popen(
-        [PYTHON, "/opt/assay/runner.py", "query-child", commands_path],
-        cwd=os.path.join(phase_dir, "cwd"),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    if warm is not None and warm.poll() is None:
+        child, given = warm, (commands_path + "\n").encode()
+    else:
+        child, given = (
+            subprocess.Popen(
+                [PYTHON, "/opt/assay/runner.py", "query-child", commands_path],
+                cwd=os.path.join(phase_dir, "cwd"),
+                env=child_env(spec),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            ),
+            None,
+        )
     try:
-        out, err = child.communicate(timeout=timeout)
+        out, err = child.communicate(input=given, timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_group(child)
         child.communicate()
@@ -522,6 +548,13 @@ def run_phase(phase_id):
     result = {"raw_loaded": None, "raw_error": None, "dbt": None, "queries_error": None}
     started = time.monotonic()
 
+    # dbt's child starts first: its Python and dbt imports (a second or two)
+    # overlap the raw load, and it waits on a pipe until the load is done. No
+    # code of the submission runs before that go.
+    pending = None
+    if spec.get("dbt"):
+        pending = start_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir, wait=bool(spec.get("raw")))
+
     if spec.get("raw"):
         # Imported only to load: a check step's queries run in their own child.
         import duckdb
@@ -538,10 +571,18 @@ def run_phase(phase_id):
     # A check step only queries: starting a dbt child would cost a Python and
     # dbt import (1-2 s) for nothing.
     console = None
-    if result["raw_error"] is None and spec.get("dbt"):
-        result["dbt"], console = run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir)
+    if pending is not None:
+        if result["raw_error"] is None:
+            result["dbt"], console = finish_dbt_child(pending)
+        else:
+            kill_group(pending["child"])
+            pending["child"].wait()
 
     kill_everyone_else()
+    # Started only now that nothing of the submission is left: the check
+    # round's child imports DuckDB while the host reads the outputs and plans
+    # its queries.
+    warm = start_query_child(spec, phase_dir) if spec.get("dialog") else None
     log_tail = b""
     if console is not None:
         console.join(5)
@@ -579,16 +620,25 @@ def run_phase(phase_id):
 
     emit_outputs(result, queries, phase_fd, log_tail, spec)
     if spec.get("dialog"):
-        answer_checks(spec, in_dir, phase_dir)
+        answer_checks(spec, in_dir, phase_dir, warm)
 
 
-def answer_checks(spec, in_dir, phase_dir):
+def answer_checks(spec, in_dir, phase_dir, warm=None):
     """The second round: the host's check queries, planned from the first
     round's outputs, run in the clocked query child; their answers go back as
     a second frame. An empty or absent reply means nothing to check."""
-    reply = read_frame(sys.stdin.buffer, 64 << 20)
-    if not reply:
-        return
+    try:
+        reply = read_frame(sys.stdin.buffer, 64 << 20)
+        if not reply:
+            return
+        answer_round(spec, in_dir, phase_dir, reply, warm)
+    finally:
+        if warm is not None and warm.poll() is None:
+            kill_group(warm)
+            warm.wait()
+
+
+def answer_round(spec, in_dir, phase_dir, reply, warm):
     started = time.monotonic()
     asked = json.loads(reply.decode("utf-8"))
     checks = {
@@ -602,7 +652,7 @@ def answer_checks(spec, in_dir, phase_dir):
     path = os.path.join(in_dir, "checks.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(checks, f)
-    looked = run_query_child(checks, path, phase_dir)
+    looked = run_query_child(checks, path, phase_dir, warm)
     answer = {"queries_error": looked.get("queries_error"), "elapsed_secs": None}
     answer["elapsed_secs"] = time.monotonic() - started
     buf = io.BytesIO()
@@ -686,7 +736,11 @@ class ConsoleTail(threading.Thread):
             pass
 
 
-def run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir):
+def start_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir, wait):
+    """Starts dbt's child. With `wait`, it imports dbt and then blocks until
+    `finish_dbt_child` sends the go; it reports how long it waited on a pipe
+    it closes before running any dbt command, so the wait is not counted as
+    dbt's time and nothing of the submission can write there."""
     env = child_env(
         spec,
         {
@@ -698,26 +752,57 @@ def run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir):
         },
     )
     commands_path = os.path.join(phase_dir, "in", "phase.json")
-    timeout = float(spec.get("dbt_timeout_secs", 600))
-    started = time.monotonic()
     read_fd, write_fd = os.pipe()
+    argv = [PYTHON, "/opt/assay/runner.py", "dbt-child", commands_path, os.path.join(out_dir, "invocations.json")]
+    go = waited = None
+    keep = [write_fd]
+    if wait:
+        go_read, go_write = os.pipe()
+        waited_read, waited_write = os.pipe()
+        argv += [str(go_read), str(waited_write)]
+        keep += [go_read, waited_write]
+        go, waited = go_write, waited_read
+    started = time.monotonic()
     try:
         child = subprocess.Popen(
-            [PYTHON, "/opt/assay/runner.py", "dbt-child", commands_path, os.path.join(out_dir, "invocations.json")],
+            argv,
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=write_fd,
             stderr=write_fd,
+            pass_fds=keep[1:],
             start_new_session=True,
         )
     finally:
-        os.close(write_fd)
+        for fd in keep:
+            os.close(fd)
     console = ConsoleTail(read_fd, int(spec.get("log_tail_bytes", 65536)))
     console.start()
+    return {"child": child, "console": console, "started": started, "go": go, "waited": waited, "spec": spec}
+
+
+def finish_dbt_child(pending):
+    child, spec = pending["child"], pending["spec"]
+    timeout = float(spec.get("dbt_timeout_secs", 600))
+    waited_secs = 0.0
+    if pending["go"] is not None:
+        try:
+            os.write(pending["go"], b"g")
+        except OSError:
+            pass  # the child is gone: its exit says why
+        os.close(pending["go"])
+        with os.fdopen(pending["waited"], "rb") as f:
+            line = f.read(64)
+        try:
+            waited_secs = min(max(float(line.decode("ascii").strip() or 0), 0.0), time.monotonic() - pending["started"])
+        except (UnicodeDecodeError, ValueError):
+            waited_secs = 0.0
+    # dbt's deadline runs from the go: the overlapped import is not dbt's time
+    started = pending["started"] + waited_secs
     timed_out = False
     try:
-        child.wait(timeout=timeout)
+        child.wait(timeout=max(timeout - (time.monotonic() - started), 0.1))
     except subprocess.TimeoutExpired:
         timed_out = True
         kill_group(child)
@@ -727,17 +812,28 @@ def run_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir):
         "timed_out": timed_out,
         "timeout_secs": timeout,
         "elapsed_secs": time.monotonic() - started,
+        "waited_secs": waited_secs,
         "commands": len(spec.get("dbt", [])),
-    }, console
+    }, pending["console"]
 
 
-def cmd_dbt_child(commands_path, invocations_path):
+def cmd_dbt_child(commands_path, invocations_path, go_fd=None, waited_fd=None):
     """One Python process for every dbt command of the phase: start-up is paid once."""
     with open(commands_path, "r", encoding="utf-8") as f:
         spec = json.load(f)
     from dbt.cli.main import dbtRunner
 
     runner = dbtRunner()
+    if go_fd is not None:
+        t = time.monotonic()
+        go = os.read(int(go_fd), 1)
+        os.close(int(go_fd))
+        # Written and closed before any dbt command runs: the submission's
+        # code never holds this pipe.
+        os.write(int(waited_fd), b"%.6f" % (time.monotonic() - t))
+        os.close(int(waited_fd))
+        if go != b"g":
+            os._exit(3)
     invocations = []
     worst = 0
     for args in spec.get("dbt", []):
@@ -974,8 +1070,8 @@ def main(argv):
         cmd_probe()
     elif cmd == "query-child" and len(argv) == 3:
         cmd_query_child(argv[2])
-    elif cmd == "dbt-child" and len(argv) == 4:
-        cmd_dbt_child(argv[2], argv[3])
+    elif cmd == "dbt-child" and len(argv) in (4, 6):
+        cmd_dbt_child(*argv[2:])
     else:
         fail("unknown command")
 
