@@ -13,7 +13,9 @@
 use std::path::PathBuf;
 
 use assay::config::Config;
-use assay::exec_stage::{self, ExecStatus, StageInput};
+use assay::execute::stage::{self, StageInput};
+use assay::execute::workloads::dbt::HiddenChecks;
+use assay::execute::ExecStatus;
 use assay::exercise::Exercise;
 use assay::inventory::Inventory;
 
@@ -32,8 +34,7 @@ fn main() {
         "marketplace-elt",
     )
     .expect("the marketplace-elt pack");
-    let hidden = exec_stage::HiddenChecks::load_for(&exercise.pack_dir)
-        .expect("the pack's hidden checks load");
+    let hidden = HiddenChecks::load_for(&exercise.pack_dir).expect("the pack's hidden checks load");
     let inventory = Inventory::build(&source).expect("the submission can be listed");
     let config = Config::default();
 
@@ -54,7 +55,7 @@ fn main() {
         "share"
     );
     for run in 1..=runs {
-        let facts = exec_stage::run(&StageInput {
+        let facts = stage::run(&StageInput {
             exercise: &exercise,
             hidden: hidden.as_ref(),
             submission_root: &source,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::analyse::docs::{BlockKind, DocsFacts};
 use crate::checks::{CheckResult, Contradiction, Evidence, Outcome};
-use crate::exec_stage::Verdict;
+use crate::execute::workloads::dbt::Verdict;
 
 const FILE_NAME: &str = "claims.toml";
 /// Characters of the claiming sentence quoted.

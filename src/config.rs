@@ -23,7 +23,7 @@ pub struct Config {
 
 /// The package cache: one folder per package name (`dbt_utils/dbt_project.yml`
 /// and the rest of the package), filled by a deployment that has network. The
-/// sandbox never runs `dbt deps`; see `exec_stage::packages`.
+/// sandbox never runs `dbt deps`; see `execute::workloads::dbt::packages`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PackagesConfig {

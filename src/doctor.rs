@@ -292,7 +292,7 @@ fn workload_recipes(
     let mut pytest = Vec::new();
     let mut airflow = Vec::new();
     for e in exercises.iter().filter(|e| e.has_pack) {
-        let Ok(w) = crate::exec_stage::workloads::Workloads::of(&home.join("fixtures").join(&e.id))
+        let Ok(w) = crate::execute::workloads::Workloads::of(&home.join("fixtures").join(&e.id))
         else {
             continue;
         };
@@ -322,7 +322,7 @@ fn data_line(config: &Config, home: Option<&Path>, exercises: &[crate::exercise:
     // Only the dbt exercises have seeded data.
     let seeded = |id: &str| {
         home.and_then(|h| {
-            crate::exec_stage::workloads::Workloads::of(&h.join("fixtures").join(id)).ok()
+            crate::execute::workloads::Workloads::of(&h.join("fixtures").join(id)).ok()
         })
         .is_none_or(|w| w.dbt_phases)
     };
@@ -330,7 +330,7 @@ fn data_line(config: &Config, home: Option<&Path>, exercises: &[crate::exercise:
         .iter()
         .filter(|e| seeded(&e.id))
         .filter(|e| {
-            !crate::exec_stage::data_dir(&root, &e.id, seed, scale)
+            !crate::execute::stage::data_dir(&root, &e.id, seed, scale)
                 .join("manifest.json")
                 .is_file()
         })

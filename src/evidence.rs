@@ -12,7 +12,8 @@
 use std::collections::BTreeMap;
 
 use crate::checks::{CheckResult, Confidence, Contradiction, Evidence, Outcome};
-use crate::exec_stage::{self, ExecStatus, Tolerance, Verdict};
+use crate::execute::workloads::dbt::{self, Tolerance, Verdict};
+use crate::execute::ExecStatus;
 use crate::facts::Facts;
 use crate::rubric::Rubric;
 
@@ -36,7 +37,7 @@ pub fn all_verdicts(rubric: &Rubric, facts: &Facts) -> Vec<Verdict> {
     };
     (1..=3u8)
         .filter_map(|phase| {
-            hidden_tolerance(rubric, phase).map(|tol| exec_stage::phase_verdicts(exec, phase, &tol))
+            hidden_tolerance(rubric, phase).map(|tol| dbt::phase_verdicts(exec, phase, &tol))
         })
         .flatten()
         .collect()
@@ -219,7 +220,7 @@ pub fn verdict_evidence(v: &Verdict) -> Evidence {
         "{} in phase {} ({}): {}",
         v.check,
         v.phase,
-        exec_stage::phase_name(v.phase),
+        dbt::phase_name(v.phase),
         v.note
     ));
     if let Some(m) = &v.measured {

@@ -6,7 +6,7 @@ use crate::analyse::dag::DagFacts;
 use crate::analyse::dbt::DbtFacts;
 use crate::analyse::docs::DocsFacts;
 use crate::analyse::review::ReviewFacts;
-pub use crate::exec_stage::ExecutionFacts;
+pub use crate::execute::ExecutionFacts;
 use crate::history::History;
 use crate::inventory::Inventory;
 

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::acquire::{self, Acquired};
 use crate::checks::{self, CheckContext, CheckResult, Outcome, Params};
 use crate::config::Config;
-use crate::exec_stage::{self, ExecStatus, HiddenChecks, HiddenChecksError, Tolerance};
+use crate::execute::stage::StageInput;
+use crate::execute::workloads::dbt::{self, HiddenChecks, HiddenChecksError, Tolerance};
+use crate::execute::{self, ExecStatus};
 use crate::exercise::Exercise;
 use crate::facts::{Facts, SubmissionFacts};
 use crate::inventory::{Inventory, Origin};
@@ -240,7 +242,7 @@ pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, 
         ));
     } else {
         tracing::info!("running the submission in the sandbox");
-        let execution = exec_stage::run(&exec_stage::StageInput {
+        let execution = execute::stage::run(&StageInput {
             exercise: &exercise,
             hidden: hidden.as_ref(),
             submission_root: &acquired.root,
@@ -254,7 +256,7 @@ pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, 
             config: &req.config,
             observer: obs,
         });
-        let detail = exec_stage::stage_detail(&execution);
+        let detail = execute::stage::stage_detail(&execution);
         let status = match &execution.status {
             ExecStatus::Ran => StageStatus::Ok,
             ExecStatus::NoProject => StageStatus::Skipped,
@@ -329,7 +331,7 @@ pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, 
     report.execution = facts
         .execution
         .as_ref()
-        .and_then(|e| exec_stage::report_summary(e, &|phase| hidden_tolerance(&rubric, phase)));
+        .and_then(|e| dbt::report_summary(e, &|phase| hidden_tolerance(&rubric, phase)));
     report.stages.push(stage(
         Stage::Score,
         StageStatus::Ok,
@@ -382,7 +384,7 @@ fn tally(results: &BTreeMap<String, CheckResult>) -> String {
 /// that cannot be had) is a failure of its checks instead, never this.
 pub fn incomplete_cause(
     report: &Report,
-    execution: Option<&exec_stage::ExecutionFacts>,
+    execution: Option<&execute::ExecutionFacts>,
 ) -> Option<String> {
     if let Some(ExecStatus::Unavailable { reason }) = execution.map(|e| &e.status) {
         return Some(format!("the submission was not executed: {reason}"));
@@ -391,7 +393,7 @@ pub fn incomplete_cause(
         .into_iter()
         .flat_map(|e| &e.phases)
         .find_map(|p| match &p.ran {
-            exec_stage::PhaseRun::GraderFailed { reason } => Some((p.number, reason)),
+            execute::PhaseRun::GraderFailed { reason } => Some((p.number, reason)),
             _ => None,
         })
     {

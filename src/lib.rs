@@ -16,7 +16,6 @@ pub mod config;
 pub mod contained;
 pub mod doctor;
 pub mod evidence;
-pub mod exec_stage;
 pub mod execute;
 pub mod exercise;
 pub mod facts;

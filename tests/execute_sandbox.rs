@@ -593,7 +593,7 @@ async fn now_inside_dbt_is_the_phase_sync_time() {
         );
         spec.clock = Some(clock.to_string());
         // The grader's hidden checks are planned from what the build left
-        // and run by the same runner after dbt, as exec_stage does; they carry
+        // and run by the same runner after dbt, as the dbt workload does; they carry
         // the phase's clock too.
         let mut planned_from = Vec::new();
         let mut planner = |built: &PhaseResult| -> Vec<SandboxQuery> {

@@ -1,21 +1,39 @@
-//! Executing a submission's dbt project in a locked-down Docker container.
+//! Executing a submission in a locked-down Docker container: a sandbox (engine,
+//! image, outputs) and the workloads the exercise pack has it run.
 //!
-//! - [`image`] builds the runner image without a registry (debootstrap + pip) and
-//!   imports it into the local engine.
+//! The sandbox:
+//!
+//! - [`image`] builds the runner images without a registry (debootstrap + pip) and
+//!   imports them into the local engine.
 //! - [`docker`] is the only module that talks to the Docker engine.
 //! - [`sandbox`] runs phases (load raw snapshot, dbt commands, check queries) in one
 //!   container with every resource limit from [`SandboxLimits`].
 //! - [`outputs`] reads what the container produced, as hostile input.
+//!
+//! What runs in it and what comes of it:
+//!
+//! - [`workloads`]: what a pack asks for (`workloads.toml`): the dbt phases
+//!   ([`workloads::dbt`]), hidden Python tests, a DAG load.
+//! - [`stage`]: the execution stage of `assay grade`: runs the pack's workloads
+//!   and says whose failure is whose (the submission's or the grader's).
+//! - [`facts`]: what the stage learned ([`ExecutionFacts`]); checks read these
+//!   and never call Docker.
 
 pub mod docker;
+pub mod facts;
 pub mod image;
 pub mod outputs;
 pub mod sandbox;
+pub mod stage;
 pub mod workloads;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+pub use facts::{
+    DagLoadRun, DataRef, ExecStatus, ExecutionFacts, HiddenMeasurement, ModelState, PhaseFacts,
+    PhaseRun, Timings,
+};
 pub use image::{ensure_runner_image, runner_image_tag, Progress};
 pub use outputs::{
     DbtInvocation, Manifest, ManifestNode, NodeStatus, PhaseOutputs, QueryResult, Resources,

@@ -25,8 +25,8 @@ use crate::analyse::dag::{Dag, Known, Setting, Task};
 use crate::checks::{
     CheckMeta, CheckResult, ClaimSource, Confidence, Contradiction, Evidence, Outcome,
 };
-use crate::exec_stage::DagLoadRun;
 use crate::execute::workloads::dag_load::{DagFact, TaskFact};
+use crate::execute::DagLoadRun;
 use crate::facts::Facts;
 
 /// A DAG as Airflow's DagBag loaded it.

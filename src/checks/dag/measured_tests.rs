@@ -3,10 +3,10 @@
 //! DAG's id, and nothing changes without such a load.
 
 use crate::checks::{self, CheckContext, CheckResult, Confidence, Outcome, Params};
-use crate::exec_stage::{DagLoadRun, ExecStatus, ExecutionFacts};
 use crate::execute::workloads::dag_load::{
     AttemptOutcome, DagBagAttempt, DagFact, DagLoadFacts, DagUpload, ImportErrorFact, TaskFact,
 };
+use crate::execute::{DagLoadRun, ExecStatus, ExecutionFacts};
 use crate::facts::Facts;
 use crate::rubric::Rubric;
 

@@ -3,7 +3,8 @@ use serde_json::json;
 use crate::execute::NodeStatus;
 
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outcome};
-use crate::exec_stage::{PhaseFacts, PhaseRun};
+use crate::execute::workloads::dbt::log_excerpt;
+use crate::execute::{PhaseFacts, PhaseRun};
 
 crate::declare_check! {
     /// ## What it checks
@@ -179,7 +180,7 @@ fn phase_problems(phase: &PhaseFacts) -> Option<Result<Vec<(Option<String>, Stri
         .filter(|r| !r.unique_id.starts_with("test.") && !r.unique_id.starts_with("unit_test."))
         .collect();
     if nodes.is_empty() && problems.is_empty() {
-        let tail: String = crate::exec_stage::log_excerpt(&phase.log_tail, 3).join(" / ");
+        let tail: String = log_excerpt(&phase.log_tail, 3).join(" / ");
         problems.push((
             None,
             format!("dbt built nothing; its log ends: {}", clip(&tail, 300)),

@@ -3,8 +3,8 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outcome};
-use crate::exec_stage::PhaseRun;
 use crate::execute::NodeStatus;
+use crate::execute::PhaseRun;
 
 crate::declare_check! {
     /// ## What it checks

@@ -1,8 +1,8 @@
 use serde_json::json;
 
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outcome};
-use crate::exec_stage::DagLoadRun;
 use crate::execute::workloads::dag_load::AttemptOutcome;
+use crate::execute::DagLoadRun;
 
 crate::declare_check! {
     /// ## What it checks

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outcome};
-use crate::exec_stage::{ModelState, PhaseRun};
+use crate::execute::{ModelState, PhaseRun};
 
 crate::declare_check! {
     /// ## What it checks

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outcome};
-use crate::exec_stage::{self, Tolerance};
+use crate::execute::workloads::dbt::{self, Tolerance};
 
 crate::declare_check! {
     /// ## What it checks
@@ -57,8 +57,8 @@ impl Check for IncrementalRegressions {
             Ok(t) => t,
             Err(e) => return result(Outcome::Error, e.to_string()),
         };
-        let first = exec_stage::phase_verdicts(facts, 1, &tol);
-        let second = exec_stage::phase_verdicts(facts, 2, &tol);
+        let first = dbt::phase_verdicts(facts, 1, &tol);
+        let second = dbt::phase_verdicts(facts, 2, &tol);
         if second.is_empty() || second.iter().all(|v| v.outcome == Outcome::Error) {
             return result(
                 Outcome::Error,

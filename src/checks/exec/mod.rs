@@ -31,7 +31,8 @@ pub use incremental_regressions::IncrementalRegressions;
 use serde_json::json;
 
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outcome};
-use crate::exec_stage::{self, ExecStatus, ExecutionFacts, PhaseRun, Tolerance};
+use crate::execute::workloads::dbt::{self, Tolerance};
+use crate::execute::{ExecStatus, ExecutionFacts, PhaseRun};
 
 /// The execution facts, or the result a check gives when there are none.
 pub(crate) fn executed<'a>(
@@ -78,7 +79,7 @@ pub(crate) fn hidden_phase(check: &dyn Check, cx: &CheckContext, phase: u8) -> C
             "the exercise pack defines no hidden checks".into(),
         );
     };
-    let verdicts = exec_stage::phase_verdicts(facts, phase, &tol);
+    let verdicts = dbt::phase_verdicts(facts, phase, &tol);
     if verdicts.is_empty() {
         return result(
             Outcome::NotApplicable,
@@ -89,7 +90,7 @@ pub(crate) fn hidden_phase(check: &dyn Check, cx: &CheckContext, phase: u8) -> C
         .iter()
         .filter(|v| v.outcome.credit().is_some())
         .collect();
-    let name = exec_stage::phase_name(phase);
+    let name = dbt::phase_name(phase);
     let mut evidence = Vec::new();
     if let Some(p) = facts.phase(phase) {
         match &p.ran {

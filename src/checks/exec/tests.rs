@@ -9,8 +9,8 @@ use serde_json::json;
 
 use crate::acquire::SourceKind;
 use crate::checks::{Check, CheckContext, CheckResult, Outcome, Params};
-use crate::exec_stage::hidden::{HiddenChecks, Measurement};
-use crate::exec_stage::{ExecStatus, ExecutionFacts, HiddenMeasurement, ModelState, PhaseFacts};
+use crate::execute::workloads::dbt::hidden::{HiddenChecks, Measurement};
+use crate::execute::{ExecStatus, ExecutionFacts, HiddenMeasurement, ModelState, PhaseFacts};
 use crate::execute::{Manifest, ManifestNode, NodeStatus, NodeSummary, RunResult};
 use crate::facts::{Facts, SubmissionFacts};
 use crate::inventory::Inventory;
@@ -105,7 +105,7 @@ fn result(id: &str, status: NodeStatus, message: &str) -> RunResult {
 /// test ran with the given statuses.
 fn phase(number: u8, gmv: f64, payments: i64, test: NodeStatus) -> PhaseFacts {
     let mut p = PhaseFacts::not_run(number, "");
-    p.ran = crate::exec_stage::PhaseRun::Completed;
+    p.ran = crate::execute::PhaseRun::Completed;
     p.manifest = Some(Manifest {
         nodes: [
             node(
@@ -160,12 +160,12 @@ fn phase(number: u8, gmv: f64, payments: i64, test: NodeStatus) -> PhaseFacts {
         HiddenMeasurement {
             check: "hidden.payments_unique_events".into(),
             measurement: value(json!(payments)),
-            expected: crate::exec_stage::hidden::expected_value(&pk.checks[0], &t),
+            expected: crate::execute::workloads::dbt::hidden::expected_value(&pk.checks[0], &t),
         },
         HiddenMeasurement {
             check: "hidden.gmv_total".into(),
             measurement: value(json!(format!("{gmv:.2}"))),
-            expected: crate::exec_stage::hidden::expected_value(&pk.checks[1], &t),
+            expected: crate::execute::workloads::dbt::hidden::expected_value(&pk.checks[1], &t),
         },
     ];
     for (model, rows) in [("fct_payments", payments), ("mart_gmv_daily", 30)] {
@@ -553,7 +553,7 @@ fn an_untouched_starter_earns_nothing() {
 fn a_phase_the_submission_ended_fails_every_executed_check_with_its_cause() {
     let mut ex = healthy();
     let cause = "the phase runner was killed (SIGKILL, exit 137)";
-    ex.phases[0].ran = crate::exec_stage::PhaseRun::EndedBySubmission {
+    ex.phases[0].ran = crate::execute::PhaseRun::EndedBySubmission {
         cause: cause.into(),
     };
     ex.phases[0].hidden = vec![HiddenMeasurement {
@@ -564,7 +564,7 @@ fn a_phase_the_submission_ended_fails_every_executed_check_with_its_cause() {
         expected: Err("n/a".into()),
     }];
     for p in &mut ex.phases[1..] {
-        p.ran = crate::exec_stage::PhaseRun::NotRun {
+        p.ran = crate::execute::PhaseRun::NotRun {
             reason: format!("phase 1 was ended by the submission's code: {cause}"),
         };
     }
@@ -766,10 +766,10 @@ fn the_aviation_rubric_scores_each_hidden_test_once() {
 }
 
 fn dag_loaded(tasks: &[&str], import_errors: &[(&str, bool)]) -> ExecutionFacts {
-    use crate::exec_stage::DagLoadRun;
     use crate::execute::workloads::dag_load::{
         AttemptOutcome, DagBagAttempt, DagFact, DagLoadFacts, DagUpload, ImportErrorFact, TaskFact,
     };
+    use crate::execute::DagLoadRun;
     let dags = if tasks.is_empty() {
         Vec::new()
     } else {

@@ -1,6 +1,6 @@
-//! The execution stage of `assay grade`: runs the submission's dbt project in the
-//! sandbox on the exercise's seeded data, in the three phases of the exercise
-//! contract, and measures the hidden checks after each.
+//! The dbt phases: the workload of a dbt exercise. The submission's dbt project
+//! runs in the sandbox on the exercise's seeded data, in the three phases of the
+//! exercise contract, and the hidden checks are measured after each.
 //!
 //! 1. **initial**: load snapshot S1 into `raw`, `dbt build`;
 //! 2. **incremental**: replace `raw` with S2, `dbt build` (no `--full-refresh`);
@@ -12,43 +12,43 @@
 //! contract model. The truth never enters the container: answers are compared
 //! on the host.
 //!
-//! Only [`crate::execute`] talks to Docker; this module drives it. Failures of
-//! the grader (no engine, no image) make the stage "unavailable" and the grade
-//! static and incomplete; failures of the submission are facts for the checks.
+//! - [`hidden`]: the pack's hidden checks (`hidden-checks.toml`) and how an
+//!   answer is judged against the truth;
+//! - [`packages`]: the dbt packages a project asks for, placed without a network;
+//! - `queries`: a phase's check queries, drawn from its manifest, and how
+//!   their answers are read.
 //!
-//! Attribution: anything the submission's code or files can cause is the
-//! candidate's failure, named ([`PhaseRun::EndedBySubmission`], a package that
-//! cannot be had offline, a forged artifact). Only what the submission cannot
-//! cause (no engine, no image, an engine error) is the grader's.
+//! Here too, the stage's attribution rule holds ([`crate::execute::stage`]): a
+//! phase ended by the submission's code ([`PhaseRun::EndedBySubmission`]: a
+//! sandbox limit reached, a forged or refused artifact, a killed runner), a
+//! package that cannot be had offline, a phase past its deadline are the
+//! candidate's; only what the submission cannot cause is the grader's.
 
-pub mod facts;
 pub mod hidden;
 pub mod packages;
-pub mod workloads;
+mod queries;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::Value;
 
-pub use facts::{
-    DagLoadRun, DataRef, ExecStatus, ExecutionFacts, HiddenMeasurement, ModelState, PhaseFacts,
-    PhaseRun, Timings,
-};
 pub use hidden::{
     judge, Compare, Expected, HiddenCheck, HiddenChecks, HiddenChecksError, Measurement, Tolerance,
     Verdict,
 };
 
+use self::queries::{check_answers, QueryPlan};
 use crate::config::Config;
-use crate::execute::{
-    self, docker, CheckRound, ExecuteError, PhaseResult, PhaseSpec, Progress, QueryResult,
-    RawSnapshot, Sandbox, SandboxQuery,
+use crate::execute::facts::{
+    ExecStatus, ExecutionFacts, HiddenMeasurement, PhaseFacts, PhaseRun, Timings,
 };
-use crate::exercise::Exercise;
-use crate::inventory::Inventory;
+use crate::execute::stage::{ensure_data, ensure_recipe_image, StageInput};
+use crate::execute::{
+    self, docker, CheckRound, ExecuteError, PhaseResult, PhaseSpec, RawSnapshot, Sandbox,
+    SandboxQuery,
+};
 use crate::progress::{Mark, Observer, Step};
 
 /// The phases' names, as the report shows them.
@@ -70,283 +70,9 @@ fn snapshot_of(number: u8) -> &'static str {
     }
 }
 
-/// What the stage needs from the pipeline.
-pub struct StageInput<'a> {
-    pub exercise: &'a Exercise,
-    pub hidden: Option<&'a HiddenChecks>,
-    /// The acquired submission's root folder.
-    pub submission_root: &'a Path,
-    pub inventory: &'a Inventory,
-    /// The packages the project's `packages.yml` asks for (dbt analyser facts).
-    pub packages: &'a [crate::analyse::dbt::PackageRef],
-    pub config: &'a Config,
-    /// Told as each part of the stage starts and ends.
-    pub observer: &'a dyn Observer,
-}
-
-/// Runs the stage to the end. Never fails: what went wrong is in the facts.
-/// The pack says what runs (`workloads.toml`): the dbt phases, its hidden
-/// Python tests, or both.
-pub fn run(input: &StageInput) -> ExecutionFacts {
-    let started = Instant::now();
-    let workloads = match workloads::Workloads::of(&input.exercise.pack_dir) {
-        Ok(w) => w,
-        Err(e) => {
-            return ExecutionFacts::unavailable(format!(
-                "the exercise pack's workloads cannot be read ({e}); graded from the code alone"
-            ))
-        }
-    };
-    let mut facts = if !workloads.dbt_phases {
-        ExecutionFacts::with_status(ExecStatus::Ran)
-    } else if let Some(project) = input.inventory.dbt_projects.first() {
-        let mut f = block_on(run_async(input, &project.root));
-        f.project_root = Some(project.root.clone());
-        f.hidden = input.hidden.cloned();
-        f
-    } else {
-        ExecutionFacts::with_status(ExecStatus::NoProject)
-    };
-    if let Some(spec) = &workloads.python_tests {
-        match block_on(run_python_tests(input, spec)) {
-            Ok(tests) => {
-                facts.timings.tests_secs = tests.elapsed_secs;
-                facts.tests = Some(tests);
-                if facts.status == ExecStatus::NoProject {
-                    facts.status = ExecStatus::Ran;
-                }
-            }
-            // Without the dbt phases, the tests were all there was to run.
-            Err(reason) if !workloads.dbt_phases => {
-                facts.status = ExecStatus::Unavailable { reason };
-            }
-            Err(reason) => tracing::warn!("the hidden tests could not run: {reason}"),
-        }
-    }
-    if let Some(spec) = &workloads.dag_load {
-        let run = block_on(run_dag_load(input, spec));
-        if let DagLoadRun::Loaded(f) = &run {
-            facts.timings.dag_load_secs = f.wall_secs;
-        }
-        if facts.status == ExecStatus::NoProject {
-            facts.status = ExecStatus::Ran;
-        }
-        facts.dag_load = Some(run);
-    }
-    facts.timings.total_secs = started.elapsed().as_secs_f64();
-    facts
-}
-
-/// Loads the candidate's DAG folder with Airflow's own DagBag, in a sandbox of
-/// the airflow recipe (built on first use: several minutes).
-async fn run_dag_load(input: &StageInput<'_>, spec: &workloads::DagLoad) -> DagLoadRun {
-    use execute::workloads::dag_load::{load_dags, DagLoadInput, DagLoadOptions};
-    let cfg = input.config;
-    let obs = input.observer;
-    let dags_dir = input.submission_root.join(&spec.dags);
-    if !std::fs::symlink_metadata(&dags_dir).is_ok_and(|m| m.is_dir()) {
-        obs.end(
-            Step::DagLoad,
-            Mark::Skipped,
-            &format!("no `{}` folder", spec.dags),
-        );
-        return DagLoadRun::NoDags {
-            folder: spec.dags.clone(),
-        };
-    }
-    obs.begin(Step::DagLoad);
-    let engine = match docker::connect().await {
-        Ok(d) => d,
-        Err(e) => {
-            obs.end(Step::DagLoad, Mark::Failed, "no Docker engine is reachable");
-            return DagLoadRun::Failed {
-                reason: format!("no Docker engine is reachable ({e})"),
-            };
-        }
-    };
-    let recipe = execute::image::Recipe::airflow(&cfg.runner);
-    let image = match ensure_recipe_image(&engine, cfg, &recipe, obs, Step::DagLoad).await {
-        Ok(tag) => tag,
-        Err(e) => {
-            obs.end(Step::DagLoad, Mark::Failed, &e.to_string());
-            return DagLoadRun::Failed {
-                reason: format!("the airflow runner image is not available ({e})"),
-            };
-        }
-    };
-    let src_dir = spec
-        .src
-        .as_ref()
-        .map(|s| input.submission_root.join(s))
-        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()));
-    let loaded = load_dags(
-        &engine,
-        &image,
-        &cfg.execute,
-        DagLoadInput {
-            dags_dir: &dags_dir,
-            src_dir: src_dir.as_deref(),
-        },
-        &DagLoadOptions::default(),
-    )
-    .await;
-    match loaded {
-        Ok(f) => {
-            let detail = match f.best() {
-                Some(a) => format!(
-                    "{} DAG(s), {} import error(s) on Airflow {}",
-                    a.dags.len(),
-                    a.import_errors.len(),
-                    a.airflow_version.as_deref().unwrap_or("?")
-                ),
-                None => "no Airflow could load the folder".into(),
-            };
-            let ok = f
-                .best()
-                .is_some_and(|a| !a.dags.is_empty() && a.import_errors.is_empty());
-            obs.end(
-                Step::DagLoad,
-                if ok { Mark::Ok } else { Mark::Failed },
-                &detail,
-            );
-            DagLoadRun::Loaded(f)
-        }
-        Err(e) => {
-            obs.end(Step::DagLoad, Mark::Failed, &e.to_string());
-            DagLoadRun::Failed {
-                reason: e.to_string(),
-            }
-        }
-    }
-}
-
-/// Runs the pack's hidden tests against the submission in a sandbox of the
-/// pytest recipe. `Err` when the grader could not run them.
-async fn run_python_tests(
-    input: &StageInput<'_>,
-    spec: &workloads::PythonTests,
-) -> Result<execute::workloads::python_tests::TestsFacts, String> {
-    use execute::image::PYTEST_VENV;
-    use execute::workloads::python_tests::{self, TestsSpec, TestsStatus};
-    let cfg = input.config;
-    let obs = input.observer;
-    obs.begin(Step::RunnerImage);
-    let engine = match docker::connect().await {
-        Ok(d) => d,
-        Err(e) => {
-            obs.end(
-                Step::RunnerImage,
-                Mark::Failed,
-                "no Docker engine is reachable",
-            );
-            return Err(format!(
-                "no Docker engine is reachable ({e}); graded from the code alone"
-            ));
-        }
-    };
-    let recipe = execute::image::Recipe::pytest(&cfg.runner);
-    let image = match ensure_recipe_image(&engine, cfg, &recipe, obs, Step::RunnerImage).await {
-        Ok(tag) => tag,
-        Err(e) => {
-            obs.end(Step::RunnerImage, Mark::Failed, &e.to_string());
-            return Err(format!(
-                "the pytest runner image is not available ({e}); graded from the code alone"
-            ));
-        }
-    };
-    obs.end(Step::RunnerImage, Mark::Ok, &image);
-    obs.begin(Step::Sandbox);
-    let python = format!("{PYTEST_VENV}/bin/python");
-    let mut sandbox = match Sandbox::start_with(&image, &python, &cfg.execute).await {
-        Ok(s) => s,
-        Err(e) => {
-            obs.end(Step::Sandbox, Mark::Failed, &e.to_string());
-            return Err(format!("the sandbox could not start ({e})"));
-        }
-    };
-    let refused = |why: String| python_tests::TestsFacts {
-        status: TestsStatus::SubmissionEnded { why },
-        tests: Vec::new(),
-        returncode: None,
-        elapsed_secs: 0.0,
-        console_tail: String::new(),
-    };
-    let facts = match sandbox.upload_project(input.submission_root, &[]).await {
-        Err(ExecuteError::Upload(why)) => {
-            obs.end(Step::Sandbox, Mark::Failed, &why);
-            Ok(refused(format!(
-                "the submission could not be copied into the sandbox: {why}"
-            )))
-        }
-        Err(e) => {
-            obs.end(Step::Sandbox, Mark::Failed, &e.to_string());
-            Err(format!(
-                "copying the submission into the sandbox failed: {e}"
-            ))
-        }
-        Ok(_) => {
-            obs.end(Step::Sandbox, Mark::Ok, "submission copied in");
-            obs.begin(Step::HiddenTests);
-            let ran = python_tests::run(
-                &mut sandbox,
-                &TestsSpec {
-                    name: "hidden-tests",
-                    hidden_dir: &spec.dir,
-                    timeout_secs: spec.timeout_secs,
-                    clock: spec.clock.clone(),
-                },
-            )
-            .await;
-            match &ran {
-                Ok(t) => {
-                    let passed = t
-                        .tests
-                        .iter()
-                        .filter(|r| r.outcome == python_tests::TestOutcome::Passed)
-                        .count();
-                    let (mark, detail) = match &t.status {
-                        TestsStatus::Completed => (
-                            if passed == t.tests.len() {
-                                Mark::Ok
-                            } else {
-                                Mark::Failed
-                            },
-                            format!("{passed} of {} passed", t.tests.len()),
-                        ),
-                        TestsStatus::TimedOut { deadline_secs } => {
-                            (Mark::Failed, format!("timed out after {deadline_secs} s"))
-                        }
-                        TestsStatus::NoReport { why }
-                        | TestsStatus::SandboxEnded { why }
-                        | TestsStatus::SubmissionEnded { why } => (Mark::Failed, why.clone()),
-                    };
-                    obs.end(Step::HiddenTests, mark, &detail);
-                }
-                Err(e) => obs.end(Step::HiddenTests, Mark::Failed, &e.to_string()),
-            }
-            ran.map_err(|e| format!("the hidden tests could not run: {e}"))
-        }
-    };
-    if let Err(e) = sandbox.finish().await {
-        tracing::warn!("removing the sandbox failed: {e}");
-    }
-    facts
-}
-
-/// Runs a future to completion from synchronous code: on the caller's runtime
-/// when there is one (the CLI and batch mode enter theirs), else on a private one.
-fn block_on<F: Future>(fut: F) -> F::Output {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle.block_on(fut),
-        Err(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime can be built")
-            .block_on(fut),
-    }
-}
-
-async fn run_async(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts {
+/// Runs the three phases of the project at `project_root` (relative to the
+/// submission root) and measures the hidden checks after each.
+pub(crate) async fn run_phases(input: &StageInput<'_>, project_root: &str) -> ExecutionFacts {
     let cfg = input.config;
     let obs = input.observer;
     let mut timings = Timings::default();
@@ -693,33 +419,6 @@ async fn ensure_image(
     ensure_recipe_image(docker, cfg, &recipe, obs, Step::RunnerImage).await
 }
 
-/// Makes sure the image of `recipe` exists, building it on first use with a
-/// note saying so and its build steps shown under `step`.
-async fn ensure_recipe_image(
-    docker: &bollard::Docker,
-    cfg: &Config,
-    recipe: &execute::image::Recipe,
-    obs: &dyn Observer,
-    step: Step,
-) -> Result<String, ExecuteError> {
-    let source = execute::image::host_debian_source(&cfg.runner)?;
-    let tag = recipe.tag(&source.suite);
-    if !cfg.runner.force_rebuild && docker::image_exists(docker, &tag).await? {
-        return Ok(tag);
-    }
-    obs.note(&format!(
-        "building the runner image {tag} (first run only, a few minutes; needs root for debootstrap and the Docker engine)"
-    ));
-    let started = Instant::now();
-    let detail = |what: &str| obs.detail(step, what);
-    let tag = execute::image::ensure_image(&cfg.runner, recipe, &Progress::to(&detail)).await?;
-    obs.note(&format!(
-        "runner image {tag} ready after {:.0} s",
-        started.elapsed().as_secs_f64()
-    ));
-    Ok(tag)
-}
-
 /// Why a phase did not run, or how it ended, in words.
 fn phase_progress_reason(why: &PhaseRun) -> String {
     match why {
@@ -776,48 +475,6 @@ fn phase_progress(p: &PhaseFacts) -> (Mark, String) {
             format!("{name}: failed in the grader: {reason}"),
         ),
     }
-}
-
-/// The exercise's seeded data in the cache (`<cache>/data/<exercise>/<seed>-<scale>/`),
-/// generated on first use. Generation writes to a temporary folder renamed into
-/// place, so concurrent graders never read half a snapshot.
-pub fn ensure_data(exercise: &Exercise, cfg: &Config) -> Result<DataRef, String> {
-    let root = execute::image::cache_root(&cfg.runner).map_err(|e| e.to_string())?;
-    let (seed, scale) = (cfg.data.seed, cfg.data.scale);
-    let dir = data_dir(&root, &exercise.id, seed, scale);
-    let parent = dir.parent().unwrap_or(&root).to_path_buf();
-    if dir.join("manifest.json").is_file() {
-        return Ok(DataRef {
-            dir,
-            seed,
-            scale,
-            generated: false,
-        });
-    }
-    std::fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".gen-{seed}-{scale}-"))
-        .tempdir_in(&parent)
-        .map_err(|e| format!("{}: {e}", parent.display()))?;
-    let opts = crate::generate::GenerateOptions {
-        exercise: exercise.id.clone(),
-        scale,
-        seed,
-        out_dir: tmp.path().join("out"),
-    };
-    crate::generate::generate(&opts).map_err(|e| e.to_string())?;
-    match std::fs::rename(tmp.path().join("out"), &dir) {
-        Ok(()) => {}
-        // Another grader finished first: its copy is the same data.
-        Err(_) if dir.join("manifest.json").is_file() => {}
-        Err(e) => return Err(format!("{}: {e}", dir.display())),
-    }
-    Ok(DataRef {
-        dir,
-        seed,
-        scale,
-        generated: true,
-    })
 }
 
 fn read_truth(path: &Path) -> Result<Value, String> {
@@ -1159,7 +816,7 @@ fn forged_claims(phase: &PhaseFacts, result: &PhaseResult, ended_early: bool) ->
     forged
 }
 
-fn clip(s: &str, max: usize) -> String {
+pub(crate) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
@@ -1239,372 +896,6 @@ fn unrun_measurements(
         .collect()
 }
 
-/// The check queries' answers, or why there are none. Only the grader's
-/// queries ran in that round, on the warehouse and workspace the submission's
-/// build left: what breaks them is the submission's.
-fn check_answers(number: u8, round: Option<CheckRound>) -> Result<Vec<QueryResult>, PhaseRun> {
-    match round {
-        Some(CheckRound::Answered(a)) => match a.queries_error {
-            Some(e) => Err(PhaseRun::NotRun {
-                reason: format!("the warehouse could not be opened: {e}"),
-            }),
-            None => Ok(a.queries),
-        },
-        Some(CheckRound::NotAsked) => Ok(Vec::new()),
-        Some(CheckRound::TimedOut { deadline_secs }) => Err(PhaseRun::NotRun {
-            reason: format!(
-                "the check queries of phase {number} timed out after {deadline_secs} s on the submission's warehouse"
-            ),
-        }),
-        Some(CheckRound::RunnerFailed { detail, exit }) => Err(PhaseRun::EndedBySubmission {
-            cause: format!(
-                "the grader's check queries could not run on what the build left (exit {exit:?}): {}",
-                clip(&detail, 300)
-            ),
-        }),
-        None => Err(PhaseRun::GraderFailed {
-            reason: "the runner gave no account of the check queries".into(),
-        }),
-    }
-}
-
-const COLUMNS_QUERY: &str = "columns";
-
-/// The queries of one phase's check step and how to read their answers.
-struct QueryPlan {
-    queries: Vec<SandboxQuery>,
-    /// Per hidden check: its measurement when already known (missing model), or
-    /// the models (name, schema, table, needed columns) its query reads.
-    checks: Vec<(String, Result<Vec<ModelRef>, Measurement>)>,
-    /// Idempotency models: relation, or missing.
-    models: Vec<(String, Option<ModelRef>)>,
-}
-
-#[derive(Clone)]
-struct ModelRef {
-    name: String,
-    schema: String,
-    table: String,
-    columns: Vec<String>,
-}
-
-impl ModelRef {
-    fn relation(&self) -> String {
-        format!(
-            "{}.{}",
-            hidden::quote_ident(&self.schema),
-            hidden::quote_ident(&self.table)
-        )
-    }
-}
-
-fn is_ephemeral(phase: &PhaseFacts, name: &str) -> bool {
-    phase
-        .model_node(name)
-        .and_then(|n| n.config.get("materialized"))
-        .and_then(Value::as_str)
-        .is_some_and(|m| m.eq_ignore_ascii_case("ephemeral"))
-}
-
-fn model_ref(phase: &PhaseFacts, name: &str, columns: &[String]) -> Option<ModelRef> {
-    let node = phase.model_node(name)?;
-    Some(ModelRef {
-        name: name.to_string(),
-        schema: node.schema.clone().unwrap_or_else(|| "main".into()),
-        table: node.alias.clone().unwrap_or_else(|| node.name.clone()),
-        columns: columns.to_vec(),
-    })
-}
-
-fn sql_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-impl QueryPlan {
-    fn build(
-        hidden: Option<&HiddenChecks>,
-        number: u8,
-        phase: &PhaseFacts,
-        idem_models: &[(String, Vec<String>)],
-        series_rows: u64,
-    ) -> QueryPlan {
-        let mut plan = QueryPlan {
-            queries: Vec::new(),
-            checks: Vec::new(),
-            models: Vec::new(),
-        };
-        let mut tables: BTreeSet<String> = BTreeSet::new();
-        for check in hidden.into_iter().flat_map(|h| h.in_phase(number)) {
-            if phase.manifest.is_none() {
-                plan.checks.push((
-                    check.id.clone(),
-                    Err(Measurement::NotRun {
-                        reason: "dbt wrote no manifest: the project did not parse".into(),
-                    }),
-                ));
-                continue;
-            }
-            let mut refs = Vec::new();
-            let mut absent = None;
-            for (model, cols) in check.models() {
-                if is_ephemeral(phase, model) {
-                    absent = Some(Measurement::Ephemeral {
-                        model: model.to_string(),
-                    });
-                    break;
-                }
-                match model_ref(phase, model, cols) {
-                    Some(r) => refs.push(r),
-                    None => {
-                        absent = Some(Measurement::MissingModel {
-                            model: model.to_string(),
-                        });
-                        break;
-                    }
-                }
-            }
-            if let Some(m) = absent {
-                plan.checks.push((check.id.clone(), Err(m)));
-                continue;
-            }
-            let lookup = |name: &str| refs.iter().find(|r| r.name == name).map(ModelRef::relation);
-            match check.resolve_sql(&lookup) {
-                Ok(sql) => {
-                    for r in &refs {
-                        tables.insert(r.table.to_lowercase());
-                    }
-                    plan.queries.push(SandboxQuery {
-                        name: format!("hidden:{}", check.id),
-                        sql,
-                        // A per-key comparison needs every key the model has.
-                        max_rows: check.compare.is_series().then_some(series_rows),
-                    });
-                    plan.checks.push((check.id.clone(), Ok(refs)));
-                }
-                Err(model) => plan
-                    .checks
-                    .push((check.id.clone(), Err(Measurement::MissingModel { model }))),
-            }
-        }
-        for (model, required) in idem_models {
-            let r = model_ref(phase, model, required).filter(|_| !is_ephemeral(phase, model));
-            if let Some(r) = &r {
-                tables.insert(r.table.to_lowercase());
-                // Only the contract's required columns: an extra column such
-                // as a run-timestamp audit column may change on every build.
-                let hashed = if required.is_empty() {
-                    "t".to_string()
-                } else {
-                    let cols: Vec<String> =
-                        required.iter().map(|c| hidden::quote_ident(c)).collect();
-                    cols.join(", ")
-                };
-                plan.queries.push(SandboxQuery {
-                    name: format!("state:{model}"),
-                    sql: format!(
-                        "select count(*) as row_count, cast(sum(hash({hashed})) as varchar) as checksum from {} as t",
-                        r.relation()
-                    ),
-                    max_rows: None,
-                });
-            }
-            plan.models.push((model.clone(), r));
-        }
-        if !tables.is_empty() {
-            let list: Vec<String> = tables.iter().map(|t| sql_literal(t)).collect();
-            plan.queries.insert(
-                0,
-                SandboxQuery {
-                    max_rows: None,
-                    name: COLUMNS_QUERY.into(),
-                    sql: format!(
-                        "select lower(table_schema), lower(table_name), lower(column_name) \
-                         from information_schema.columns where lower(table_name) in ({}) \
-                         order by 1, 2, 3",
-                        list.join(", ")
-                    ),
-                },
-            );
-        }
-        plan
-    }
-
-    fn interpret(&self, results: &[QueryResult], phase: &mut PhaseFacts) {
-        let by_name: BTreeMap<&str, &QueryResult> =
-            results.iter().map(|r| (r.name.as_str(), r)).collect();
-        // (schema, table) -> columns, when the column listing is complete.
-        let columns: Option<BTreeMap<(String, String), BTreeSet<String>>> = by_name
-            .get(COLUMNS_QUERY)
-            .filter(|r| r.error.is_none() && !r.truncated)
-            .map(|r| {
-                let mut map: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-                for row in &r.rows {
-                    let s = |i: usize| {
-                        row.get(i)
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_string()
-                    };
-                    map.entry((s(0), s(1))).or_default().insert(s(2));
-                }
-                map
-            });
-        if let Some(columns) = &columns {
-            let refs = self
-                .checks
-                .iter()
-                .filter_map(|(_, plan)| plan.as_ref().ok())
-                .flatten()
-                .chain(self.models.iter().filter_map(|(_, r)| r.as_ref()));
-            for r in refs {
-                let key = (r.schema.to_lowercase(), r.table.to_lowercase());
-                if let Some(have) = columns.get(&key) {
-                    phase
-                        .relation_columns
-                        .insert(r.name.clone(), have.iter().cloned().collect());
-                }
-            }
-        }
-        for (id, plan) in &self.checks {
-            let measurement = match plan {
-                Err(m) => m.clone(),
-                Ok(refs) => match by_name.get(format!("hidden:{id}").as_str()) {
-                    None => Measurement::GraderFailed {
-                        reason: "the runner returned no answer for the check".into(),
-                    },
-                    Some(res) => match structural_problem(refs, columns.as_ref()) {
-                        Some(m) => m,
-                        None => match &res.error {
-                            Some(error) => Measurement::QueryFailed {
-                                error: error.clone(),
-                            },
-                            None => Measurement::Rows {
-                                columns: res.columns.clone(),
-                                rows: res.rows.clone(),
-                                truncated: res.truncated,
-                            },
-                        },
-                    },
-                },
-            };
-            let measurement = match measurement {
-                Measurement::NotBuilt { model, why: None } => Measurement::NotBuilt {
-                    why: why_not_built(&phase.results, &model),
-                    model,
-                },
-                m => m,
-            };
-            phase.hidden.push(HiddenMeasurement {
-                check: id.clone(),
-                measurement,
-                expected: Err("not looked up yet".into()),
-            });
-        }
-        for (model, r) in &self.models {
-            let state = match r {
-                None => ModelState::Missing,
-                Some(_) => match by_name.get(format!("state:{model}").as_str()) {
-                    None => ModelState::Unreadable {
-                        error: "no answer".into(),
-                    },
-                    Some(res) => match (&res.error, res.rows.first()) {
-                        (Some(e), _) => ModelState::Unreadable { error: e.clone() },
-                        (None, Some(row)) => ModelState::Measured {
-                            rows: row.first().and_then(Value::as_i64).unwrap_or(-1),
-                            checksum: row
-                                .get(1)
-                                .and_then(Value::as_str)
-                                .unwrap_or("NULL")
-                                .to_string(),
-                        },
-                        (None, None) => ModelState::Unreadable {
-                            error: "no row".into(),
-                        },
-                    },
-                },
-            };
-            phase.models.insert(model.clone(), state);
-        }
-    }
-
-    fn fail_all(&self, why: &PhaseRun, phase: &mut PhaseFacts) {
-        let measurement = match why {
-            PhaseRun::GraderFailed { reason } => Measurement::GraderFailed {
-                reason: reason.clone(),
-            },
-            PhaseRun::NotRun { reason } => Measurement::NotRun {
-                reason: reason.clone(),
-            },
-            PhaseRun::EndedBySubmission { cause } => Measurement::NotRun {
-                reason: cause.clone(),
-            },
-            other => Measurement::NotRun {
-                reason: other.label().into(),
-            },
-        };
-        for (id, plan) in &self.checks {
-            phase.hidden.push(HiddenMeasurement {
-                check: id.clone(),
-                measurement: plan.clone().err().unwrap_or_else(|| measurement.clone()),
-                expected: Err("not looked up yet".into()),
-            });
-        }
-    }
-}
-
-/// What dbt's results say of a model that left no relation: skipped behind
-/// a failing test or a failed parent, or errored.
-fn why_not_built(results: &[crate::execute::RunResult], model: &str) -> Option<String> {
-    use crate::execute::NodeStatus;
-    let r = results
-        .iter()
-        .find(|r| r.unique_id.starts_with("model.") && node_name(&r.unique_id) == model)?;
-    match r.status {
-        NodeStatus::Skipped => Some(
-            "dbt skipped it because a node it depends on failed (an upstream model, or a test of one)"
-                .into(),
-        ),
-        NodeStatus::Error | NodeStatus::RuntimeError => Some(
-            match r.message.as_deref().map(error_line).filter(|m| !m.is_empty()) {
-                Some(m) => format!("dbt failed to build it ({m})"),
-                None => "dbt failed to build it".into(),
-            },
-        ),
-        _ => None,
-    }
-}
-
-/// A relation that does not exist, or lacks columns the check reads, decided
-/// from the warehouse's own column listing.
-fn structural_problem(
-    refs: &[ModelRef],
-    columns: Option<&BTreeMap<(String, String), BTreeSet<String>>>,
-) -> Option<Measurement> {
-    let columns = columns?;
-    for r in refs {
-        let key = (r.schema.to_lowercase(), r.table.to_lowercase());
-        let Some(have) = columns.get(&key) else {
-            return Some(Measurement::NotBuilt {
-                model: r.name.clone(),
-                why: None,
-            });
-        };
-        let missing: Vec<String> = r
-            .columns
-            .iter()
-            .filter(|c| !have.contains(&c.to_lowercase()))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            return Some(Measurement::MissingColumns {
-                model: r.name.clone(),
-                columns: missing,
-            });
-        }
-    }
-    None
-}
-
 /// Every hidden check of a phase judged against its truth with the rubric's
 /// tolerance, in the pack's order.
 pub fn phase_verdicts(facts: &ExecutionFacts, phase: u8, tol: &Tolerance) -> Vec<Verdict> {
@@ -1618,56 +909,6 @@ pub fn phase_verdicts(facts: &ExecutionFacts, phase: u8, tol: &Tolerance) -> Vec
             Some(judge(check, phase, &m.measurement, &m.expected, tol))
         })
         .collect()
-}
-
-/// The stage's one-line record for the report.
-pub fn stage_detail(facts: &ExecutionFacts) -> String {
-    match &facts.status {
-        ExecStatus::NoProject => "no dbt project to run".into(),
-        ExecStatus::Unavailable { reason } => reason.clone(),
-        ExecStatus::Ran => {
-            let phases: Vec<String> = facts
-                .phases
-                .iter()
-                .map(|p| {
-                    let why = match &p.ran {
-                        PhaseRun::Completed | PhaseRun::DbtTimedOut => String::new(),
-                        _ => phase_detail(p)
-                            .map(|d| format!(" ({})", clip(&d, 200)))
-                            .unwrap_or_default(),
-                    };
-                    format!(
-                        "{} {} in {:.1} s ({} of {} nodes ok){why}",
-                        p.name,
-                        p.ran.label().replace('_', " "),
-                        p.wall_secs,
-                        p.nodes.ok,
-                        p.nodes.total
-                    )
-                })
-                .collect();
-            format!(
-                "{}; stage {:.1} s, dbt {:.1} s",
-                phases.join("; "),
-                facts.timings.total_secs,
-                facts.timings.dbt_secs
-            )
-        }
-    }
-}
-
-/// Where the data of an exercise lives in a cache root (for tools and docs).
-/// The generator's version is part of the folder: data cached by an older
-/// assay (other truth keys) is never read by a newer one.
-pub fn data_dir(cache_root: &Path, exercise: &str, seed: u64, scale: u32) -> PathBuf {
-    let version = crate::generate::GENERATOR_VERSION
-        .rsplit('/')
-        .next()
-        .unwrap_or("0");
-    cache_root
-        .join("data")
-        .join(exercise)
-        .join(format!("{seed}-{scale}-v{version}"))
 }
 
 /// The nodes of a phase that did not succeed, each with the first line of
@@ -1919,6 +1160,7 @@ pub fn log_excerpt(log: &str, max: usize) -> Vec<String> {
 
 #[cfg(test)]
 mod attribution_tests {
+    use super::queries::why_not_built;
     use super::*;
     use crate::execute::outputs::{DbtProcess, RefusedArtifact};
     use crate::execute::{

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::hidden::{Expected, HiddenChecks, Measurement};
+use crate::execute::workloads::dbt::hidden::{Expected, HiddenChecks, Measurement};
 use crate::execute::{Manifest, NodeSummary, PhaseStatus, RunResult, UploadSummary};
 
 /// Everything about one submission's run in the sandbox.
@@ -266,7 +266,7 @@ impl ExecutionFacts {
         let node = p.model_node(model)?;
         // The check step looked for the relation and found none.
         let absent = p.hidden.iter().any(|h| {
-            matches!(&h.measurement, super::hidden::Measurement::NotBuilt { model: m, .. } if m == model)
+            matches!(&h.measurement, crate::execute::workloads::dbt::hidden::Measurement::NotBuilt { model: m, .. } if m == model)
         });
         if !absent {
             return None;
@@ -319,7 +319,7 @@ impl PhaseFacts {
     pub fn not_run(number: u8, reason: &str) -> PhaseFacts {
         PhaseFacts {
             number,
-            name: super::phase_name(number).to_string(),
+            name: crate::execute::workloads::dbt::phase_name(number).to_string(),
             ran: PhaseRun::NotRun {
                 reason: reason.to_string(),
             },
