@@ -39,9 +39,14 @@ async fn run_solution(image: &str, name: &str) -> python_tests::TestsFacts {
             .join(name),
     )
     .await
+    .0
 }
 
-async fn run_submission(image: &str, solution: &std::path::Path) -> python_tests::TestsFacts {
+/// The facts, and the id of the container they ran in.
+async fn run_submission(
+    image: &str,
+    solution: &std::path::Path,
+) -> (python_tests::TestsFacts, String) {
     let mut sandbox = Sandbox::start_with(
         image,
         &format!("{PYTEST_VENV}/bin/python"),
@@ -49,6 +54,7 @@ async fn run_submission(image: &str, solution: &std::path::Path) -> python_tests
     )
     .await
     .expect("the sandbox starts");
+    let id = sandbox.container_id().unwrap_or_default().to_string();
     sandbox
         .upload_project(solution, &[])
         .await
@@ -65,7 +71,7 @@ async fn run_submission(image: &str, solution: &std::path::Path) -> python_tests
     .await
     .expect("the grader's machinery works");
     sandbox.finish().await.expect("the sandbox is removed");
-    facts
+    (facts, id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,6 +431,7 @@ async fn a_module_that_forges_its_report_passes_nothing_it_failed() {
         .chain(&expected.hidden.fail)
         .collect();
     let module = std::fs::read_to_string(weak.join("src/aviation_stack.py")).unwrap();
+    let mut mine = Vec::new();
     for (attack, code) in FORGERIES {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join(attack);
@@ -438,7 +445,8 @@ async fn a_module_that_forges_its_report_passes_nothing_it_failed() {
             format!("{prelude}{module}"),
         )
         .unwrap();
-        let facts = run_submission(&image, &sub).await;
+        let (facts, id) = run_submission(&image, &sub).await;
+        mine.push(id);
         match &facts.status {
             TestsStatus::Completed => {
                 for id in &expected.hidden.fail {
@@ -466,8 +474,13 @@ async fn a_module_that_forges_its_report_passes_nothing_it_failed() {
             other => panic!("{attack}: {other:?}\n{}", facts.console_tail),
         }
     }
+    // Other tests of this binary share the run id and may still be running.
     let left = docker::list_run_containers(&engine, docker::run_id())
         .await
         .unwrap();
-    assert!(left.is_empty(), "containers left behind: {left:?}");
+    let mine_left: Vec<_> = left.iter().filter(|c| mine.contains(c)).collect();
+    assert!(
+        mine_left.is_empty(),
+        "containers left behind: {mine_left:?}"
+    );
 }
