@@ -17,6 +17,7 @@ left (dbt's manifest names the relations): one process per phase, not one
 `docker exec` and interpreter start for the build and another for the checks.
   runner.py tests <id>        stdin: frame: tar with tests.json + hidden/ (the pack's tests)
                               stdout: frame: tar with result.json (each test's outcome)
+  runner.py tests-child <fd> <dir>   pytest, started by `tests`: its report goes to pipe <fd>
   runner.py probe             stdout: the container's resource counters (JSON)
 
 A phase that cannot finish prints one line `assay-runner-failure: {"kind", "detail"}`
@@ -503,6 +504,10 @@ def open_below(dir_fd, parts):
 
 
 def cmd_phase(phase_id):
+    # The phase's stdout carries the build's outputs to the host: a daemon of
+    # the submission (same uid) must not be able to open it through /proc
+    # and write a forged frame ahead of the real one.
+    make_undumpable()
     if not NAME_RE.match(phase_id):
         fail("bad phase id")
     if not os.path.isdir(PROJECT):
@@ -920,26 +925,68 @@ def emit_outputs(result, queries, phase_fd, log_tail, spec):
 
 
 MAX_JUNIT_BYTES = 8 << 20
+PR_SET_DUMPABLE = 4
+
+
+def make_undumpable():
+    """No other process of this uid may open this one's /proc/<pid>/fd/N, read or write its memory,
+    or ptrace it: the candidate's code runs as the same uid as the runner and pytest."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        fail("prctl(PR_SET_DUMPABLE) failed: errno %d" % ctypes.get_errno())
+
+
+class ReportReader(threading.Thread):
+    """Reads pytest's JUnit report from the pipe only pytest holds, keeping at most the cap."""
+
+    def __init__(self, fd, cap):
+        super().__init__(daemon=True)
+        self.fd = fd
+        self.cap = cap
+        self.data = bytearray()
+        self.total = 0
+
+    def run(self):
+        while True:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.total += len(chunk)
+            if len(self.data) <= self.cap:
+                self.data += chunk[: self.cap + 1 - len(self.data)]
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
 
 
 def cmd_tests(run_id):
     """Runs the pack's hidden tests (pytest) against the submission's code.
 
-    The tests import the candidate's modules, so they run in a child with the
-    candidate's limits and no environment of ours; the JUnit report they leave
-    is read only after every process but this one is gone, and as hostile
-    input (a size cap, no entities)."""
+    The candidate's code runs as the runner's uid, so nothing a file system
+    path can reach is the report: pytest (started by `tests-child`, which makes
+    itself non-dumpable before anything else) writes its JUnit report to a pipe
+    inherited from this process, whose write end only pytest holds. This
+    process is non-dumpable too, so no process of the candidate's can open
+    either end (or this process's stdout) through /proc. The pack's tests keep
+    the candidate's code out of the pytest process (children of their own).
+    The report is read after every process but this one is gone, and as
+    hostile input (a size cap, no entities)."""
+    make_undumpable()
     if not NAME_RE.match(run_id):
         fail("bad run id")
     if not os.path.isdir(PROJECT):
         fail("no project received")
     run_dir = tempfile.mkdtemp(prefix=run_id + "-", dir=WORK)
     in_dir = os.path.join(run_dir, "in")
-    out_dir = os.path.join(run_dir, "out")
     cwd = os.path.join(run_dir, "cwd")
-    for d in (in_dir, out_dir, cwd):
+    for d in (in_dir, cwd):
         os.makedirs(d, exist_ok=True)
-    run_fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     max_total, max_file, max_entries = limits_from_env()
     archive = read_frame(sys.stdin.buffer, max_total + (max_entries + 2) * 1024)
     if archive is None:
@@ -949,7 +996,6 @@ def cmd_tests(run_id):
     with open(os.path.join(in_dir, "tests.json"), "r", encoding="utf-8") as f:
         spec = json.load(f)
     hidden = os.path.join(in_dir, "hidden")
-    junit = os.path.join(out_dir, "junit.xml")
     env = {
         "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
         "HOME": "/home/runner",
@@ -961,22 +1007,25 @@ def cmd_tests(run_id):
     env.update(clock_env(spec))
     timeout = float(spec.get("timeout_secs") or 300)
     started = time.monotonic()
+    report_r, report_w = os.pipe()
     read_fd, write_fd = os.pipe()
     try:
         child = subprocess.Popen(
-            [
-                sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                "-o", "junit_family=xunit1", "--junitxml", junit, hidden,
-            ],
+            # -I: no user site, no PYTHON* variables, no script folder on sys.path.
+            [sys.executable, "-I", "-B", os.path.abspath(__file__), "tests-child", str(report_w), hidden],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=write_fd,
             stderr=write_fd,
+            pass_fds=(report_w,),
             start_new_session=True,
         )
     finally:
         os.close(write_fd)
+        os.close(report_w)
+    report = ReportReader(report_r, MAX_JUNIT_BYTES)
+    report.start()
     console = ConsoleTail(read_fd, int(spec.get("log_tail_bytes", 65536)))
     console.start()
     timed_out = False
@@ -989,6 +1038,8 @@ def cmd_tests(run_id):
     elapsed = time.monotonic() - started
     kill_everyone_else()
     console.join(5)
+    # Only pytest held the write end, and every process but this one is gone: the pipe is at its end.
+    report.join(5)
     result = {
         "returncode": child.returncode,
         "timed_out": timed_out,
@@ -998,20 +1049,18 @@ def cmd_tests(run_id):
         "tests": None,
         "junit_error": None,
     }
-    fd, reason = open_below(run_fd, ["out", "junit.xml"])
-    if fd is None:
-        result["junit_error"] = reason or "pytest wrote no report"
+    data = bytes(report.data)
+    if report.is_alive():
+        result["junit_error"] = "the report pipe was still open after every other process ended"
+    elif not data:
+        result["junit_error"] = "pytest wrote no report"
+    elif report.total > MAX_JUNIT_BYTES:
+        result["junit_error"] = "the test report is over %d bytes" % MAX_JUNIT_BYTES
     else:
-        size = os.fstat(fd).st_size
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(MAX_JUNIT_BYTES + 1)
-        if size > MAX_JUNIT_BYTES or len(data) > MAX_JUNIT_BYTES:
-            result["junit_error"] = "the test report is over %d bytes" % MAX_JUNIT_BYTES
-        else:
-            try:
-                result["tests"] = junit_outcomes(data)
-            except Exception as e:  # a report the submission garbled is a result
-                result["junit_error"] = "the test report does not parse: %s" % str(e)[:500]
+        try:
+            result["tests"] = junit_outcomes(data)
+        except Exception as e:  # a report cut short (pytest killed while writing) is a result
+            result["junit_error"] = "the test report does not parse: %s" % str(e)[:500]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, data in (
@@ -1023,6 +1072,21 @@ def cmd_tests(run_id):
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
     write_frame(buf.getvalue())
+
+
+def cmd_tests_child(report_fd, hidden):
+    """pytest itself, run by `tests`: non-dumpable before any other code runs, so no process of the
+    candidate's can reach the report pipe (or this process's memory) through /proc or ptrace."""
+    make_undumpable()
+    fd = int(report_fd)
+    # Nothing this process starts may inherit the report's write end.
+    os.set_inheritable(fd, False)
+    import pytest
+
+    sys.exit(pytest.main([
+        "-p", "no:cacheprovider", "-q", "-o", "junit_family=xunit1",
+        "--junitxml", "/proc/self/fd/%d" % fd, hidden,
+    ]))
 
 
 def junit_outcomes(data):
@@ -1066,6 +1130,8 @@ def main(argv):
         cmd_phase(argv[2])
     elif cmd == "tests" and len(argv) == 3:
         cmd_tests(argv[2])
+    elif cmd == "tests-child" and len(argv) == 4:
+        cmd_tests_child(argv[2], argv[3])
     elif cmd == "probe":
         cmd_probe()
     elif cmd == "query-child" and len(argv) == 3:

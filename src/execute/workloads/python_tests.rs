@@ -1,7 +1,9 @@
 //! The Python tests workload: an exercise pack's hidden pytest files run
 //! against the submission's own code inside the sandbox (`runner.py tests`).
-//! The tests import the candidate's modules, so everything they report is
-//! read as hostile: sizes capped, every string clipped, ids checked.
+//! The pack's tests run the candidate's code in child processes of pytest,
+//! and pytest hands its report to the runner through a pipe no candidate
+//! process can open; what comes back is still read as hostile: sizes capped,
+//! every string clipped, ids checked.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -173,6 +175,23 @@ fn read_output(
     limits: &crate::execute::SandboxLimits,
     facts: &mut TestsFacts,
 ) {
+    if let Some(code @ 129..=159) = out.exit_code {
+        // The runner shares its uid with the candidate's processes: a signal
+        // that ends it comes from their code (`kill(-1, SIGKILL)`) or from a
+        // sandbox limit their code reached, never from the grader.
+        facts.status = TestsStatus::SubmissionEnded {
+            why: format!(
+                "the tests' runner was killed by signal {} under the submission's code{}",
+                code - 128,
+                if code == 137 {
+                    " (SIGKILL: its code, or the memory or process limit)"
+                } else {
+                    ""
+                }
+            ),
+        };
+        return;
+    }
     if out.exit_code != Some(0) {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let line = stderr
@@ -239,14 +258,15 @@ fn read_output(
                 .unwrap_or("pytest left no report"),
             500,
         );
-        // pytest exits 0-5 by itself; anything else (a signal, an `os._exit`
-        // from imported code) means the code under test ended it.
+        // pytest exits 0-5 by itself; anything else (a signal from the
+        // candidate's processes, which share its uid, or a sandbox limit)
+        // means the code under test ended it.
         facts.status = match raw.returncode {
             Some(code) if !(0..=5).contains(&code) => TestsStatus::SubmissionEnded {
                 why: format!(
                     "pytest ended with {code}{} before writing its report ({why}){}",
                     if code == -9 {
-                        " (killed: memory or process limit)"
+                        " (killed: by the submission's code, or at the memory or process limit)"
                     } else {
                         ""
                     },
@@ -400,6 +420,18 @@ mod tests {
             matches!(&facts.status, TestsStatus::SubmissionEnded { why } if why.contains("-9")),
             "{facts:?}"
         );
+        // The runner killed from inside (its uid is the candidate's) is the
+        // submission's doing; the runner's own failures stay the grader's.
+        let mut killed = runner_output(b"{}");
+        killed.exit_code = Some(137);
+        assert!(
+            matches!(&read(&killed).status, TestsStatus::SubmissionEnded { why } if why.contains("signal 9")),
+            "{:?}",
+            read(&killed)
+        );
+        let mut failed = runner_output(b"{}");
+        failed.exit_code = Some(3);
+        assert!(matches!(read(&failed).status, TestsStatus::NoReport { .. }));
         let mut truncated = runner_output(b"{}");
         truncated.stdout.truncate(truncated.stdout.len() - 10);
         assert!(matches!(
