@@ -28,6 +28,11 @@ pub struct ExecutionFacts {
     /// The pack's hidden Python tests run against the submission's code, when
     /// the pack has them (`workloads.toml`).
     pub tests: Option<crate::execute::workloads::python_tests::TestsFacts>,
+    /// Why the pack's hidden tests did not run when the grader failed to run
+    /// them (no engine, no image) while other workloads ran: their criteria
+    /// are then the grader's errors, never "not applicable".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tests_unavailable: Option<String>,
     /// The candidate's DAGs as Airflow's DagBag loaded them, when the pack
     /// asks for it (`workloads.toml`).
     pub dag_load: Option<DagLoadRun>,
@@ -54,8 +59,12 @@ pub enum DagLoadRun {
     NoDags { folder: String },
     /// Airflow loaded the folder (whatever it found in it).
     Loaded(crate::execute::workloads::dag_load::DagLoadFacts),
-    /// The grader could not load it, or the load ran past its deadline.
+    /// The grader could not load it (no engine, no image, an engine error).
     Failed { reason: String },
+    /// What the submission's files or code did ended the load: files over the
+    /// upload caps, a refused upload, the load's deadline, the container
+    /// stopped (memory), the loader killed, a forged result.
+    EndedBySubmission { reason: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -228,6 +237,7 @@ impl ExecutionFacts {
             phases: Vec::new(),
             hidden: None,
             tests: None,
+            tests_unavailable: None,
             dag_load: None,
             timings: Timings::default(),
         }

@@ -75,6 +75,12 @@ impl Check for DagLoads {
                     format!("the grader could not load the DAGs: {reason}"),
                 )
             }
+            Some(DagLoadRun::EndedBySubmission { reason }) => {
+                return result(
+                    Outcome::Fail,
+                    format!("the submission's DAG files ended the load: {reason}"),
+                )
+            }
             Some(DagLoadRun::Loaded(f)) => f,
         };
         let mut evidence = Vec::new();

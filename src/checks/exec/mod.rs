@@ -179,6 +179,12 @@ pub(crate) fn hidden_tests(check: &dyn Check, cx: &CheckContext) -> CheckResult 
     // Before the parameters: an exercise without hidden tests does not score
     // this criterion, so its rubric gives none.
     let Some(tests) = &facts.tests else {
+        if let Some(reason) = &facts.tests_unavailable {
+            return result(
+                Outcome::Error,
+                format!("the grader could not run the hidden tests: {reason}"),
+            );
+        }
         return result(
             Outcome::NotApplicable,
             "the exercise pack has no hidden tests".into(),

@@ -906,3 +906,42 @@ fn a_dag_airflow_loads_with_its_tasks_passes_and_a_cycle_or_import_error_fails_i
     );
     assert_eq!(r.outcome, Outcome::NotApplicable);
 }
+
+#[test]
+fn hidden_tests_the_grader_could_not_run_are_its_error_not_inapplicable() {
+    use super::HiddenTestsCorrectness;
+    let mut ex = healthy();
+    ex.tests_unavailable = Some("the pytest runner image is not available".into());
+    let r = run(
+        &HiddenTestsCorrectness,
+        &fixture(Some(ex)),
+        &chosen(&["test_a.py::*"]),
+    );
+    assert_eq!(r.outcome, Outcome::Error, "{r:?}");
+    assert!(
+        r.summary.contains("image is not available"),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn a_dag_load_the_submission_ended_fails_and_the_graders_failure_leaves_the_score() {
+    use super::DagLoads;
+    use crate::execute::DagLoadRun;
+    let mut ex = ExecutionFacts::with_status(ExecStatus::Ran);
+    ex.dag_load = Some(DagLoadRun::EndedBySubmission {
+        reason:
+            "the sandbox container stopped during the DAG load (exit Some(137), killed for memory)"
+                .into(),
+    });
+    let r = run(&DagLoads, &fixture(Some(ex)), &required_tasks());
+    assert_eq!(r.outcome, Outcome::Fail, "{r:?}");
+    assert!(r.summary.contains("killed for memory"), "{}", r.summary);
+    let mut ex = ExecutionFacts::with_status(ExecStatus::Ran);
+    ex.dag_load = Some(DagLoadRun::Failed {
+        reason: "no Docker engine is reachable".into(),
+    });
+    let r = run(&DagLoads, &fixture(Some(ex)), &required_tasks());
+    assert_eq!(r.outcome, Outcome::Error, "{r:?}");
+}

@@ -83,8 +83,14 @@ pub(super) async fn run_dag_load(input: &StageInput<'_>, spec: &workloads::DagLo
         }
         Err(e) => {
             obs.end(Step::DagLoad, Mark::Failed, &e.to_string());
-            DagLoadRun::Failed {
-                reason: e.to_string(),
+            if e.is_the_submissions() {
+                DagLoadRun::EndedBySubmission {
+                    reason: e.to_string(),
+                }
+            } else {
+                DagLoadRun::Failed {
+                    reason: e.to_string(),
+                }
             }
         }
     }

@@ -92,7 +92,10 @@ pub fn run(input: &StageInput) -> ExecutionFacts {
             Err(reason) if !workloads.dbt_phases => {
                 facts.status = ExecStatus::Unavailable { reason };
             }
-            Err(reason) => tracing::warn!("the hidden tests could not run: {reason}"),
+            Err(reason) => {
+                tracing::warn!("the hidden tests could not run: {reason}");
+                facts.tests_unavailable = Some(reason);
+            }
         }
     }
     if let Some(spec) = &workloads.dag_load {

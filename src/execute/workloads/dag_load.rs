@@ -93,6 +93,25 @@ pub enum DagLoadError {
     HostileOutput(String),
 }
 
+impl DagLoadError {
+    /// Whether the submission's files or code caused it: too large, refused,
+    /// past the deadline, the container stopped or the loader killed (a DAG
+    /// file runs as the loader's uid at import), or a result the loader did
+    /// not write. Reading the host's files and the engine are the grader's.
+    pub fn is_the_submissions(&self) -> bool {
+        match self {
+            DagLoadError::TooLarge(_)
+            | DagLoadError::Refused(_)
+            | DagLoadError::TimedOut(_)
+            | DagLoadError::ContainerStopped { .. }
+            | DagLoadError::HostileOutput(_) => true,
+            // 128 + n: killed by signal n; the loader's own failures exit 1
+            DagLoadError::Loader { exit, .. } => exit.is_some_and(|c| (129..=159).contains(&c)),
+            DagLoadError::Execute(_) | DagLoadError::Read { .. } => false,
+        }
+    }
+}
+
 /// What was copied into the container.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DagUpload {
@@ -809,5 +828,36 @@ mod tests {
         }
         assert_eq!(names, vec!["dags", "dags/a.py", "src", "src/__init__.py"]);
         assert_eq!(upload.skipped, vec!["dags/big.sql", "dags/p.py"]);
+    }
+}
+
+#[cfg(test)]
+mod attribution_tests {
+    use super::DagLoadError;
+
+    #[test]
+    fn what_the_submission_can_cause_is_its_own() {
+        let theirs = [
+            DagLoadError::TooLarge("3 GiB".into()),
+            DagLoadError::Refused("a link".into()),
+            DagLoadError::TimedOut(300),
+            DagLoadError::ContainerStopped {
+                exit: Some(137),
+                oom_killed: true,
+            },
+            DagLoadError::HostileOutput("larger than 8 MiB".into()),
+            DagLoadError::Loader {
+                exit: Some(137),
+                stderr: String::new(),
+            },
+        ];
+        for e in &theirs {
+            assert!(e.is_the_submissions(), "{e}");
+        }
+        let ours = DagLoadError::Loader {
+            exit: Some(1),
+            stderr: "Traceback (most recent call last)".into(),
+        };
+        assert!(!ours.is_the_submissions());
     }
 }
