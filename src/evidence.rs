@@ -8,6 +8,9 @@
 //! refutes becomes a fail carrying a [`Contradiction`] that quotes both sides;
 //! a static miss that the data proves wrong becomes a pass. The code alone
 //! decides only when nothing was measured, and the result says why.
+//!
+//! An exercise graded by hidden tests ties criteria to tests instead
+//! (`refuted_by_tests`): a failing test refutes a static pass the same way.
 
 use std::collections::BTreeMap;
 
@@ -176,6 +179,121 @@ pub fn reconcile(rubric: &Rubric, facts: &Facts, results: &mut BTreeMap<String, 
             );
         } else {
             result.summary = format!("{trap} not handled on the seeded data: {headline}");
+        }
+        for (i, e) in refuted_by.into_iter().enumerate() {
+            result.evidence.insert(i, e);
+        }
+    }
+}
+
+/// Lets the hidden tests refute the criteria the rubric ties to them
+/// (`refuted_by_tests`). The tests exercise part of what a code reading
+/// covers (one loader function, not every statement of the module), so they
+/// refute a static pass but do not turn a static fail into a pass: the
+/// reading then keeps its verdict and says what the tests measured.
+pub fn reconcile_tests(
+    rubric: &Rubric,
+    facts: &Facts,
+    results: &mut BTreeMap<String, CheckResult>,
+) {
+    use crate::execute::workloads::python_tests::{TestOutcome, TestsStatus};
+    let tied: Vec<(&str, &[String])> = rubric
+        .dimensions
+        .iter()
+        .flat_map(|d| d.criteria.iter())
+        .filter(|c| !c.refuted_by_tests.is_empty())
+        .map(|c| (c.check.as_str(), c.refuted_by_tests.as_slice()))
+        .collect();
+    let tests = facts
+        .execution
+        .as_ref()
+        .filter(|e| e.status == ExecStatus::Ran)
+        .and_then(|e| e.tests.as_ref())
+        .filter(|t| t.status == TestsStatus::Completed);
+    for (check, ids) in tied {
+        let Some(result) = results.get_mut(check) else {
+            continue;
+        };
+        if result.outcome == Outcome::Error {
+            continue;
+        }
+        let Some(tests) = tests else {
+            let why =
+                not_measured(facts).unwrap_or_else(|| "the hidden tests did not complete".into());
+            result.decided_by = Some(format!("the code alone: {why}").into());
+            continue;
+        };
+        let judged: Vec<_> = ids
+            .iter()
+            .filter_map(|id| tests.outcome(id))
+            .filter(|t| t.outcome != TestOutcome::Skipped)
+            .collect();
+        if judged.is_empty() {
+            result.decided_by =
+                Some("the code alone: none of the hidden tests tied to it ran".into());
+            continue;
+        }
+        let failing: Vec<_> = judged
+            .iter()
+            .filter(|t| t.outcome != TestOutcome::Passed)
+            .collect();
+        if failing.is_empty() {
+            result.decided_by = Some(
+                format!(
+                    "the code reading; the {} hidden test(s) tied to it pass",
+                    judged.len()
+                )
+                .into(),
+            );
+            if result.outcome != Outcome::Pass {
+                result.evidence.insert(
+                    0,
+                    Evidence::note(format!(
+                        "the hidden tests tied to this criterion pass ({}); the code reading found the problem elsewhere in the code",
+                        judged.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")
+                    )),
+                );
+            }
+            continue;
+        }
+        let refuted_by: Vec<Evidence> = failing
+            .iter()
+            .map(|t| crate::checks::exec::test_evidence(t))
+            .collect();
+        let static_outcome = result.outcome;
+        let static_summary = result.summary.clone();
+        result.outcome = Outcome::Fail;
+        result.confidence = Confidence::Executed;
+        result.decided_by = Some(
+            format!(
+                "executed: {} of {} hidden test(s) tied to it fail on the candidate's code",
+                failing.len(),
+                judged.len()
+            )
+            .into(),
+        );
+        let headline = failing.first().map(|t| t.id.clone()).unwrap_or_default();
+        if static_outcome.credit().is_some_and(|c| c > 0.0) {
+            let claimed_by: Vec<Evidence> = result
+                .evidence
+                .iter()
+                .filter(|e| e.file.is_some())
+                .take(3)
+                .cloned()
+                .collect();
+            result.contradiction = Some(Box::new(Contradiction {
+                check: check.to_string(),
+                trap: None,
+                claim: static_summary.clone(),
+                claimed_by,
+                refuted_by: refuted_by.clone(),
+                source: crate::checks::ClaimSource::Code,
+            }));
+            result.summary = format!(
+                "refuted by the hidden tests: {headline} fails; the code looked right ({static_summary})"
+            );
+        } else {
+            result.summary = format!("{static_summary}; the hidden test {headline} fails too");
         }
         for (i, e) in refuted_by.into_iter().enumerate() {
             result.evidence.insert(i, e);

@@ -125,6 +125,8 @@ pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, 
         obs,
     };
 
+    // The parsers' worker starts while the submission is acquired and listed.
+    crate::contained::prewarm(&crate::analyse::dag::DagLimits::default().contained);
     tracing::info!(source = %report.submission.source, "acquiring the submission");
     obs.begin(Step::Acquire);
     let acquired = match acquire::acquire(&req.source, req.rev.as_deref(), &req.config.acquire) {
@@ -592,6 +594,7 @@ pub fn run_checks(rubric: &Rubric, facts: &Facts) -> BTreeMap<String, CheckResul
         results.insert(id.to_string(), result);
     }
     crate::evidence::reconcile(rubric, facts, &mut results);
+    crate::evidence::reconcile_tests(rubric, facts, &mut results);
     results
 }
 

@@ -88,6 +88,10 @@ pub struct Criterion {
     /// The trap (T1-T8) whose hidden checks decide this criterion when the
     /// pipeline ran: executed evidence outranks what the code appears to do.
     pub decided_by_trap: Option<String>,
+    /// Hidden tests that measure behaviour this criterion's code reading
+    /// claims: when they ran, a failing one refutes a static pass (the
+    /// criterion fails, with the contradiction shown).
+    pub refuted_by_tests: Vec<String>,
 }
 
 impl Rubric {
@@ -246,6 +250,7 @@ impl Rubric {
                     points: c.points.into_inner(),
                     params: Params(c.params.unwrap_or_default()),
                     decided_by_trap: c.decided_by_trap,
+                    refuted_by_tests: c.refuted_by_tests.unwrap_or_default(),
                 });
             }
             let gates = dim
@@ -417,6 +422,7 @@ struct RawCriterion {
     points: Spanned<f64>,
     params: Option<toml::Table>,
     decided_by_trap: Option<String>,
+    refuted_by_tests: Option<Vec<String>>,
 }
 
 #[cfg(test)]

@@ -249,25 +249,7 @@ pub(crate) fn hidden_tests(check: &dyn Check, cx: &CheckContext) -> CheckResult 
                 .with_expected(json!({"passed": mine.len()})),
         ];
     for t in mine.iter().filter(|t| t.outcome != TestOutcome::Passed) {
-        let how = match t.outcome {
-            TestOutcome::Failed => "failed",
-            TestOutcome::Error => "errored",
-            TestOutcome::Skipped => "was skipped",
-            TestOutcome::Passed => "passed",
-        };
-        let first = t
-            .message
-            .as_deref()
-            .and_then(|m| m.lines().find(|l| !l.trim().is_empty()))
-            .unwrap_or("no message");
-        let mut e = Evidence::note(format!("{} {how}: {first}", t.id));
-        if let Some(m) = &t.measured {
-            e = e.with_measured(json!(m));
-        }
-        if let Some(x) = &t.expected {
-            e = e.with_expected(json!(x));
-        }
-        evidence.push(e);
+        evidence.push(test_evidence(t));
     }
     result(
         Outcome::from_fraction(passed as f64 / mine.len() as f64),
@@ -277,6 +259,31 @@ pub(crate) fn hidden_tests(check: &dyn Check, cx: &CheckContext) -> CheckResult 
         ),
     )
     .with_all_evidence(evidence)
+}
+
+/// A hidden test that did not pass, as evidence: its message's first line,
+/// with the measured and expected values it gave.
+pub(crate) fn test_evidence(t: &crate::execute::workloads::python_tests::TestResult) -> Evidence {
+    use crate::execute::workloads::python_tests::TestOutcome;
+    let how = match t.outcome {
+        TestOutcome::Failed => "failed",
+        TestOutcome::Error => "errored",
+        TestOutcome::Skipped => "was skipped",
+        TestOutcome::Passed => "passed",
+    };
+    let first = t
+        .message
+        .as_deref()
+        .and_then(|m| m.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("no message");
+    let mut e = Evidence::note(format!("{} {how}: {first}", t.id));
+    if let Some(m) = &t.measured {
+        e = e.with_measured(json!(m));
+    }
+    if let Some(x) = &t.expected {
+        e = e.with_expected(json!(x));
+    }
+    e
 }
 
 #[cfg(test)]

@@ -945,3 +945,77 @@ fn a_dag_load_the_submission_ended_fails_and_the_graders_failure_leaves_the_scor
     let r = run(&DagLoads, &fixture(Some(ex)), &required_tasks());
     assert_eq!(r.outcome, Outcome::Error, "{r:?}");
 }
+
+/// `refuted_by_tests`: a failing hidden test refutes a static pass of the
+/// criterion it is tied to; passing tests leave a static fail as it is.
+#[test]
+fn hidden_tests_refute_a_static_pass_and_leave_a_static_fail() {
+    use crate::checks::{Confidence, Evidence, LineSpan};
+    use crate::execute::workloads::python_tests::TestOutcome::{Failed, Passed};
+    let rubric = crate::rubric::Rubric::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("rubric/aviationstack-screening.toml"),
+        &|id| crate::checks::find(id).is_some(),
+    )
+    .unwrap();
+    let check = "code.swallowed_errors";
+    let static_result = |outcome| {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(
+            check.to_string(),
+            CheckResult::new(
+                check,
+                outcome,
+                Confidence::Static,
+                "no except clause swallows",
+            )
+            .with_all_evidence(vec![Evidence::at(
+                "src/snowflake.py",
+                Some(LineSpan::line(30)),
+                "`except Exception:`",
+            )]),
+        );
+        m
+    };
+    let ran = |load_error| {
+        tests_run(&[
+            ("test_snowflake.py::test_load_error_is_raised", load_error),
+            ("test_gcs.py::test_upload_error_is_raised", Passed),
+        ])
+    };
+
+    let fx = fixture(Some(ran(Failed)));
+    let mut results = static_result(Outcome::Pass);
+    crate::evidence::reconcile_tests(&rubric, &fx.facts, &mut results);
+    let r = &results[check];
+    assert_eq!(r.outcome, Outcome::Fail, "{r:#?}");
+    assert_eq!(r.confidence, Confidence::Executed);
+    let c = r.contradiction.as_ref().expect("a contradiction is shown");
+    assert_eq!(c.claimed_by[0].file.as_deref(), Some("src/snowflake.py"));
+    assert!(
+        c.refuted_by[0].note.contains("test_load_error_is_raised"),
+        "{c:#?}"
+    );
+
+    // the tests exercise one function: they never turn the reading's fail into a pass
+    let fx = fixture(Some(ran(Passed)));
+    let mut results = static_result(Outcome::Fail);
+    crate::evidence::reconcile_tests(&rubric, &fx.facts, &mut results);
+    let r = &results[check];
+    assert_eq!(r.outcome, Outcome::Fail, "{r:#?}");
+    assert!(r.contradiction.is_none());
+
+    // nothing ran: the code alone decides, and says so
+    let fx = fixture(None);
+    let mut results = static_result(Outcome::Pass);
+    crate::evidence::reconcile_tests(&rubric, &fx.facts, &mut results);
+    let r = &results[check];
+    assert_eq!(r.outcome, Outcome::Pass);
+    assert!(
+        r.decided_by
+            .as_deref()
+            .unwrap()
+            .starts_with("the code alone"),
+        "{r:#?}"
+    );
+}
