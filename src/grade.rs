@@ -348,7 +348,7 @@ pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, 
     let dbt_secs = facts
         .execution
         .as_ref()
-        .filter(|e| e.status == ExecStatus::Ran)
+        .filter(|e| e.status == ExecStatus::Ran && !e.phases.is_empty())
         .map(|e| e.timings.dbt_secs);
     out.write(report, dbt_secs)
 }

@@ -116,7 +116,17 @@ pub fn build(report: &Report) -> Verdict {
         .collect::<std::collections::BTreeSet<_>>()
         .len() as u64;
     let hidden_failing = failing.iter().map(|m| m.checks.len() as u64).sum();
-    let headline = headline(&phases, hidden_checks, hidden_failing);
+    let tests_passed = exec
+        .hidden_tests
+        .iter()
+        .filter(|t| t.outcome == crate::execute::workloads::python_tests::TestOutcome::Passed)
+        .count();
+    let headline = headline(
+        &phases,
+        hidden_checks,
+        hidden_failing,
+        (tests_passed, exec.hidden_tests.len()),
+    );
     Verdict {
         executed: true,
         headline,
@@ -294,7 +304,12 @@ fn when(first: u8, failing: &[u8], judged: &[u8]) -> String {
     }
 }
 
-fn headline(phases: &[PhaseVerdict], hidden: u64, failing: u64) -> String {
+fn headline(
+    phases: &[PhaseVerdict],
+    hidden: u64,
+    failing: u64,
+    (tests_passed, tests): (usize, usize),
+) -> String {
     let mut parts = Vec::new();
     let failed: Vec<&PhaseVerdict> = phases.iter().filter(|p| !p.passed).collect();
     if failed.is_empty() && !phases.is_empty() {
@@ -348,6 +363,16 @@ fn headline(phases: &[PhaseVerdict], hidden: u64, failing: u64) -> String {
         } else {
             format!("{failing} of {hidden} hidden checks disagree with the truth or could not be judged")
         });
+    }
+    if tests > 0 {
+        parts.push(if tests_passed == tests {
+            format!("every hidden test ({tests}) passes on the candidate's code")
+        } else {
+            format!("{tests_passed} of {tests} hidden tests pass on the candidate's code")
+        });
+    }
+    if parts.is_empty() {
+        parts.push("the submission ran, but no hidden check or test measured it".into());
     }
     // "dbt" keeps its lower case even at the start of the sentence.
     let mut out = parts.join("; ");
@@ -431,7 +456,7 @@ mod tests {
             .collect();
         assert!(phases.iter().all(|p| !p.passed && p.status == "failed"));
         assert!(phases[0].reasons[0].contains("exited with code 1"));
-        let h = headline(&phases, 31, 9);
+        let h = headline(&phases, 31, 9, (0, 0));
         assert_eq!(
             h,
             "dbt failed in phase 1, 2, 3 (mart_gmv_daily, mart_seller errored); 9 of 31 hidden checks disagree with the truth or could not be judged."
@@ -463,7 +488,7 @@ mod tests {
             "ended by the submission's code: process limit reached"
         );
         assert_eq!(
-            headline(&phases, 32, 32),
+            headline(&phases, 32, 32, (0, 0)),
             "the submission's code ended phase 1, phase 2, 3 did not run; 32 of 32 hidden checks disagree with the truth or could not be judged."
         );
     }
@@ -498,9 +523,22 @@ mod tests {
             .collect();
         assert!(phases.iter().all(|p| p.passed));
         assert_eq!(
-            headline(&phases, 31, 0),
+            headline(&phases, 31, 0, (0, 0)),
             "dbt passed in all 3 phases; every hidden check (31) agrees with the truth."
         );
+    }
+
+    #[test]
+    fn an_exercise_graded_by_hidden_tests_names_them_in_the_headline() {
+        assert_eq!(
+            headline(&[], 0, 0, (6, 32)),
+            "6 of 32 hidden tests pass on the candidate's code."
+        );
+        assert_eq!(
+            headline(&[], 0, 0, (32, 32)),
+            "every hidden test (32) passes on the candidate's code."
+        );
+        assert!(!headline(&[], 0, 0, (0, 0)).starts_with('.'));
     }
 
     #[test]
