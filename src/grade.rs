@@ -591,6 +591,24 @@ pub fn run_checks(rubric: &Rubric, facts: &Facts) -> BTreeMap<String, CheckResul
                 format!("the check crashed: {what}"),
             )
         });
+        // A check this rubric does not score has no parameters here: its
+        // "error" is the other exercise's rubric missing, not the grader
+        // failing (a report-only gate's error, `UNUSED_BY_RUBRIC`, is still
+        // shown), and "not attempted" is work this exercise never asked for.
+        let gate = checks::UNUSED_BY_RUBRIC.iter().any(|(u, _)| *u == id);
+        let result = if !params.contains_key(id)
+            && (result.outcome == Outcome::NotAttempted
+                || (result.outcome == Outcome::Error && !gate))
+        {
+            CheckResult::new(
+                id,
+                Outcome::NotApplicable,
+                result.confidence,
+                format!("not scored by the {} rubric", rubric.exercise),
+            )
+        } else {
+            result
+        };
         results.insert(id.to_string(), result);
     }
     crate::evidence::reconcile(rubric, facts, &mut results);

@@ -1068,3 +1068,45 @@ fn an_installed_binary_grades_with_its_embedded_packs_from_anywhere() {
         stdout(&doctor)
     );
 }
+
+/// Checks another exercise's rubric scores are neither errors nor work left
+/// undone here: the marketplace strong solution has no failing check, and the
+/// aviation one no check "could not be decided".
+#[test]
+fn checks_the_exercise_does_not_score_are_not_applicable() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (solution, exercise) in [
+        ("marketplace-elt/strong", "marketplace-elt"),
+        ("aviationstack-screening/strong", "aviationstack-screening"),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let run = grade_static(
+            &root.join("reference-solutions").join(solution),
+            out.path(),
+            &["--exercise", exercise, "--name", "s"],
+        );
+        assert!(run.status.success(), "{}", stderr(&run));
+        let report = read_report(out.path(), "s");
+        for c in report["checks"].as_array().unwrap() {
+            let kind = c["outcome"]["kind"].as_str().unwrap_or("");
+            let id = c["check"].as_str().unwrap();
+            assert!(
+                kind != "error" && kind != "not_attempted",
+                "{exercise}: {id} is {kind}: {}",
+                c["summary"]
+            );
+        }
+        let code = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "code.sql_values_in_text")
+            .unwrap();
+        let expected = if exercise == "marketplace-elt" {
+            "not_applicable"
+        } else {
+            "pass"
+        };
+        assert_eq!(code["outcome"]["kind"], expected, "{exercise}: {code}");
+    }
+}
