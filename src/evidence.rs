@@ -159,30 +159,14 @@ pub fn reconcile(rubric: &Rubric, facts: &Facts, results: &mut BTreeMap<String, 
             .into(),
         );
         if static_outcome.credit().is_some_and(|c| c > 0.0) {
-            let claimed_by: Vec<Evidence> = result
-                .evidence
-                .iter()
-                .filter(|e| e.file.is_some())
-                .take(3)
-                .cloned()
-                .collect();
-            result.contradiction = Some(Box::new(Contradiction {
-                check: check.to_string(),
-                trap: Some(trap.to_string()),
-                claim: static_summary.clone(),
-                claimed_by,
-                refuted_by: refuted_by.clone(),
-                source: crate::checks::ClaimSource::Code,
-            }));
+            refute(result, check, Some(trap), &refuted_by, &static_summary);
             result.summary = format!(
                 "{trap} not handled on the seeded data: {headline}; the code looked right ({static_summary})"
             );
         } else {
             result.summary = format!("{trap} not handled on the seeded data: {headline}");
         }
-        for (i, e) in refuted_by.into_iter().enumerate() {
-            result.evidence.insert(i, e);
-        }
+        lead_with(result, refuted_by);
     }
 }
 
@@ -274,30 +258,47 @@ pub fn reconcile_tests(
         );
         let headline = failing.first().map(|t| t.id.clone()).unwrap_or_default();
         if static_outcome.credit().is_some_and(|c| c > 0.0) {
-            let claimed_by: Vec<Evidence> = result
-                .evidence
-                .iter()
-                .filter(|e| e.file.is_some())
-                .take(3)
-                .cloned()
-                .collect();
-            result.contradiction = Some(Box::new(Contradiction {
-                check: check.to_string(),
-                trap: None,
-                claim: static_summary.clone(),
-                claimed_by,
-                refuted_by: refuted_by.clone(),
-                source: crate::checks::ClaimSource::Code,
-            }));
+            refute(result, check, None, &refuted_by, &static_summary);
             result.summary = format!(
                 "refuted by the hidden tests: {headline} fails; the code looked right ({static_summary})"
             );
         } else {
             result.summary = format!("{static_summary}; the hidden test {headline} fails too");
         }
-        for (i, e) in refuted_by.into_iter().enumerate() {
-            result.evidence.insert(i, e);
-        }
+        lead_with(result, refuted_by);
+    }
+}
+
+/// Records that a static claim (the result's summary before execution
+/// decided, where its file evidence points) was refuted by what was measured.
+fn refute(
+    result: &mut CheckResult,
+    check: &str,
+    trap: Option<&str>,
+    refuted_by: &[Evidence],
+    claim: &str,
+) {
+    let claimed_by: Vec<Evidence> = result
+        .evidence
+        .iter()
+        .filter(|e| e.file.is_some())
+        .take(3)
+        .cloned()
+        .collect();
+    result.contradiction = Some(Box::new(Contradiction {
+        check: check.to_string(),
+        trap: trap.map(str::to_string),
+        claim: claim.to_string(),
+        claimed_by,
+        refuted_by: refuted_by.to_vec(),
+        source: crate::checks::ClaimSource::Code,
+    }));
+}
+
+/// The measured evidence goes first: it decided.
+fn lead_with(result: &mut CheckResult, measured: Vec<Evidence>) {
+    for (i, e) in measured.into_iter().enumerate() {
+        result.evidence.insert(i, e);
     }
 }
 

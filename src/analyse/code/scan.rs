@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::{CaughtError, CodeFile, Hole, HttpCall, SqlCall, Timeout};
 use crate::analyse::dag::syntax::{Arg, CompClause, DictItem, Expr, Module, Span, Stmt, StrPart};
-use crate::analyse::dag::{scan_credentials, snippet_of, FileStatus, Site};
+use crate::analyse::dag::{scan_credentials, snippet_of, visit_stmts as visit, FileStatus, Site};
 
 /// How deep local variables and nested strings are followed into a statement.
 const MAX_FOLLOW: usize = 6;
@@ -746,25 +746,6 @@ fn collect_with_sessions<'a>(body: &'a [Stmt], f: &mut dyn FnMut(&'a str, &'a Ex
             Stmt::If { body, orelse, .. } => {
                 collect_with_sessions(body, f);
                 collect_with_sessions(orelse, f);
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Every statement of a body, nested ones included.
-fn visit<'a>(body: &'a [Stmt], f: &mut dyn FnMut(&'a Stmt)) {
-    for s in body {
-        f(s);
-        match s {
-            Stmt::With { body, .. }
-            | Stmt::Def { body, .. }
-            | Stmt::Class { body, .. }
-            | Stmt::For { body, .. }
-            | Stmt::Block { body, .. } => visit(body, f),
-            Stmt::If { body, orelse, .. } => {
-                visit(body, f);
-                visit(orelse, f);
             }
             _ => {}
         }

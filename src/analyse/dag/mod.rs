@@ -68,6 +68,7 @@ pub(crate) use eval::snippet_of;
 pub use imports::ImportLimits;
 pub use model::*;
 pub(crate) use scan::credentials as scan_credentials;
+pub(crate) use scan::visit as visit_stmts;
 
 use crate::contained::{self, ContainedError, ContainedLimits};
 use crate::inventory::Inventory;

@@ -151,7 +151,8 @@ pub(crate) fn credentials(path: &str, lines: &[&str], body: &[Stmt]) -> Vec<Site
     out
 }
 
-fn visit(body: &[Stmt], f: &mut dyn FnMut(&Stmt)) {
+/// Every statement of a body, nested ones included.
+pub(crate) fn visit<'a>(body: &'a [Stmt], f: &mut dyn FnMut(&'a Stmt)) {
     for s in body {
         f(s);
         match s {
