@@ -1,5 +1,5 @@
-use super::{capped, modules, site_evidence};
-use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Outcome};
+use super::{modules, site_evidence, verdict};
+use crate::checks::{Check, CheckContext, CheckMeta, CheckResult};
 
 crate::declare_check! {
     /// ## What it checks
@@ -36,22 +36,17 @@ impl Check for HardcodedCredentials {
             Err(r) => return r,
         };
         let sites: Vec<_> = files.iter().flat_map(|f| f.credentials.iter()).collect();
-        let (outcome, summary) = if sites.is_empty() {
-            (
-                Outcome::Pass,
-                format!("no credential is written into {} module(s)", files.len()),
-            )
+        let summary = if sites.is_empty() {
+            format!("no credential is written into {} module(s)", files.len())
         } else {
-            (
-                Outcome::Fail,
-                format!("{} credential(s) written into the code", sites.len()),
-            )
+            format!("{} credential(s) written into the code", sites.len())
         };
-        CheckResult::new(Self::META.id, outcome, Self::META.confidence, summary)
-            .with_all_evidence(capped(
-                sites.iter().map(|s| site_evidence(s)).collect(),
-                Vec::new(),
-            ))
-            .with_all_evidence(unread)
+        verdict(
+            &Self::META,
+            summary,
+            sites.iter().map(|s| site_evidence(s)).collect(),
+            Vec::new(),
+            unread,
+        )
     }
 }

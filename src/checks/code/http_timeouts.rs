@@ -1,4 +1,4 @@
-use super::{capped, modules, site_evidence};
+use super::{modules, site_evidence, verdict};
 use crate::analyse::code::Timeout;
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Outcome};
 
@@ -54,16 +54,12 @@ impl Check for HttpTimeouts {
                 calls.len()
             )
         };
-        let outcome = if bad.is_empty() {
-            Outcome::Pass
-        } else {
-            Outcome::Fail
-        };
-        CheckResult::new(Self::META.id, outcome, Self::META.confidence, summary)
-            .with_all_evidence(capped(
-                bad.iter().map(|c| site_evidence(&c.site)).collect(),
-                good.iter().map(|c| site_evidence(&c.site)).collect(),
-            ))
-            .with_all_evidence(unread)
+        verdict(
+            &Self::META,
+            summary,
+            bad.iter().map(|c| site_evidence(&c.site)).collect(),
+            good.iter().map(|c| site_evidence(&c.site)).collect(),
+            unread,
+        )
     }
 }

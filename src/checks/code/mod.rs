@@ -86,4 +86,24 @@ pub(crate) fn modules<'a>(
     Ok((analysed, unread))
 }
 
-pub(crate) use crate::checks::dag::{capped, site_evidence};
+pub(crate) use crate::checks::dag::site_evidence;
+
+/// The result of a code check: it passes when nothing was found; the
+/// findings come first in the evidence, then a few clean sites, then the
+/// modules that could not be read.
+pub(crate) fn verdict(
+    meta: &CheckMeta,
+    summary: String,
+    found: Vec<Evidence>,
+    clean: Vec<Evidence>,
+    unread: Vec<Evidence>,
+) -> CheckResult {
+    let outcome = if found.is_empty() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
+    CheckResult::new(meta.id, outcome, meta.confidence, summary)
+        .with_all_evidence(crate::checks::dag::capped(found, clean))
+        .with_all_evidence(unread)
+}

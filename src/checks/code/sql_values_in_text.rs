@@ -1,4 +1,4 @@
-use super::{capped, modules, site_evidence};
+use super::{modules, site_evidence, verdict};
 use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Evidence, Outcome};
 
 crate::declare_check! {
@@ -88,13 +88,6 @@ impl Check for SqlValuesInText {
                 calls.len()
             )
         };
-        let outcome = if bad.is_empty() {
-            Outcome::Pass
-        } else {
-            Outcome::Fail
-        };
-        CheckResult::new(Self::META.id, outcome, Self::META.confidence, summary)
-            .with_all_evidence(capped(bad, good))
-            .with_all_evidence(unread)
+        verdict(&Self::META, summary, bad, good, unread)
     }
 }

@@ -1,5 +1,5 @@
-use super::{capped, modules, site_evidence};
-use crate::checks::{Check, CheckContext, CheckMeta, CheckResult, Outcome};
+use super::{modules, site_evidence, verdict};
+use crate::checks::{Check, CheckContext, CheckMeta, CheckResult};
 
 crate::declare_check! {
     /// ## What it checks
@@ -51,19 +51,15 @@ impl Check for SwallowedErrors {
                 bad.len()
             )
         };
-        let outcome = if bad.is_empty() {
-            Outcome::Pass
-        } else {
-            Outcome::Fail
-        };
-        CheckResult::new(Self::META.id, outcome, Self::META.confidence, summary)
-            .with_all_evidence(capped(
-                bad.iter().map(|c| site_evidence(&c.site)).collect(),
-                good.iter()
-                    .filter(|c| c.broad)
-                    .map(|c| site_evidence(&c.site))
-                    .collect(),
-            ))
-            .with_all_evidence(unread)
+        verdict(
+            &Self::META,
+            summary,
+            bad.iter().map(|c| site_evidence(&c.site)).collect(),
+            good.iter()
+                .filter(|c| c.broad)
+                .map(|c| site_evidence(&c.site))
+                .collect(),
+            unread,
+        )
     }
 }
