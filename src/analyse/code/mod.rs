@@ -19,8 +19,8 @@
 //!   a comparison. Whether the call passes parameters.
 //! - **Caught errors**: each `except` clause, whether it catches broadly (bare,
 //!   `Exception`, `BaseException`), raises again, reports at error level
-//!   through logging, or is one attempt of a retry loop (a loop whose guarded
-//!   block returns or breaks).
+//!   through logging, or is one attempt of a retry loop (a loop that raises
+//!   once its attempts run out, whose guarded block returns on success).
 //! - **HTTP calls** through `requests` (module functions, sessions made in the
 //!   same function) and `urllib.request.urlopen`: whether a timeout is given.
 //! - **Credentials** written into the code (the DAG analyser's reading).
@@ -115,8 +115,8 @@ pub struct CaughtError {
     pub raises: bool,
     /// The clause logs at error level (`.exception`, `.error`, `.critical`).
     pub reports: bool,
-    /// One attempt of a retry loop: inside a loop whose guarded block returns
-    /// or breaks on success.
+    /// One attempt of a retry loop: inside a loop that raises once its
+    /// attempts run out, whose guarded block returns on success.
     pub retry_attempt: bool,
 }
 

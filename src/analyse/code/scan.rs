@@ -184,14 +184,18 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn stmts(&mut self, body: &'a [Stmt], scope: &Scope<'a>, in_loop: bool) {
-        for stmt in body {
+    /// `retry_loop`: inside a loop that surfaces the error once its attempts
+    /// run out (a `raise` in the loop or right after it), where a clause
+    /// that catches and goes round again is one attempt, not a swallow.
+    fn stmts(&mut self, body: &'a [Stmt], scope: &Scope<'a>, retry_loop: bool) {
+        for (i, stmt) in body.iter().enumerate() {
             let line = stmt.span().start;
+            let surfaces = |inner: &[Stmt]| raises(inner) || raises(&body[i + 1..]);
             match stmt {
                 Stmt::Def { body, .. } | Stmt::Class { body, .. } => self.scope(body),
                 Stmt::For { iter, body, .. } => {
                     self.exprs(iter, line, scope);
-                    self.stmts(body, scope, true);
+                    self.stmts(body, scope, retry_loop || surfaces(body));
                 }
                 Stmt::Block {
                     body,
@@ -219,24 +223,24 @@ impl<'a> Scanner<'a> {
                                 broad,
                                 raises,
                                 reports,
-                                retry_attempt: in_loop && exits,
+                                retry_attempt: retry_loop && exits,
                             });
                         }
                     }
-                    self.stmts(body, scope, in_loop || *looped);
+                    self.stmts(body, scope, retry_loop || (*looped && surfaces(body)));
                 }
                 Stmt::With { items, body, .. } => {
                     for i in items {
                         self.exprs(&i.value, line, scope);
                     }
-                    self.stmts(body, scope, in_loop);
+                    self.stmts(body, scope, retry_loop);
                 }
                 Stmt::If {
                     test, body, orelse, ..
                 } => {
                     self.exprs(test, line, scope);
-                    self.stmts(body, scope, in_loop);
-                    self.stmts(orelse, scope, in_loop);
+                    self.stmts(body, scope, retry_loop);
+                    self.stmts(orelse, scope, retry_loop);
                 }
                 Stmt::Assign { value, .. } | Stmt::Expr { value, .. } => {
                     self.exprs(value, line, scope)

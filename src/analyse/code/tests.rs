@@ -127,6 +127,13 @@ def f(records):
             insert(r)
         except:
             print("could not insert", r)
+
+def g():
+    for _ in range(1):
+        try:
+            return work()
+        except Exception:
+            pass
 "#,
     );
     let swallowed: Vec<u32> = f
@@ -135,8 +142,9 @@ def f(records):
         .filter(|c| c.swallows())
         .map(|c| c.site.span.start)
         .collect();
-    assert_eq!(f.caught.len(), 6);
-    assert_eq!(swallowed, vec![8, 43], "{:#?}", f.caught);
+    assert_eq!(f.caught.len(), 7);
+    // g: a loop that never surfaces the error is no retry
+    assert_eq!(swallowed, vec![8, 43, 50], "{:#?}", f.caught);
 }
 
 #[test]
