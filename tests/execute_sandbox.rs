@@ -658,3 +658,173 @@ async fn now_inside_dbt_is_the_phase_sync_time() {
     sandbox.finish().await.unwrap();
     assert_no_sandbox_containers().await;
 }
+
+/// A model that goes after the check round's query child, which starts
+/// before dbt and waits while the submission runs: it tries to trace it, to
+/// write into its pipes, and then either pauses it with signals queued behind
+/// (`pause`) or kills it (`kill`). It records what it found and what worked.
+const QUERY_CHILD_PROBE: &str = r#"
+import ctypes, os, signal, time
+
+MODE = "MODE_HERE"
+
+def query_children():
+    found = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                if b"query-child" in f.read():
+                    found.append(int(p))
+        except OSError:
+            pass
+    return found
+
+def model(dbt, session):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    outcomes = []
+    kids = []
+    for _ in range(100):
+        kids = query_children()
+        if kids:
+            break
+        time.sleep(0.05)
+    for pid in kids:
+        traced = libc.ptrace(16, pid, None, None) == 0  # PTRACE_ATTACH
+        if traced:
+            libc.ptrace(17, pid, None, None)  # PTRACE_DETACH
+        outcomes.append("traced" if traced else "trace refused")
+        for fd in ("0", "1"):
+            try:
+                os.close(os.open("/proc/%d/fd/%s" % (pid, fd), os.O_WRONLY))
+                outcomes.append("pipe %s opened" % fd)
+            except OSError:
+                outcomes.append("pipe %s refused" % fd)
+        if MODE == "kill":
+            os.kill(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGSTOP)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGALRM):
+                os.kill(pid, sig)
+    return session.sql(
+        "select %d as children, '%s' as outcomes, %d as pid"
+        % (len(kids), ",".join(outcomes), kids[0] if kids else 0)
+    )
+"#;
+
+/// The query child is alive beside the submission's code for the whole
+/// build, so what the submission can do to it matters: it can neither trace
+/// it nor use its pipes, signals other than a stop or a kill never reach it,
+/// a paused child is continued and answers the check round itself, and a
+/// killed one is replaced by a fresh child. Either way the answers are the
+/// warehouse's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_submission_cannot_tamper_with_the_query_child() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let image = image().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("project");
+    project(&proj, "tiny_profile");
+    for mode in ["pause", "kill"] {
+        write(
+            &proj,
+            &format!("models/probe_{mode}.py"),
+            &QUERY_CHILD_PROBE.replace("MODE_HERE", mode),
+        );
+    }
+    write(
+        &proj,
+        "models/answer.sql",
+        "{{ config(materialized='table') }}\nselect 42 as answer",
+    );
+    let mut sandbox = Sandbox::start(&image, &SandboxLimits::default())
+        .await
+        .unwrap();
+    sandbox.upload_project(&proj, &[]).await.unwrap();
+    for mode in ["pause", "kill"] {
+        let mut spec = phase(mode, &[]);
+        spec.dbt_commands = vec![vec![
+            "build".into(),
+            "--select".into(),
+            format!("probe_{mode}"),
+            "answer".into(),
+        ]];
+        let mut planner =
+            |_: &PhaseResult| -> Vec<SandboxQuery> {
+                [
+                ("probe", format!("select children, outcomes, pid from main.probe_{mode}")),
+                ("answer", "select answer from main.answer".to_string()),
+                // Which process answers: the pid in /proc/self/stat.
+                (
+                    "me",
+                    "select split_part(content, ' ', 1)::bigint from read_text('/proc/self/stat')"
+                        .to_string(),
+                ),
+            ]
+            .into_iter()
+            .map(|(name, sql)| SandboxQuery {
+                name: name.into(),
+                sql,
+                max_rows: None,
+            })
+            .collect()
+            };
+        let res = sandbox
+            .run_phase_planned(&spec, &mut planner)
+            .await
+            .unwrap();
+        assert_eq!(res.status, PhaseStatus::Completed, "{}", res.runner_stderr);
+        assert!(
+            res.nodes.all_ok(),
+            "{mode}: {:?}\n{}",
+            res.nodes,
+            res.outputs.log_tail
+        );
+        let answers = match &res.checks {
+            Some(CheckRound::Answered(a)) => a,
+            other => panic!("{mode}: the check round: {other:?}"),
+        };
+        assert!(
+            answers.queries_error.is_none(),
+            "{mode}: {:?}",
+            answers.queries_error
+        );
+        let row = |i: usize| {
+            assert!(
+                answers.queries[i].error.is_none(),
+                "{mode}: {:?}",
+                answers.queries[i].error
+            );
+            answers.queries[i].rows[0].clone()
+        };
+        let probe = row(0);
+        assert_eq!(
+            probe[0],
+            serde_json::json!(1),
+            "{mode}: the model found the query child"
+        );
+        assert_eq!(
+            probe[1],
+            serde_json::json!("trace refused,pipe 0 refused,pipe 1 refused"),
+            "{mode}"
+        );
+        assert_eq!(row(1)[0], serde_json::json!(42), "{mode}");
+        let found = probe[2].as_i64().unwrap();
+        let answered_by = row(2)[0].as_i64().unwrap();
+        if mode == "pause" {
+            assert_eq!(
+                answered_by, found,
+                "the paused child was continued and answered"
+            );
+        } else {
+            assert_ne!(
+                answered_by, found,
+                "a fresh child answered for the killed one"
+            );
+        }
+    }
+    sandbox.finish().await.unwrap();
+    assert_no_sandbox_containers().await;
+}

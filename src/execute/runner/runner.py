@@ -34,6 +34,7 @@ import io
 import json
 import os
 import re
+import select
 import signal
 import stat
 import subprocess
@@ -159,32 +160,57 @@ def cmd_receive_project():
     os.makedirs(os.path.dirname(WAREHOUSE), exist_ok=True)
 
 
-def kill_everyone_else():
-    """Kill every process this user can signal, except this one and PID 1.
+def kill_everyone_else(keep=None):
+    """Kill every process this user can signal, except this one, PID 1 and
+    `keep` (the warm query child, a `subprocess.Popen`).
 
     A dbt Python model can fork a daemon that outlives dbt and tampers with
     later steps; nothing of the submission may survive into result reading.
     Repeats until /proc shows no one else, since a fork can race the kill and
     PID 1 needs a moment to reap the orphans.
+
+    To spare `keep`, everyone (it too) is stopped first and then killed one
+    by one: a stopped process cannot fork, and a fork under way when the stop
+    arrives is undone by the kernel, so nobody is born between the listing
+    and the kills. `keep` is continued at the end; if it died meanwhile (the
+    submission can kill it), its `returncode` says so and it is not used.
     """
     me = os.getpid()
+    spared = keep.pid if keep is not None and keep.returncode is None else None
     deadline = time.monotonic() + 10
     while True:
         try:
-            os.kill(-1, signal.SIGKILL)
+            if spared is None:
+                os.kill(-1, signal.SIGKILL)
+            else:
+                os.kill(-1, signal.SIGSTOP)
+                for p in os.listdir("/proc"):
+                    if p.isdigit() and int(p) not in (1, me, spared):
+                        try:
+                            os.kill(int(p), signal.SIGKILL)
+                        except (ProcessLookupError, PermissionError):
+                            pass
         except ProcessLookupError:
             pass
         while True:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
                 break
-        others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+            if pid == spared:
+                keep.returncode = os.waitstatus_to_exitcode(status)
+                spared = None
+        others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me, spared)]
         if not others or time.monotonic() > deadline:
-            return
+            break
         time.sleep(0.02)
+    if spared is not None:
+        try:
+            os.kill(spared, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
 
 
 def cgroup_counter(paths, key):
@@ -309,15 +335,22 @@ def load_raw(conn, phase_dir, raw):
     return loaded
 
 
-def json_value(v):
-    import datetime
-    import decimal
-    import uuid
+_TYPES = []
 
+
+def json_value(v):
     if v is None or isinstance(v, (bool, int, str)):
         return v
     if isinstance(v, float):
         return v if v == v and v not in (float("inf"), float("-inf")) else None
+    # Imported once, not per value: a check round converts tens of thousands.
+    if not _TYPES:
+        import datetime
+        import decimal
+        import uuid
+
+        _TYPES.extend((datetime, decimal, uuid))
+    datetime, decimal, uuid = _TYPES
     if isinstance(v, decimal.Decimal):
         return str(v)
     if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
@@ -335,45 +368,50 @@ def json_value(v):
     return str(v)
 
 
+def run_query(cur, q, max_rows):
+    item = {"name": q["name"], "columns": [], "rows": [], "truncated": False, "error": None}
+    try:
+        cur.execute(q["sql"])
+        item["columns"] = [d[0] for d in (cur.description or [])]
+        cap = int(q.get("max_rows") or max_rows)
+        rows = cur.fetchmany(cap + 1)
+        if len(rows) > cap:
+            item["truncated"] = True
+            rows = rows[:cap]
+        item["rows"] = [[json_value(v) for v in row] for row in rows]
+    except Exception as e:  # a failing check query is a result, not a crash
+        item["error"] = str(e)[:4000]
+    return item
+
+
 def run_queries(conn, queries, max_rows):
     conn.execute("SET TimeZone = 'UTC'")
-    results = []
-    for q in queries:
-        item = {"name": q["name"], "columns": [], "rows": [], "truncated": False, "error": None}
-        try:
-            cur = conn.execute(q["sql"])
-            item["columns"] = [d[0] for d in (cur.description or [])]
-            cap = int(q.get("max_rows") or max_rows)
-            rows = cur.fetchmany(cap + 1)
-            if len(rows) > cap:
-                item["truncated"] = True
-                rows = rows[:cap]
-            item["rows"] = [[json_value(v) for v in row] for row in rows]
-        except Exception as e:  # a failing check query is a result, not a crash
-            item["error"] = str(e)[:4000]
-        results.append(item)
-    return results
+    return [run_query(conn, q, max_rows) for q in queries]
 
 
-def query_warehouse(spec):
+def list_relations(conn):
+    rows = conn.execute(
+        "select lower(table_schema), lower(table_name) from information_schema.tables "
+        "where table_schema <> 'raw' order by 1, 2 limit 20001"
+    ).fetchall()
+    return {"relations": [[r[0], r[1]] for r in rows[:20000]], "relations_truncated": len(rows) > 20000}
+
+
+def query_warehouse(spec, conn=None):
     """The grader's own reading of the warehouse: the check queries, and which
     relations the build left (to hold dbt's artifacts, which the submission
-    can forge, against)."""
-    import duckdb
-
+    can forge, against). `conn` is a connection opened earlier, if any."""
     looked = {}
     try:
-        conn = duckdb.connect(WAREHOUSE, read_only=True)
+        if conn is None:
+            import duckdb
+
+            conn = duckdb.connect(WAREHOUSE, read_only=True)
         try:
             if spec.get("queries"):
                 looked["queries"] = run_queries(conn, spec["queries"], int(spec.get("max_rows", 10000)))
             if spec.get("dbt"):
-                rows = conn.execute(
-                    "select lower(table_schema), lower(table_name) from information_schema.tables "
-                    "where table_schema <> 'raw' order by 1, 2 limit 20001"
-                ).fetchall()
-                looked["relations"] = [[r[0], r[1]] for r in rows[:20000]]
-                looked["relations_truncated"] = len(rows) > 20000
+                looked.update(list_relations(conn))
         finally:
             conn.close()
     except Exception as e:
@@ -382,19 +420,69 @@ def query_warehouse(spec):
 
 
 def cmd_query_child(commands_path):
+    conn = None
     if commands_path == "-":
-        # Started early: import DuckDB now, then wait for the commands' path.
-        import duckdb  # noqa: F401
+        # Started before any code of the submission runs, and alive while it
+        # does (see `start_query_child`): nothing of this uid may trace it or
+        # open its pipes, and no signal but SIGKILL and SIGSTOP reaches it, so
+        # the submission can end or pause it but never change what it does.
+        make_undumpable()
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        sys.stdout.buffer.write(b"ready\n")
+        sys.stdout.buffer.flush()
+        import duckdb
 
-        commands_path = sys.stdin.readline().strip()
+        line = sys.stdin.readline()
+        if line == "list\n":
+            # Asked once nothing of the submission is left: the warehouse is
+            # opened here, beside the runner's own bookkeeping, and the same
+            # connection answers the check round.
+            try:
+                conn = duckdb.connect(WAREHOUSE, read_only=True)
+                listed = list_relations(conn)
+            except Exception as e:
+                listed = {"queries_error": str(e)[:4000]}
+            sys.stdout.buffer.write(json.dumps(listed).encode() + b"\n")
+            sys.stdout.buffer.flush()
+            line = sys.stdin.readline()
+        commands_path = line.strip()
         if not commands_path:
             os._exit(0)
     with open(commands_path, "r", encoding="utf-8") as f:
         spec = json.load(f)
-    out = json.dumps(query_warehouse(spec)).encode()
+    out = json.dumps(query_warehouse(spec, conn)).encode()
     sys.stdout.buffer.write(out)
     sys.stdout.buffer.flush()
     os._exit(0)
+
+
+def ask_relations(warm):
+    """Asks the warm query child for the relations listing (answered by
+    `take_relations`); False when it cannot be asked."""
+    if warm is None or warm.poll() is not None:
+        return False
+    try:
+        warm.stdin.write(b"list\n")
+        warm.stdin.flush()
+        return True
+    except OSError:
+        return False
+
+
+def take_relations(warm, timeout):
+    """The warm child's listing, or None when it did not give one: it is then
+    ended, and the runner lists the relations itself."""
+    try:
+        r, _, _ = select.select([warm.stdout], [], [], timeout)
+        line = warm.stdout.readline(64 << 20) if r else b""
+        listed = json.loads(line.decode("utf-8"))
+        if isinstance(listed, dict) and ("relations" in listed or "queries_error" in listed):
+            return listed
+    except (OSError, ValueError):
+        pass
+    kill_group(warm)
+    warm.wait()
+    return None
 
 
 def child_env(spec, extra=None):
@@ -420,17 +508,46 @@ def kill_group(child):
     child.kill()
 
 
+def import_duckdb():
+    try:
+        import duckdb  # noqa: F401
+    except Exception:
+        pass  # the importer that needs it reports the failure
+
+
 def start_query_child(spec, phase_dir):
-    """A query child started ahead of its commands (see `cmd_query_child`)."""
-    return subprocess.Popen(
-        [PYTHON, "/opt/assay/runner.py", "query-child", "-"],
-        cwd=os.path.join(phase_dir, "cwd"),
-        env=child_env(spec),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    """A query child started ahead of its commands (see `cmd_query_child`).
+
+    Started before dbt's go, while no code of the submission runs, so that
+    its Python start and DuckDB import overlap the build instead of following
+    it. `ready_query_child` must see it ready before the go.
+    """
+    try:
+        return subprocess.Popen(
+            [PYTHON, "/opt/assay/runner.py", "query-child", "-"],
+            cwd=os.path.join(phase_dir, "cwd"),
+            env=child_env(spec),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError:
+        return None
+
+
+def ready_query_child(warm, timeout=10.0):
+    """Waits until the warm child has shut itself off from the submission
+    (undumpable, signals blocked). One that is not ready in time is ended:
+    the check round then starts a fresh child once nothing else is left."""
+    if warm is None:
+        return None
+    r, _, _ = select.select([warm.stdout], [], [], timeout)
+    if r and warm.stdout.readline() == b"ready\n":
+        return warm
+    kill_group(warm)
+    warm.wait()
+    return None
 
 
 def run_query_child(spec, commands_path, phase_dir, warm=None):
@@ -514,6 +631,11 @@ def cmd_phase(phase_id):
         fail("no project received")
     try:
         run_phase(phase_id)
+        # Everything is written: leave without the interpreter's clean-up
+        # (DuckDB's among it), which the host would otherwise wait for.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             fail_kind("workspace_full", "no space left in the sandbox: " + str(e))
@@ -553,12 +675,19 @@ def run_phase(phase_id):
     result = {"raw_loaded": None, "raw_error": None, "dbt": None, "queries_error": None}
     started = time.monotonic()
 
-    # dbt's child starts first: its Python and dbt imports (a second or two)
-    # overlap the raw load, and it waits on a pipe until the load is done. No
-    # code of the submission runs before that go.
+    # No code of the submission runs before dbt's go. Until then the check
+    # round's query child starts (its start and DuckDB import then overlap
+    # the build, and it shuts itself off from the submission before the go),
+    # and dbt's child imports dbt (a second or two) beside the raw load.
+    warm = start_query_child(spec, phase_dir) if spec.get("dialog") else None
     pending = None
     if spec.get("dbt"):
-        pending = start_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir, wait=bool(spec.get("raw")))
+        wait = bool(spec.get("raw")) or warm is not None
+        pending = start_dbt_child(spec, phase_dir, target_dir, log_dir, cwd, out_dir, wait=wait)
+        if not spec.get("raw") and warm is None:
+            # The relations listing below needs DuckDB; imported while dbt
+            # runs, it costs the phase nothing.
+            threading.Thread(target=import_duckdb, daemon=True).start()
 
     if spec.get("raw"):
         # Imported only to load: a check step's queries run in their own child.
@@ -576,6 +705,7 @@ def run_phase(phase_id):
     # A check step only queries: starting a dbt child would cost a Python and
     # dbt import (1-2 s) for nothing.
     console = None
+    warm = ready_query_child(warm)
     if pending is not None:
         if result["raw_error"] is None:
             result["dbt"], console = finish_dbt_child(pending)
@@ -583,11 +713,10 @@ def run_phase(phase_id):
             kill_group(pending["child"])
             pending["child"].wait()
 
-    kill_everyone_else()
-    # Started only now that nothing of the submission is left: the check
-    # round's child imports DuckDB while the host reads the outputs and plans
-    # its queries.
-    warm = start_query_child(spec, phase_dir) if spec.get("dialog") else None
+    kill_everyone_else(keep=warm)
+    # The warm child opens the warehouse and lists what the build left while
+    # the runner reads its counters.
+    asked = bool(spec.get("dbt")) and not spec.get("queries") and ask_relations(warm)
     log_tail = b""
     if console is not None:
         console.join(5)
@@ -613,9 +742,16 @@ def run_phase(phase_id):
     if spec.get("queries"):
         looked = run_query_child(spec, os.path.join(in_dir, "phase.json"), phase_dir)
     elif spec.get("dbt"):
-        # Listing relations reads no clock: done here, it costs no second
-        # Python and DuckDB start-up.
-        looked = query_warehouse(spec)
+        # The warm query child lists the relations (asked before the
+        # counters were read); without one, the runner does: listing
+        # relations reads no clock.
+        if asked:
+            timeout = float(spec.get("queries_timeout_secs") or spec.get("dbt_timeout_secs") or 600)
+            looked = take_relations(warm, timeout)
+            if looked is None:
+                warm = None
+        if not looked:
+            looked = query_warehouse(spec)
     if looked:
         queries = looked.get("queries") or []
         for key in ("relations", "relations_truncated", "queries_error"):
