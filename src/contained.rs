@@ -131,6 +131,45 @@ pub fn run(kind: &str, input: &[u8], limits: &ContainedLimits) -> Result<Vec<u8>
     }
 }
 
+/// One input's answer: the parser's output, or why there is none.
+pub type Answer = Result<Vec<u8>, ContainedError>;
+
+/// Runs the parser `kind` on every input, on as many workers at once as the
+/// machine has cores (at most `MAX_PARALLEL`), answering in the inputs'
+/// order. Each input is still its own call: a crash or a deadline costs that
+/// input and the worker it ran in, nothing else.
+pub fn run_all(kind: &str, inputs: &[Vec<u8>], limits: &ContainedLimits) -> Vec<Answer> {
+    let lanes = lanes().min(inputs.len());
+    if lanes <= 1 {
+        return inputs.iter().map(|i| run(kind, i, limits)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let answers: Vec<Mutex<Option<Answer>>> = inputs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..lanes {
+            scope.spawn(|| loop {
+                let at = next.fetch_add(1, Ordering::Relaxed);
+                let Some(input) = inputs.get(at) else { break };
+                let answer = run(kind, input, limits);
+                if let Ok(mut slot) = answers[at].lock() {
+                    *slot = Some(answer);
+                }
+            });
+        }
+    });
+    answers
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(ContainedError::Spawn("no answer was recorded".into())))
+        })
+        .collect()
+}
+
+const MAX_PARALLEL: usize = 4;
+
 /// Starts a worker ahead of the first parse when none is idle, so that its
 /// start-up (exec, loading, page faults: most of a small grade's parsing
 /// cost) runs beside the grader's own work instead of before the first file.
@@ -138,15 +177,26 @@ pub fn run(kind: &str, input: &[u8], limits: &ContainedLimits) -> Result<Vec<u8>
 pub fn prewarm(limits: &ContainedLimits) {
     let Ok(exe) = parser_exe() else { return };
     let Ok(mut idle) = IDLE.lock() else { return };
-    if idle
+    let ready = idle
         .iter()
-        .any(|w| w.exe == exe && w.memory_bytes == limits.memory_bytes)
-    {
-        return;
+        .filter(|w| w.exe == exe && w.memory_bytes == limits.memory_bytes)
+        .count();
+    // As many as `run_all` keeps busy.
+    for _ in ready..lanes() {
+        match Worker::start(&exe, limits.memory_bytes) {
+            Ok(w) => idle.push(w),
+            Err(_) => return,
+        }
     }
-    if let Ok(w) = Worker::start(&exe, limits.memory_bytes) {
-        idle.push(w);
-    }
+}
+
+/// Workers one grade keeps busy at once: one per core, at most
+/// `MAX_PARALLEL` (more would only queue on a small machine's cores and
+/// hold memory).
+fn lanes() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_PARALLEL)
 }
 
 fn take_idle(exe: &Path, memory_bytes: u64) -> Option<Worker> {

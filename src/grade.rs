@@ -125,8 +125,12 @@ pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, 
         obs,
     };
 
-    // The parsers' worker starts while the submission is acquired and listed.
+    // The parsers' worker starts while the submission is acquired and listed,
+    // and the report's templates compile beside the analysis.
     crate::contained::prewarm(&crate::analyse::dag::DagLimits::default().contained);
+    if req.formats.contains(&Format::Html) {
+        report::html::prepare();
+    }
     tracing::info!(source = %report.submission.source, "acquiring the submission");
     obs.begin(Step::Acquire);
     let acquired = match acquire::acquire(&req.source, req.rev.as_deref(), &req.config.acquire) {
@@ -223,10 +227,13 @@ pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, 
             "not available"
         }
     );
-    let mut facts = build_facts(&acquired, inventory, starter.is_some(), &name);
-    facts.review = review
-        .as_ref()
-        .map(|r| review_facts(&facts.inventory, starter.as_ref(), r));
+    let mut facts = build_facts(
+        &acquired,
+        inventory,
+        starter.is_some(),
+        &name,
+        review.as_ref().map(|r| (r, starter.as_ref())),
+    );
     obs.end(Step::Analyse, Mark::Ok, &inventory_detail);
     report
         .stages
@@ -484,18 +491,36 @@ fn build_facts(
     inventory: Inventory,
     starter_compared: bool,
     name: &str,
+    review: Option<(&crate::analyse::review::Review, Option<&Inventory>)>,
 ) -> Facts {
-    let docs = crate::analyse::docs::analyse(&inventory);
-    // A DAG file the parser cannot survive becomes an error fact for that file.
-    let dag = crate::analyse::dag::analyse(&inventory, &crate::analyse::dag::DagLimits::default());
-    let code =
-        crate::analyse::code::analyse(&inventory, &crate::analyse::code::CodeLimits::default());
-    // The analyser contains its own failures (per model); a panic costs the dbt
-    // facts, never the grade.
-    let dbt = catch_unwind(AssertUnwindSafe(|| {
-        crate::analyse::dbt::analyse(&inventory)
-    }))
-    .unwrap_or_default();
+    // The dbt analysis (most of a static grade) runs beside the others: each
+    // reads the inventory only, and the parsers' workers are shared.
+    let ((docs, dag, code, review), dbt) = std::thread::scope(|scope| {
+        let others = scope.spawn(|| {
+            let docs = crate::analyse::docs::analyse(&inventory);
+            // A DAG file the parser cannot survive becomes an error fact for that file.
+            let dag = crate::analyse::dag::analyse(
+                &inventory,
+                &crate::analyse::dag::DagLimits::default(),
+            );
+            let code = crate::analyse::code::analyse(
+                &inventory,
+                &crate::analyse::code::CodeLimits::default(),
+            );
+            let review = review.map(|(r, starter)| review_facts(&inventory, starter, r));
+            (docs, dag, code, review)
+        });
+        // The analyser contains its own failures (per model); a panic costs the dbt
+        // facts, never the grade.
+        let dbt = catch_unwind(AssertUnwindSafe(|| {
+            crate::analyse::dbt::analyse(&inventory)
+        }))
+        .unwrap_or_default();
+        match others.join() {
+            Ok(found) => (found, dbt),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
     Facts {
         docs,
         dag,
@@ -509,7 +534,7 @@ fn build_facts(
         inventory,
         history: acquired.history.clone(),
         dbt,
-        review: None,
+        review,
         execution: None,
     }
 }

@@ -107,3 +107,40 @@ fn serial_abort() -> ContainedError {
     assert!(matches!(err, ContainedError::Crashed(_)), "{err:?}");
     err
 }
+
+/// Many files at once, across several workers: every answer comes back in
+/// the order asked, and an abort or a refusal costs only its own file.
+#[test]
+fn files_parsed_side_by_side_answer_in_order_and_fail_alone() {
+    let _one = serial();
+    let mut inputs: Vec<Vec<u8>> = (0..40).map(|i| format!("file {i}").into_bytes()).collect();
+    inputs[7] = b"abort".to_vec();
+    inputs[23] = b"refuse".to_vec();
+    let answers = assay::contained::run_all("echo", &inputs, &limits());
+    assert_eq!(answers.len(), inputs.len());
+    for (i, answer) in answers.iter().enumerate() {
+        match i {
+            7 => assert!(
+                matches!(answer, Err(ContainedError::Crashed(_))),
+                "{answer:?}"
+            ),
+            23 => assert!(
+                matches!(answer, Err(ContainedError::Refused(_))),
+                "{answer:?}"
+            ),
+            _ => assert_eq!(answer.as_deref().unwrap(), inputs[i].as_slice()),
+        }
+    }
+    // The workers are shared across the files (one per lane, from the pool
+    // other tests may have filled), not one per file.
+    let pids: std::collections::BTreeSet<String> =
+        assay::contained::run_all("echo", &vec![b"pid".to_vec(); 20], &limits())
+            .into_iter()
+            .map(|a| String::from_utf8(a.unwrap()).unwrap())
+            .collect();
+    assert!(
+        !pids.is_empty() && pids.len() <= 5,
+        "{} workers for 20 files",
+        pids.len()
+    );
+}

@@ -4,6 +4,8 @@
 //! that came from the submission goes through handlebars' escaping (`{{x}}`, never
 //! `{{{x}}}`), and links are built only from allowlisted URL schemes.
 
+use std::sync::OnceLock;
+
 use handlebars::Handlebars;
 use serde::Serialize;
 
@@ -28,6 +30,9 @@ pub enum RenderError {
     Template(#[from] Box<handlebars::TemplateError>),
     #[error("rendering the report failed: {0}")]
     Render(#[from] Box<handlebars::RenderError>),
+    /// The templates failed to compile when they were first prepared.
+    #[error("a report template is broken: {0}")]
+    Compile(String),
 }
 
 fn registry() -> Result<Handlebars<'static>, RenderError> {
@@ -47,9 +52,31 @@ fn registry() -> Result<Handlebars<'static>, RenderError> {
     Ok(hb)
 }
 
+/// The compiled templates, built once per process. Compiling them costs
+/// several milliseconds (handlebars' parser is slow on the page), a large
+/// share of a static grade, so [`prepare`] can start it early.
+static REGISTRY: OnceLock<Result<Handlebars<'static>, String>> = OnceLock::new();
+
+fn compiled() -> Result<&'static Handlebars<'static>, RenderError> {
+    REGISTRY
+        .get_or_init(|| registry().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| RenderError::Compile(e.clone()))
+}
+
+/// Compiles the templates on a thread of their own, beside the grade's
+/// analysis, so that the report does not wait for them.
+pub fn prepare() {
+    if REGISTRY.get().is_none() {
+        std::thread::spawn(|| {
+            let _ = compiled();
+        });
+    }
+}
+
 pub fn render(report: &Report) -> Result<String, RenderError> {
     let view = View::from_report(report);
-    Ok(registry()?.render("page", &view).map_err(Box::new)?)
+    Ok(compiled()?.render("page", &view).map_err(Box::new)?)
 }
 
 /// Only http(s) URLs become links; anything else (javascript:, data:, file:) is

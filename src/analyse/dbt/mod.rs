@@ -15,7 +15,7 @@ pub mod jinja;
 pub mod project;
 pub mod sql;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -233,6 +233,33 @@ fn run_model(job: &jinja::RenderJob, isolation: Isolation) -> Result<ModelOutput
     }
 }
 
+/// Every job's answer at once, across the contained workers (see
+/// [`contained::run_all`]), keyed by the job's file. In-process analysis
+/// prefetches nothing: the caller runs each job itself.
+fn prefetch(
+    jobs: Vec<(String, jinja::RenderJob)>,
+    isolation: Isolation,
+) -> HashMap<String, Result<ModelOutput, String>> {
+    if isolation != Isolation::Contained {
+        return HashMap::new();
+    }
+    let (files, inputs): (Vec<String>, Vec<Vec<u8>>) = jobs
+        .into_iter()
+        .filter_map(|(file, job)| Some((file, serde_json::to_vec(&job).ok()?)))
+        .unzip();
+    let answers = contained::run_all("dbt_model", &inputs, &contained_limits());
+    files
+        .into_iter()
+        .zip(answers)
+        .map(|(file, answer)| {
+            let out = answer.map_err(|e| e.to_string()).and_then(|out| {
+                serde_json::from_slice(&out).map_err(|e| format!("unreadable parser output: {e}"))
+            });
+            (file, out)
+        })
+        .collect()
+}
+
 /// Analyses every dbt project of the inventory, each model in a contained child.
 pub fn analyse(inventory: &Inventory) -> DbtFacts {
     analyse_with(inventory, Isolation::Contained)
@@ -371,6 +398,25 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
         }
     }
 
+    // Every model is rendered and parsed on all cores at once; the loop below
+    // takes the answers in order.
+    let mut prefetched = prefetch(
+        p.models
+            .iter()
+            .filter(|path| path.ends_with(".sql"))
+            .filter_map(|path| {
+                let text = inventory.read_text_capped(path, MAX_MODEL_BYTES).ok()?;
+                let job = jinja::RenderJob {
+                    model: file_stem(path),
+                    source: text,
+                    macros: macro_text.clone(),
+                    vars: facts.vars.clone(),
+                };
+                Some((path.clone(), job))
+            })
+            .collect(),
+        isolation,
+    );
     // Model dirs: the paths' first component under the project root, to read
     // the folder layer from what lies below.
     for path in &p.models {
@@ -423,7 +469,10 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
             vars: facts.vars.clone(),
         };
         model.text = text;
-        match run_model(&job, isolation) {
+        let ran = prefetched
+            .remove(path)
+            .unwrap_or_else(|| run_model(&job, isolation));
+        match ran {
             Ok(out) => {
                 let r = out.rendered;
                 model.refs = r.refs;
@@ -578,6 +627,25 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
     });
     facts.disabled_models = disabled.iter().cloned().collect();
 
+    let mut prefetched = prefetch(
+        p.singular_tests
+            .iter()
+            .filter_map(|t| {
+                let text = inventory.read_text_capped(t, MAX_MODEL_BYTES).ok()?;
+                if !jinja::generic_test_blocks(&text).is_empty() {
+                    return None;
+                }
+                let job = jinja::RenderJob {
+                    model: file_stem(t),
+                    source: text,
+                    macros: macro_text.clone(),
+                    vars: facts.vars.clone(),
+                };
+                Some((t.clone(), job))
+            })
+            .collect(),
+        isolation,
+    );
     for t in &p.singular_tests {
         let mut test = SingularTest {
             path: t.clone(),
@@ -600,7 +668,10 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
                     macros: macro_text.clone(),
                     vars: facts.vars.clone(),
                 };
-                match run_model(&job, isolation) {
+                let ran = prefetched
+                    .remove(t)
+                    .unwrap_or_else(|| run_model(&job, isolation));
+                match ran {
                     Ok(out) => {
                         test.refs = out.rendered.refs;
                         test.sources = out.rendered.sources;
