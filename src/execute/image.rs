@@ -311,6 +311,21 @@ pub struct Recipe {
     pub cmd: Vec<&'static str>,
 }
 
+/// The runner as every recipe that runs it bakes it: the entry script and
+/// the module it imports (compiled at build time).
+fn runner_files() -> [BakedFile; 2] {
+    [
+        BakedFile {
+            path: "/opt/assay/runner.py",
+            text: RUNNER_ENTRY,
+        },
+        BakedFile {
+            path: "/opt/assay/assay_runner.py",
+            text: RUNNER_SCRIPT,
+        },
+    ]
+}
+
 impl Recipe {
     /// The grade's runner: dbt-core and dbt-duckdb in /opt/dbt, runner.py and
     /// the grader's profile. `cfg.python_requirements` may override the pins.
@@ -325,20 +340,14 @@ impl Recipe {
                 host_built: Vec::new(),
                 check: "import dbt.version, dbt.adapters.duckdb, duckdb".into(),
             }],
-            files: vec![
-                BakedFile {
-                    path: "/opt/assay/runner.py",
-                    text: RUNNER_ENTRY,
-                },
-                BakedFile {
-                    path: "/opt/assay/assay_runner.py",
-                    text: RUNNER_SCRIPT,
-                },
-                BakedFile {
+            files: [
+                runner_files().as_slice(),
+                &[BakedFile {
                     path: "/opt/assay/profiles/profiles.yml",
                     text: PROFILES_YML,
-                },
-            ],
+                }],
+            ]
+            .concat(),
             dockerfile: DOCKERFILE,
             env: vec![
                 "PATH=/opt/dbt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -369,16 +378,7 @@ impl Recipe {
                 host_built: Vec::new(),
                 check: "import pytest, requests, tenacity, duckdb".into(),
             }],
-            files: vec![
-                BakedFile {
-                    path: "/opt/assay/runner.py",
-                    text: RUNNER_ENTRY,
-                },
-                BakedFile {
-                    path: "/opt/assay/assay_runner.py",
-                    text: RUNNER_SCRIPT,
-                },
-            ],
+            files: runner_files().to_vec(),
             dockerfile: DOCKERFILE_PYTEST,
             env: vec![
                 "PATH=/opt/pytest/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -233,6 +233,22 @@ fn run_model(job: &jinja::RenderJob, isolation: Isolation) -> Result<ModelOutput
     }
 }
 
+/// The job that renders and parses one file: the file's own text after the
+/// project's macros, with the project's vars.
+fn render_job(
+    file: &str,
+    source: String,
+    macros: &str,
+    vars: &BTreeMap<String, serde_json::Value>,
+) -> jinja::RenderJob {
+    jinja::RenderJob {
+        model: file_stem(file),
+        source,
+        macros: macros.to_string(),
+        vars: vars.clone(),
+    }
+}
+
 /// Every job's answer at once, across the contained workers (see
 /// [`contained::run_all`]), keyed by the job's file. In-process analysis
 /// prefetches nothing: the caller runs each job itself.
@@ -406,13 +422,10 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
             .filter(|path| path.ends_with(".sql"))
             .filter_map(|path| {
                 let text = inventory.read_text_capped(path, MAX_MODEL_BYTES).ok()?;
-                let job = jinja::RenderJob {
-                    model: file_stem(path),
-                    source: text,
-                    macros: macro_text.clone(),
-                    vars: facts.vars.clone(),
-                };
-                Some((path.clone(), job))
+                Some((
+                    path.clone(),
+                    render_job(path, text, &macro_text, &facts.vars),
+                ))
             })
             .collect(),
         isolation,
@@ -462,16 +475,11 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
                 continue;
             }
         };
-        let job = jinja::RenderJob {
-            model: name.clone(),
-            source: text.clone(),
-            macros: macro_text.clone(),
-            vars: facts.vars.clone(),
-        };
         model.text = text;
-        let ran = prefetched
-            .remove(path)
-            .unwrap_or_else(|| run_model(&job, isolation));
+        let ran = prefetched.remove(path).unwrap_or_else(|| {
+            let job = render_job(path, model.text.clone(), &macro_text, &facts.vars);
+            run_model(&job, isolation)
+        });
         match ran {
             Ok(out) => {
                 let r = out.rendered;
@@ -635,13 +643,7 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
                 if !jinja::generic_test_blocks(&text).is_empty() {
                     return None;
                 }
-                let job = jinja::RenderJob {
-                    model: file_stem(t),
-                    source: text,
-                    macros: macro_text.clone(),
-                    vars: facts.vars.clone(),
-                };
-                Some((t.clone(), job))
+                Some((t.clone(), render_job(t, text, &macro_text, &facts.vars)))
             })
             .collect(),
         isolation,
@@ -662,15 +664,9 @@ fn analyse_project(inventory: &Inventory, p: &DbtProject, isolation: Isolation) 
                 continue;
             }
             Ok(text) => {
-                let job = jinja::RenderJob {
-                    model: file_stem(t),
-                    source: text,
-                    macros: macro_text.clone(),
-                    vars: facts.vars.clone(),
-                };
-                let ran = prefetched
-                    .remove(t)
-                    .unwrap_or_else(|| run_model(&job, isolation));
+                let ran = prefetched.remove(t).unwrap_or_else(|| {
+                    run_model(&render_job(t, text, &macro_text, &facts.vars), isolation)
+                });
                 match ran {
                     Ok(out) => {
                         test.refs = out.rendered.refs;

@@ -523,17 +523,23 @@ def start_query_child(spec, phase_dir):
     it. `ready_query_child` must see it ready before the go.
     """
     try:
-        return subprocess.Popen(
-            [PYTHON, "/opt/assay/runner.py", "query-child", "-"],
-            cwd=os.path.join(phase_dir, "cwd"),
-            env=child_env(spec),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        return spawn_query_child(spec, phase_dir, "-", subprocess.PIPE)
     except OSError:
         return None
+
+
+def spawn_query_child(spec, phase_dir, commands, stdin):
+    """A query child in a session of its own, under the phase's clock;
+    `commands` is the commands' path, or "-" to wait for it on stdin."""
+    return subprocess.Popen(
+        [PYTHON, "/opt/assay/runner.py", "query-child", commands],
+        cwd=os.path.join(phase_dir, "cwd"),
+        env=child_env(spec),
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def ready_query_child(warm, timeout=10.0):
@@ -563,18 +569,7 @@ def run_query_child(spec, commands_path, phase_dir, warm=None):
     if warm is not None and warm.poll() is None:
         child, given = warm, (commands_path + "\n").encode()
     else:
-        child, given = (
-            subprocess.Popen(
-                [PYTHON, "/opt/assay/runner.py", "query-child", commands_path],
-                cwd=os.path.join(phase_dir, "cwd"),
-                env=child_env(spec),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            ),
-            None,
-        )
+        child, given = spawn_query_child(spec, phase_dir, commands_path, subprocess.DEVNULL), None
     try:
         out, err = child.communicate(input=given, timeout=timeout)
     except subprocess.TimeoutExpired:
