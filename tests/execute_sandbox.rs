@@ -6,8 +6,8 @@
 
 use assay::execute::docker;
 use assay::execute::{
-    ensure_runner_image, run_project, CheckRound, NodeStatus, PhaseResult, PhaseSpec, PhaseStatus,
-    Progress, RawSnapshot, RunnerConfig, Sandbox, SandboxLimits, SandboxQuery,
+    ensure_runner_image, run_project, CheckRound, ExecuteError, NodeStatus, PhaseResult, PhaseSpec,
+    PhaseStatus, Progress, RawSnapshot, RunnerConfig, Sandbox, SandboxLimits, SandboxQuery,
 };
 use std::path::Path;
 use tokio::sync::Mutex;
@@ -59,6 +59,7 @@ fn phase(name: &str, queries: &[(&str, &str)]) -> PhaseSpec {
         dbt_timeout_secs: None,
         clock: None,
         deadline_secs: None,
+        another_follows: false,
     }
 }
 
@@ -545,6 +546,62 @@ async fn forged_run_results_behind_a_link_are_not_read() {
     }
 }
 
+/// The project goes in with the first phase's command. A project the runner
+/// cannot unpack (here: larger than the workspace) is an upload that failed,
+/// reported as such, and nothing of the phase ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_larger_than_the_workspace_is_refused_as_an_upload() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let image = image().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("project");
+    project(&proj, "bulky");
+    write(&proj, "models/one.sql", "select 1 as id\n");
+    write(&proj, "docs/bulk.txt", &"x".repeat(3 << 20));
+    let limits = SandboxLimits {
+        work_tmpfs_bytes: 1 << 20,
+        ..SandboxLimits::default()
+    };
+
+    let run = run_project(
+        &image,
+        &limits,
+        &proj,
+        &[phase(
+            "initial",
+            &[("one", "select count(*) from main.one")],
+        )],
+    )
+    .await;
+    assert_no_sandbox_containers().await;
+    match run {
+        Err(ExecuteError::Upload(why)) => {
+            assert!(why.contains("refused the project"), "{why}");
+            assert!(why.contains("bulk.txt") || why.contains("space"), "{why}");
+        }
+        other => panic!("expected a refused upload, got {other:?}"),
+    }
+
+    // The same project fits the default workspace and builds.
+    let run = run_project(
+        &image,
+        &SandboxLimits::default(),
+        &proj,
+        &[phase(
+            "initial",
+            &[("one", "select count(*) from main.one")],
+        )],
+    )
+    .await
+    .unwrap();
+    assert_no_sandbox_containers().await;
+    assert_eq!(run.phases[0].status, PhaseStatus::Completed);
+    assert_eq!(
+        run.phases[0].outputs.queries[0].rows,
+        vec![vec![serde_json::json!(1)]]
+    );
+}
+
 /// "Now" inside dbt is the phase's sync time, however far the host's clock is
 /// from it: SQL (`current_timestamp`, `now()`) and Python (`datetime.now`)
 /// both read it, so a
@@ -579,10 +636,13 @@ async fn now_inside_dbt_is_the_phase_sync_time() {
         .await
         .unwrap();
     sandbox.upload_project(&proj, &[]).await.unwrap();
-    for (name, clock, epoch) in [
+    for (i, (name, clock, epoch)) in [
         ("past", "2019-02-03T04:05:06Z", 1_549_166_706.0),
         ("future", "2041-07-01T06:00:00Z", 2_256_271_200.0),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut spec = phase(
             name,
             &[
@@ -592,6 +652,9 @@ async fn now_inside_dbt_is_the_phase_sync_time() {
             ],
         );
         spec.clock = Some(clock.to_string());
+        // The second phase's runner is started while the first answers its
+        // checks: its clock is still the one its own archive names.
+        spec.another_follows = i == 0;
         // The grader's hidden checks are planned from what the build left
         // and run by the same runner after dbt, as the dbt workload does; they carry
         // the phase's clock too.
@@ -614,6 +677,7 @@ async fn now_inside_dbt_is_the_phase_sync_time() {
             .await
             .unwrap();
         assert_eq!(res.status, PhaseStatus::Completed, "{}", res.runner_stderr);
+        assert_eq!(res.runner_started_ahead, i == 1, "{name}");
         assert!(
             res.nodes.all_ok(),
             "{:?}\n{}",

@@ -15,9 +15,10 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
 use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Label put on every container assay creates, so leftovers can be found.
 pub const CONTAINER_LABEL: &str = "dev.assay.sandbox";
@@ -326,58 +327,112 @@ pub async fn exec_dialog(
     exec_inner(docker, guard, req, Some(respond)).await
 }
 
+type OutputStream = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+
+/// A command started ahead of its input: created, started and attached,
+/// nothing written to it yet (it waits on stdin). Dropping it closes its
+/// stdin. [`exec_opened`] feeds it and reads it.
+pub struct OpenExec {
+    id: String,
+    output: OutputStream,
+    input: Pin<Box<dyn AsyncWrite + Send>>,
+}
+
+impl std::fmt::Debug for OpenExec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenExec").field("id", &self.id).finish()
+    }
+}
+
+/// Creates and starts `cmd` as `user` in the container `container_id`, attached.
+pub async fn open_exec(
+    docker: &Docker,
+    container_id: &str,
+    cmd: Vec<String>,
+    user: String,
+    env: Vec<String>,
+) -> Result<OpenExec, ExecuteError> {
+    let created = docker
+        .create_exec(
+            container_id,
+            CreateExecOptions {
+                cmd: Some(cmd),
+                user: Some(user),
+                env: Some(env),
+                attach_stdin: Some(true),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                tty: Some(false),
+                privileged: Some(false),
+                working_dir: Some("/work".to_string()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    match docker.start_exec(&created.id, None).await? {
+        StartExecResults::Attached { output, input } => Ok(OpenExec {
+            id: created.id,
+            output,
+            input,
+        }),
+        StartExecResults::Detached => Err(ExecuteError::Other("exec started detached".into())),
+    }
+}
+
+/// Runs a command started by [`open_exec`] as [`exec`] or, with `respond`,
+/// as [`exec_dialog`] would; `req`'s command, user and environment are the
+/// ones it was opened with and are not read here.
+pub async fn exec_opened(
+    docker: &Docker,
+    open: OpenExec,
+    req: ExecRequest,
+    respond: Option<&mut Responder<'_>>,
+) -> Result<ExecOutput, ExecFailure> {
+    let deadline = tokio::time::Instant::now() + req.timeout;
+    drive(docker, open, req, deadline, respond).await
+}
+
 async fn exec_inner(
     docker: &Docker,
     guard: &ContainerGuard,
     req: ExecRequest,
-    mut respond: Option<&mut Responder<'_>>,
+    respond: Option<&mut Responder<'_>>,
 ) -> Result<ExecOutput, ExecFailure> {
-    let ExecRequest {
-        cmd,
-        user,
-        env,
-        stdin,
-        max_stdout,
-        max_stderr,
-        timeout,
-    } = req;
-    let dialog = respond.is_some();
-    let mut deadline = tokio::time::Instant::now() + timeout;
-    let created = async {
-        let created = docker
-            .create_exec(
-                guard.id(),
-                CreateExecOptions {
-                    cmd: Some(cmd),
-                    user: Some(user),
-                    env: Some(env),
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    tty: Some(false),
-                    privileged: Some(false),
-                    working_dir: Some("/work".to_string()),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let started = docker.start_exec(&created.id, None).await?;
-        Ok::<_, ExecuteError>((created, started))
-    };
-    let (created, started) = match tokio::time::timeout_at(deadline, created).await {
-        Ok(Ok(c)) => c,
+    let deadline = tokio::time::Instant::now() + req.timeout;
+    let opened = open_exec(
+        docker,
+        guard.id(),
+        req.cmd.clone(),
+        req.user.clone(),
+        req.env.clone(),
+    );
+    let open = match tokio::time::timeout_at(deadline, opened).await {
+        Ok(Ok(o)) => o,
         Ok(Err(e)) => return Err(ExecFailure::Engine(e)),
         Err(_) => return Err(ExecFailure::TimedOut),
     };
-    let StartExecResults::Attached {
+    drive(docker, open, req, deadline, respond).await
+}
+
+async fn drive(
+    docker: &Docker,
+    open: OpenExec,
+    req: ExecRequest,
+    mut deadline: tokio::time::Instant,
+    mut respond: Option<&mut Responder<'_>>,
+) -> Result<ExecOutput, ExecFailure> {
+    let ExecRequest {
+        stdin,
+        max_stdout,
+        max_stderr,
+        ..
+    } = req;
+    let dialog = respond.is_some();
+    let OpenExec {
+        id,
         mut output,
         mut input,
-    } = started
-    else {
-        return Err(ExecFailure::Engine(ExecuteError::Other(
-            "exec started detached".into(),
-        )));
-    };
+    } = open;
     let (reply_tx, reply_rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
     // Fed concurrently: a child that writes before reading everything would
     // otherwise deadlock against a full pipe.
@@ -462,11 +517,10 @@ async fn exec_inner(
         tracing::debug!("exec stdin closed early: {e}");
     }
     if !out.timed_out_after_answer {
-        let inspected =
-            tokio::time::timeout(Duration::from_secs(30), docker.inspect_exec(&created.id))
-                .await
-                .map_err(|_| ExecFailure::TimedOut)?
-                .map_err(|e| ExecFailure::Engine(e.into()))?;
+        let inspected = tokio::time::timeout(Duration::from_secs(30), docker.inspect_exec(&id))
+            .await
+            .map_err(|_| ExecFailure::TimedOut)?
+            .map_err(|e| ExecFailure::Engine(e.into()))?;
         out.exit_code = inspected.exit_code;
     }
     Ok(out)

@@ -2,9 +2,10 @@
 //!
 //! One container per submission, started idle (the runner as PID 1, reaping
 //! orphans) with every limit of
-//! [`SandboxLimits`]; the project is copied in (a tar on an exec's stdin that the
-//! in-container runner unpacks into tmpfs with its own checks, never a bind mount)
-//! and each phase runs as one `docker exec` under a wall-clock deadline. The
+//! [`SandboxLimits`]; the project is copied in (a tar ahead of the first
+//! command's input on an exec's stdin, which the in-container runner unpacks
+//! into tmpfs with its own checks, never a bind mount) and each phase runs as
+//! one `docker exec` under a wall-clock deadline. The
 //! warehouse (a DuckDB file in tmpfs) persists across phases, as the exercise's
 //! initial / incremental / idempotency runs require.
 
@@ -69,6 +70,11 @@ pub struct PhaseSpec {
     /// deadline sized from the exercise, or what is left of a total budget).
     #[serde(default)]
     pub deadline_secs: Option<u64>,
+    /// Another phase follows in the same sandbox: its runner is started while
+    /// this phase's check queries run (nothing of the submission runs then),
+    /// so its exec and interpreter start are not waited for.
+    #[serde(default)]
+    pub another_follows: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -148,6 +154,9 @@ pub struct PhaseResult {
     pub container_oom_killed: bool,
     /// The check queries' round, when the phase was run with a plan.
     pub checks: Option<CheckRound>,
+    /// The phase ran in a runner started while the last phase answered its
+    /// check round (see [`PhaseSpec::another_follows`]).
+    pub runner_started_ahead: bool,
 }
 
 /// How a workload's runner command ended.
@@ -214,6 +223,17 @@ fn build_status(outputs: &PhaseOutputs) -> PhaseStatus {
     }
 }
 
+/// Why the runner refused the project that came with a command, when it did
+/// (it then ran nothing of the command).
+fn refused_project(out: &docker::ExecOutput) -> Option<String> {
+    if out.exit_code == Some(0) {
+        return None;
+    }
+    RunnerFailure::from_stderr(&String::from_utf8_lossy(&out.stderr))
+        .filter(|f| f.kind == "project")
+        .map(|f| format!("the runner refused the project: {}", f.detail))
+}
+
 /// The runner's own account of why it could not finish a phase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunnerFailure {
@@ -251,6 +271,10 @@ pub struct Sandbox {
     guard: Option<ContainerGuard>,
     limits: SandboxLimits,
     gone: Option<String>,
+    /// The project's archive (framed) until the next runner command takes it in.
+    project: Option<Vec<u8>>,
+    /// The next phase's runner, being started or waiting for its archive.
+    next: Option<tokio::task::JoinHandle<Result<docker::OpenExec, ExecuteError>>>,
 }
 
 impl Sandbox {
@@ -290,6 +314,8 @@ impl Sandbox {
             guard: Some(guard),
             limits: limits.clone(),
             gone: None,
+            project: None,
+            next: None,
         })
     }
 
@@ -297,16 +323,25 @@ impl Sandbox {
         self.guard.as_ref().map(|g| g.id())
     }
 
-    /// Copies the dbt project (the folder holding dbt_project.yml) into the
-    /// container, with the grader's own profiles.yml beside it and each of
-    /// `packages` (name, host folder) as `dbt_packages/<name>`, so that dbt finds
-    /// them without `dbt deps`.
+    /// Packs the dbt project (the folder holding dbt_project.yml) for the
+    /// container, with each of `packages` (name, host folder) as
+    /// `dbt_packages/<name>`, so that dbt finds them without `dbt deps`; the
+    /// grader's own profile is in the image. The archive travels as the first
+    /// frame of the next runner command (a phase or a workload's), not in a
+    /// `docker exec` and interpreter start of its own; the runner's refusal
+    /// comes back from that command as [`ExecuteError::Upload`]. An `Err`
+    /// here is a project the grader itself would not pack.
     pub async fn upload_project(
         &mut self,
         project_dir: &Path,
         packages: &[(String, PathBuf)],
     ) -> Result<UploadSummary, ExecuteError> {
-        let guard = self.live_guard()?;
+        self.live_guard()?;
+        if self.project.is_some() {
+            return Err(ExecuteError::Upload(
+                "a project is already on its way".into(),
+            ));
+        }
         let profile_name = read_profile_name(project_dir);
         let mut summary = UploadSummary {
             profile_name: profile_name.clone(),
@@ -345,33 +380,24 @@ impl Sandbox {
         let data = builder
             .into_inner()
             .map_err(|e| ExecuteError::Upload(format!("building the upload: {e}")))?;
-        let out = docker::exec(
-            &self.docker,
-            guard,
-            ExecRequest {
-                cmd: vec![self.python.clone(), RUNNER.into(), "receive-project".into()],
-                user: USER.into(),
-                env: base_env(&self.limits),
-                stdin: data,
-                max_stdout: 64 << 10,
-                max_stderr: 64 << 10,
-                timeout: Duration::from_secs(120),
-            },
-        )
-        .await;
-        match out {
-            Ok(o) if o.exit_code == Some(0) => Ok(summary),
-            Ok(o) => Err(ExecuteError::Upload(format!(
-                "the runner refused the project (exit {:?}): {}",
-                o.exit_code,
-                String::from_utf8_lossy(&o.stderr)
-            ))),
-            Err(ExecFailure::TimedOut) => {
-                self.kill_and_remove("upload timed out").await;
-                Err(ExecuteError::SandboxGone("upload timed out".into()))
+        self.project = Some(docker::frame(&data));
+        Ok(summary)
+    }
+
+    /// The runner command line and stdin for `args`, with the project ahead
+    /// of `archive` when it has not gone in yet.
+    fn runner_call(&mut self, args: &[&str], archive: &[u8]) -> (Vec<String>, Vec<u8>) {
+        let mut cmd = vec![self.python.clone(), RUNNER.to_string()];
+        cmd.extend(args.iter().map(|a| a.to_string()));
+        let mut stdin = match self.project.take() {
+            Some(project) => {
+                cmd.push("with-project".into());
+                project
             }
-            Err(ExecFailure::Engine(e)) => Err(e),
-        }
+            None => Vec::new(),
+        };
+        stdin.extend_from_slice(&docker::frame(archive));
+        (cmd, stdin)
     }
 
     /// Runs a runner command other than a dbt phase (a workload's): `archive`
@@ -384,9 +410,10 @@ impl Sandbox {
         archive: &[u8],
         timeout: Duration,
     ) -> Result<RunnerExit, ExecuteError> {
+        self.live_guard()?;
+        self.drop_next();
+        let (cmd, stdin) = self.runner_call(args, archive);
         let guard = self.live_guard()?;
-        let mut cmd = vec![self.python.clone(), RUNNER.to_string()];
-        cmd.extend(args.iter().map(|a| a.to_string()));
         let res = docker::exec(
             &self.docker,
             guard,
@@ -394,7 +421,7 @@ impl Sandbox {
                 cmd,
                 user: USER.into(),
                 env: base_env(&self.limits),
-                stdin: docker::frame(archive),
+                stdin,
                 max_stdout: usize::try_from(self.limits.max_output_bytes).unwrap_or(usize::MAX),
                 max_stderr: 64 << 10,
                 timeout,
@@ -402,7 +429,10 @@ impl Sandbox {
         )
         .await;
         match res {
-            Ok(out) => Ok(RunnerExit::Finished(out)),
+            Ok(out) => match refused_project(&out) {
+                Some(why) => Err(ExecuteError::Upload(why)),
+                None => Ok(RunnerExit::Finished(out)),
+            },
             Err(ExecFailure::TimedOut) => {
                 let probe = self.probe().await;
                 self.kill_and_remove("a workload timed out").await;
@@ -460,7 +490,7 @@ impl Sandbox {
         spec: &PhaseSpec,
         mut plan: Option<&mut Planner<'_>>,
     ) -> Result<PhaseResult, ExecuteError> {
-        let guard = self.live_guard()?;
+        self.live_guard()?;
         let started = Instant::now();
         let deadline = spec
             .deadline_secs
@@ -474,12 +504,28 @@ impl Sandbox {
             .or(self.limits.dbt_timeout_secs)
             .unwrap_or_else(|| deadline.saturating_sub(grace))
             .max(1);
-        let stdin = docker::frame(&phase_archive(
-            spec,
-            &self.limits,
-            dbt_timeout,
-            plan.is_some(),
-        )?);
+        let archive = phase_archive(spec, &self.limits, dbt_timeout, plan.is_some())?;
+        // A runner started ahead cannot take the project in (its command line
+        // is fixed), so it is used only once the project is in.
+        let prestarted = match (self.next.take(), &self.project) {
+            (Some(next), None) => match next.await {
+                Ok(Ok(open)) => Some(open),
+                Ok(Err(e)) => {
+                    tracing::debug!("the runner started ahead is not usable: {e}");
+                    None
+                }
+                Err(e) => {
+                    tracing::debug!("starting the runner ahead failed: {e}");
+                    None
+                }
+            },
+            (next, _) => {
+                next.inspect(|n| n.abort());
+                None
+            }
+        };
+        let (cmd, stdin) = self.runner_call(&["phase"], &archive);
+        let guard = self.live_guard()?;
         tracing::info!("phase {}: running", spec.name);
         let mut result = PhaseResult {
             name: spec.name.clone(),
@@ -495,14 +541,10 @@ impl Sandbox {
             probe: None,
             container_oom_killed: false,
             checks: None,
+            runner_started_ahead: prestarted.is_some(),
         };
         let req = ExecRequest {
-            cmd: vec![
-                self.python.clone(),
-                RUNNER.into(),
-                "phase".into(),
-                spec.name.clone(),
-            ],
+            cmd,
             user: USER.into(),
             env: base_env(&self.limits),
             stdin,
@@ -513,12 +555,31 @@ impl Sandbox {
         // The build's outputs as the plan saw them, so they are read once.
         let mut first: Option<PhaseOutputs> = None;
         let mut asked = false;
+        let mut ahead = spec.another_follows.then(|| {
+            (
+                self.docker.clone(),
+                guard.id().to_string(),
+                vec![self.python.clone(), RUNNER.to_string(), "phase".to_string()],
+                base_env(&self.limits),
+            )
+        });
+        let mut next = None;
         let res = match plan.as_mut() {
-            None => docker::exec(&self.docker, guard, req).await,
+            None => match prestarted {
+                Some(open) => docker::exec_opened(&self.docker, open, req, None).await,
+                None => docker::exec(&self.docker, guard, req).await,
+            },
             Some(plan) => {
                 let limits = &self.limits;
                 let checks_timeout = Duration::from_secs(limits.phase_timeout_secs.max(1));
                 let mut respond = |frame: &[u8]| -> (Vec<u8>, Duration) {
+                    // Every process of the submission is gone once the build's
+                    // outputs are written: the next phase's runner can start.
+                    if let Some((docker, id, cmd, env)) = ahead.take() {
+                        next = Some(tokio::spawn(async move {
+                            docker::open_exec(&docker, &id, cmd, USER.into(), env).await
+                        }));
+                    }
                     let outputs = match outputs::read_output_archive(frame, limits) {
                         Ok(files) => outputs::parse_outputs(&files),
                         Err(_) => return (Vec::new(), checks_timeout),
@@ -546,7 +607,12 @@ impl Sandbox {
                         checks_timeout,
                     )
                 };
-                docker::exec_dialog(&self.docker, guard, req, &mut respond).await
+                match prestarted {
+                    Some(open) => {
+                        docker::exec_opened(&self.docker, open, req, Some(&mut respond)).await
+                    }
+                    None => docker::exec_dialog(&self.docker, guard, req, &mut respond).await,
+                }
             }
         };
         match res {
@@ -631,6 +697,9 @@ impl Sandbox {
                 result.checks = Some(round);
             }
             Ok(out) => {
+                if let Some(why) = refused_project(&out) {
+                    return Err(ExecuteError::Upload(why));
+                }
                 result.runner_stderr = String::from_utf8_lossy(&out.stderr).into_owned();
                 result.runner_exit = out.exit_code;
                 if out.exit_code != Some(0) {
@@ -663,6 +732,11 @@ impl Sandbox {
                     }
                 }
             }
+        }
+        match next {
+            Some(next) if self.gone.is_none() => self.next = Some(next),
+            Some(next) => next.abort(),
+            None => {}
         }
         result.nodes = NodeSummary::from_outputs(&result.outputs);
         result.wall_secs = started.elapsed().as_secs_f64();
@@ -704,6 +778,7 @@ impl Sandbox {
     }
 
     async fn remove_now(&mut self) -> Result<(), ExecuteError> {
+        self.drop_next();
         if let Some(guard) = self.guard.take() {
             let id = guard.id().to_string();
             guard.remove().await?;
@@ -729,6 +804,14 @@ impl Sandbox {
         }
         if let Err(e) = self.remove_now().await {
             tracing::warn!("removing the sandbox failed: {e}");
+        }
+    }
+
+    /// Lets go of the runner started ahead, if any: its stdin closes and it
+    /// leaves without running anything.
+    fn drop_next(&mut self) {
+        if let Some(next) = self.next.take() {
+            next.abort();
         }
     }
 

@@ -4,8 +4,9 @@ Runs inside the runner image as uid 10001 with a read-only root filesystem and
 tmpfs under /work. The host talks to it only through `docker exec`:
 
   runner.py idle <seconds>    PID 1: reaps orphans, exits after the lifetime
-  runner.py receive-project   stdin: tar with project/                stdout: nothing
-  runner.py phase <id>        stdin: frame: tar with phase.json (+ raw/)
+  runner.py phase [with-project]
+                              stdin: [frame: tar with project/, the first command only]
+                                     frame: tar with phase.json (+ raw/)
                               stdout: frame: tar of the build's outputs
                               then, when phase.json asks for a dialog:
                               stdin: frame: the check queries (JSON)
@@ -15,12 +16,19 @@ A frame is an 8-byte big-endian length and that many bytes. The check queries
 come back over the same stream because the host plans them from what the build
 left (dbt's manifest names the relations): one process per phase, not one
 `docker exec` and interpreter start for the build and another for the checks.
-  runner.py tests <id>        stdin: frame: tar with tests.json + hidden/ (the pack's tests)
+The project travels the same way, as a first frame of the sandbox's first
+command (`with-project`), not in an exec of its own. A phase's command line
+names nothing of the phase, so the host can start the next phase's runner
+while this one answers its check round (every process of the submission is
+gone by then); it waits on stdin for its archive.
+  runner.py tests <id> [with-project]
+                              stdin: [frame: tar with project/, as for a phase]
+                                     frame: tar with tests.json + hidden/ (the pack's tests)
                               stdout: frame: tar with result.json (each test's outcome)
   runner.py tests-child <fd> <dir>   pytest, started by `tests`: its report goes to pipe <fd>
   runner.py probe             stdout: the container's resource counters (JSON)
 
-A phase that cannot finish prints one line `assay-runner-failure: {"kind", "detail"}`
+A command that cannot finish prints one line `assay-runner-failure: {"kind", "detail"}`
 on stderr, so the host can name what ended it (a full workspace, say).
 
 Everything the submission controls (its files, its dbt process, the warehouse
@@ -69,8 +77,9 @@ def fail_kind(kind, detail, code=3):
     sys.exit(code)
 
 
-def safe_extract(stream, dest, max_total, max_file, max_entries):
-    """Unpack a tar stream into dest, refusing links, devices and escapes."""
+def safe_extract(stream, dest, max_total, max_file, max_entries, refuse=fail):
+    """Unpack a tar stream into dest, refusing links, devices and escapes
+    (`refuse` is told why and does not return)."""
     os.makedirs(dest, exist_ok=True)
     real_dest = os.path.realpath(dest)
     total = 0
@@ -79,28 +88,28 @@ def safe_extract(stream, dest, max_total, max_file, max_entries):
         for member in tar:
             count += 1
             if count > max_entries:
-                fail("archive has too many entries")
+                refuse("archive has too many entries")
             name = member.name
             parts = [p for p in name.split("/") if p not in ("", ".")]
             if not parts:
                 continue
             if name.startswith("/") or any(p == ".." for p in parts):
-                fail("archive entry escapes its folder: %r" % name)
+                refuse("archive entry escapes its folder: %r" % name)
             target = os.path.join(real_dest, *parts)
             parent = os.path.dirname(target)
             # A parent that is a symlink would redirect the write; none may exist.
             if os.path.realpath(parent) != parent:
-                fail("archive entry parent is not a plain folder: %r" % name)
+                refuse("archive entry parent is not a plain folder: %r" % name)
             if member.isdir():
                 os.makedirs(target, mode=0o755, exist_ok=True)
                 continue
             if not member.isreg():
-                fail("archive entry is not a regular file: %r" % name)
+                refuse("archive entry is not a regular file: %r" % name)
             if member.size > max_file:
-                fail("archive entry too large: %r" % name)
+                refuse("archive entry too large: %r" % name)
             total += member.size
             if total > max_total:
-                fail("archive too large")
+                refuse("archive too large")
             os.makedirs(parent, mode=0o755, exist_ok=True)
             src = tar.extractfile(member)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
@@ -109,7 +118,7 @@ def safe_extract(stream, dest, max_total, max_file, max_entries):
                 while remaining > 0:
                     chunk = src.read(min(1 << 20, remaining))
                     if not chunk:
-                        fail("archive truncated")
+                        refuse("archive truncated")
                     out.write(chunk)
                     remaining -= len(chunk)
 
@@ -150,14 +159,35 @@ def limits_from_env():
     )
 
 
-def cmd_receive_project():
+def receive_project(stream):
+    """Unpack the project the host sends as the first frame of the sandbox's
+    first command into /work/project. A refusal is named `project`, so the
+    host reports it as an upload that failed, not as a failed phase."""
+
+    def refuse(msg):
+        fail_kind("project", msg)
+
     if os.path.exists(PROJECT):
-        fail("project already received")
+        refuse("project already received")
     max_total, max_file, max_entries = limits_from_env()
-    safe_extract(sys.stdin.buffer, WORK, max_total, max_file, max_entries)
+    data = read_frame(stream, max_total + (max_entries + 2) * 1024)
+    if data is None:
+        refuse("no project frame")
+    try:
+        safe_extract(io.BytesIO(data), WORK, max_total, max_file, max_entries, refuse)
+    except (OSError, tarfile.TarError) as e:
+        refuse("unpacking the project: %s: %s" % (type(e).__name__, e))
+    del data
     if not os.path.isdir(PROJECT):
-        fail("upload lacks %s" % PROJECT)
+        refuse("the upload lacks %s" % PROJECT)
     os.makedirs(os.path.dirname(WAREHOUSE), exist_ok=True)
+
+
+def take_project(with_project):
+    if with_project:
+        receive_project(sys.stdin.buffer)
+    elif not os.path.isdir(PROJECT):
+        fail("no project received")
 
 
 def kill_everyone_else(keep=None):
@@ -615,17 +645,14 @@ def open_below(dir_fd, parts):
     return fd, None
 
 
-def cmd_phase(phase_id):
+def cmd_phase(with_project=False):
     # The phase's stdout carries the build's outputs to the host: a daemon of
     # the submission (same uid) must not be able to open it through /proc
     # and write a forged frame ahead of the real one.
     make_undumpable()
-    if not NAME_RE.match(phase_id):
-        fail("bad phase id")
-    if not os.path.isdir(PROJECT):
-        fail("no project received")
+    take_project(with_project)
     try:
-        run_phase(phase_id)
+        run_phase()
         # Everything is written: leave without the interpreter's clean-up
         # (DuckDB's among it), which the host would otherwise wait for.
         sys.stdout.flush()
@@ -643,11 +670,17 @@ def cmd_phase(phase_id):
         fail_kind("memory", "the runner ran out of memory: %r" % (e,))
 
 
-def run_phase(phase_id):
+def run_phase():
+    # This process may have been started before the phase (while the last
+    # one answered its checks): the phase begins when its archive arrives.
+    max_total, max_file, max_entries = limits_from_env()
+    archive = read_frame(sys.stdin.buffer, max_total + (max_entries + 2) * 1024)
+    if archive is None:
+        fail("no phase archive received")
     before = counters()
     # A fresh folder whose name the submission cannot know in advance: folders it
     # prepared for a later phase, or links it planted, are never used.
-    phase_dir = tempfile.mkdtemp(prefix=phase_id + "-", dir=WORK)
+    phase_dir = tempfile.mkdtemp(prefix="phase-", dir=WORK)
     in_dir = os.path.join(phase_dir, "in")
     out_dir = os.path.join(phase_dir, "out")
     target_dir = os.path.join(phase_dir, "target")
@@ -658,10 +691,6 @@ def run_phase(phase_id):
     # Taken before the submission runs: it keeps pointing at the real phase
     # folder even if a model renames the folder or puts a link in its place.
     phase_fd = os.open(phase_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    max_total, max_file, max_entries = limits_from_env()
-    archive = read_frame(sys.stdin.buffer, max_total + (max_entries + 2) * 1024)
-    if archive is None:
-        fail("no phase archive received")
     safe_extract(io.BytesIO(archive), in_dir, max_total, max_file, max_entries)
     del archive
     with open(os.path.join(in_dir, "phase.json"), "r", encoding="utf-8") as f:
@@ -1096,7 +1125,7 @@ class ReportReader(threading.Thread):
             pass
 
 
-def cmd_tests(run_id):
+def cmd_tests(run_id, with_project=False):
     """Runs the pack's hidden tests (pytest) against the submission's code.
 
     The candidate's code runs as the runner's uid, so nothing a file system
@@ -1111,8 +1140,7 @@ def cmd_tests(run_id):
     make_undumpable()
     if not NAME_RE.match(run_id):
         fail("bad run id")
-    if not os.path.isdir(PROJECT):
-        fail("no project received")
+    take_project(with_project)
     run_dir = tempfile.mkdtemp(prefix=run_id + "-", dir=WORK)
     in_dir = os.path.join(run_dir, "in")
     cwd = os.path.join(run_dir, "cwd")
@@ -1251,16 +1279,14 @@ def junit_outcomes(data):
 def main(argv):
     os.umask(0o022)
     if len(argv) < 2:
-        fail("usage: runner.py receive-project | phase <id>")
+        fail("usage: runner.py phase [with-project] | tests <id> [with-project] | probe")
     cmd = argv[1]
     if cmd == "idle" and len(argv) == 3:
         cmd_idle(argv[2])
-    elif cmd == "receive-project":
-        cmd_receive_project()
-    elif cmd == "phase" and len(argv) == 3:
-        cmd_phase(argv[2])
-    elif cmd == "tests" and len(argv) == 3:
-        cmd_tests(argv[2])
+    elif cmd == "phase" and argv[2:] in ([], ["with-project"]):
+        cmd_phase(with_project=len(argv) == 3)
+    elif cmd == "tests" and argv[3:] in ([], ["with-project"]) and len(argv) >= 3:
+        cmd_tests(argv[2], with_project=len(argv) == 4)
     elif cmd == "tests-child" and len(argv) == 4:
         cmd_tests_child(argv[2], argv[3])
     elif cmd == "probe":

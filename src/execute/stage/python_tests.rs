@@ -71,7 +71,7 @@ pub(super) async fn run_python_tests(
             ))
         }
         Ok(_) => {
-            obs.end(Step::Sandbox, Mark::Ok, "submission copied in");
+            obs.end(Step::Sandbox, Mark::Ok, "submission packed");
             obs.begin(Step::HiddenTests);
             let ran = python_tests::run(
                 &mut sandbox,
@@ -110,7 +110,13 @@ pub(super) async fn run_python_tests(
                 }
                 Err(e) => obs.end(Step::HiddenTests, Mark::Failed, &e.to_string()),
             }
-            ran.map_err(|e| format!("the hidden tests could not run: {e}"))
+            match ran {
+                // The submission goes in with the tests' command.
+                Err(ExecuteError::Upload(why)) => Ok(refused(format!(
+                    "the submission could not be copied into the sandbox: {why}"
+                ))),
+                ran => ran.map_err(|e| format!("the hidden tests could not run: {e}")),
+            }
         }
     };
     if let Err(e) = sandbox.finish().await {

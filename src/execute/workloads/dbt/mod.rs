@@ -229,7 +229,7 @@ pub(crate) async fn run_phases(input: &StageInput<'_>, project_root: &str) -> Ex
     timings.upload_secs = t.elapsed().as_secs_f64();
     match &stop {
         Some(why) => obs.end(Step::Sandbox, Mark::Failed, &phase_progress_reason(why)),
-        None => obs.end(Step::Sandbox, Mark::Ok, "project copied in"),
+        None => obs.end(Step::Sandbox, Mark::Ok, "project packed"),
     }
 
     let deadlines = Deadlines::new(
@@ -284,6 +284,7 @@ pub(crate) async fn run_phases(input: &StageInput<'_>, project_root: &str) -> Ex
             // A submission that used up the deadline in one phase is not
             // given it again in each later one.
             deadline_secs: Some((deadlines.phase_secs as f64).min(remaining).ceil().max(1.0) as u64),
+            another_follows: number < 3,
         };
         obs.begin(Step::Dbt(number));
         let idem = idempotency_models(input.hidden);
@@ -315,6 +316,18 @@ pub(crate) async fn run_phases(input: &StageInput<'_>, project_root: &str) -> Ex
                     phase_facts(number, result, &mut counters, &cfg.execute),
                     round,
                 )
+            }
+            Err(ExecuteError::Upload(why)) => {
+                // The project goes in with the first phase, which then ran
+                // nothing of it.
+                facts.upload = None;
+                let why = PhaseRun::NotRun {
+                    reason: format!("the project could not be copied into the sandbox: {why}"),
+                };
+                stop = Some(why.clone());
+                let mut p = PhaseFacts::not_run(number, "");
+                p.ran = why;
+                (p, None)
             }
             Err(e) => {
                 let why = PhaseRun::GraderFailed {
@@ -1257,6 +1270,7 @@ mod attribution_tests {
             probe: None,
             container_oom_killed: false,
             checks: None,
+            runner_started_ahead: false,
         }
     }
 
