@@ -102,6 +102,13 @@ pub fn grade(req: &GradeRequest) -> Result<Graded, GradeError> {
 
 /// Grades, telling `obs` as each stage starts and ends.
 pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, GradeError> {
+    // The parsers' workers start while the exercise's pack is read and the
+    // submission acquired and listed, and the report's templates compile
+    // beside the analysis.
+    crate::contained::prewarm(&crate::analyse::dag::DagLimits::default().contained);
+    if req.formats.contains(&Format::Html) {
+        report::html::prepare();
+    }
     let exercise = Exercise::locate(&req.exercise)?;
     let rubric = load_rubric(&exercise)?;
     let pack = ExercisePackData::load(&exercise.pack_dir)?;
@@ -125,12 +132,6 @@ pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, 
         obs,
     };
 
-    // The parsers' worker starts while the submission is acquired and listed,
-    // and the report's templates compile beside the analysis.
-    crate::contained::prewarm(&crate::analyse::dag::DagLimits::default().contained);
-    if req.formats.contains(&Format::Html) {
-        report::html::prepare();
-    }
     tracing::info!(source = %report.submission.source, "acquiring the submission");
     obs.begin(Step::Acquire);
     let acquired = match acquire::acquire(&req.source, req.rev.as_deref(), &req.config.acquire) {
