@@ -317,21 +317,21 @@ pub(crate) async fn run_phases(input: &StageInput<'_>, project_root: &str) -> Ex
                     round,
                 )
             }
-            Err(ExecuteError::Upload(why)) => {
-                // The project goes in with the first phase, which then ran
-                // nothing of it.
-                facts.upload = None;
-                let why = PhaseRun::NotRun {
-                    reason: format!("the project could not be copied into the sandbox: {why}"),
-                };
-                stop = Some(why.clone());
-                let mut p = PhaseFacts::not_run(number, "");
-                p.ran = why;
-                (p, None)
-            }
             Err(e) => {
-                let why = PhaseRun::GraderFailed {
-                    reason: format!("the phase could not run: {e}"),
+                let why = match e {
+                    // The project goes in with the first phase, which then
+                    // ran nothing of it.
+                    ExecuteError::Upload(why) => {
+                        facts.upload = None;
+                        PhaseRun::NotRun {
+                            reason: format!(
+                                "the project could not be copied into the sandbox: {why}"
+                            ),
+                        }
+                    }
+                    e => PhaseRun::GraderFailed {
+                        reason: format!("the phase could not run: {e}"),
+                    },
                 };
                 stop = Some(why.clone());
                 let mut p = PhaseFacts::not_run(number, "");
