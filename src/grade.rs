@@ -153,12 +153,19 @@ pub fn grade_observed(req: &GradeRequest, obs: &dyn Observer) -> Result<Graded, 
         bytes: acquired.bytes,
         refusals: acquired.refusals.clone(),
         refusals_unlisted: acquired.refusals_unlisted,
+        not_copied: acquired.not_copied.clone(),
     });
     let refused = acquired.refusals.len() as u64 + acquired.refusals_unlisted;
-    let acquired_detail = format!(
+    let mut acquired_detail = format!(
         "{} files, {} bytes written; {refused} item(s) refused",
         acquired.files, acquired.bytes
     );
+    if !acquired.not_copied.is_empty() {
+        acquired_detail.push_str(&format!(
+            "; dbt's own output left out: {}",
+            acquired.not_copied.join(", ")
+        ));
+    }
     obs.end(Step::Acquire, Mark::Ok, &acquired_detail);
     report
         .stages

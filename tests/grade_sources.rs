@@ -263,3 +263,155 @@ fn a_missing_source_is_an_error_report_with_exit_2() {
     assert_eq!(report["status"], "error");
     assert!(stdout(&run).contains("NOT GRADED"));
 }
+
+/// The folders dbt writes when a candidate ran their project (`target/` with
+/// its manifest and partial-parse state, `logs/`) are dbt's output, not their
+/// work: every kind of source leaves them out where they sit beside a
+/// `dbt_project.yml`, without spending the byte cap on them, and says so. A
+/// folder of the candidate's own that happens to be called `target` elsewhere
+/// is copied like any other.
+#[test]
+fn dbt_output_beside_the_project_is_left_out_of_every_source() {
+    let manifest = "x".repeat(300 * 1024);
+    let mut files: Vec<(&str, &str)> = vec![
+        // dbt's output first: an archive may list it before the project file.
+        ("target/manifest.json", manifest.as_str()),
+        (
+            "target/compiled/marketplace/models/fct_orders.sql",
+            "select 1\n",
+        ),
+        ("logs/dbt.log", "12:00:00 Running with dbt=1.11.0\n"),
+        ("models/target/keep_target_model.sql", "select 1 as id\n"),
+        ("dags/logs/keep_note.txt", "not beside a dbt project\n"),
+    ];
+    files.extend(small_project());
+    let kept = files
+        .iter()
+        .filter(|(p, _)| !p.starts_with("target/") && !p.starts_with("logs/"))
+        .count() as u64;
+    let kept_bytes: u64 = files
+        .iter()
+        .filter(|(p, _)| !p.starts_with("target/") && !p.starts_with("logs/"))
+        .map(|(_, c)| c.len() as u64)
+        .sum();
+    // Room for the candidate's files, not for dbt's manifest as well.
+    let limits = assay::config::AcquireLimits {
+        max_total_bytes: kept_bytes + 64 * 1024,
+        ..Default::default()
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("cand-folder");
+    write_tree(&folder, &files);
+    let repo = dir.path().join("cand-git");
+    fs::create_dir_all(&repo).unwrap();
+    git_repo(&repo, &[("everything, dbt's output included", &files)]);
+    let zip_path = dir.path().join("cand-zip.zip");
+    {
+        let mut zip = zip::ZipWriter::new(fs::File::create(&zip_path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        for (path, content) in &files {
+            zip.start_file(format!("cand-main/{path}"), opts).unwrap();
+            zip.write_all(content.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    let tgz_path = dir.path().join("cand-tgz.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(
+            fs::File::create(&tgz_path).unwrap(),
+            flate2::Compression::default(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        for (path, content) in &files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, format!("cand-main/{path}"), content.as_bytes())
+                .unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+
+    for (source, prefix) in [
+        (&folder, ""),
+        (&repo, ""),
+        (&zip_path, "cand-main/"),
+        (&tgz_path, "cand-main/"),
+    ] {
+        let shown = source.display().to_string();
+        let acquired = assay::acquire::acquire(&shown, None, &limits).unwrap();
+        assert_eq!(acquired.refusals, vec![], "{shown}");
+        assert_eq!(
+            acquired.not_copied,
+            vec![format!("{prefix}logs"), format!("{prefix}target")],
+            "{shown}"
+        );
+        assert_eq!(
+            (acquired.files, acquired.bytes),
+            (kept, kept_bytes),
+            "{shown}"
+        );
+        assert!(!acquired.root.join("target").exists(), "{shown}");
+        assert!(!acquired.root.join("logs").exists(), "{shown}");
+        for (path, content) in files
+            .iter()
+            .filter(|(p, _)| !p.starts_with("target/") && !p.starts_with("logs/"))
+        {
+            assert_eq!(
+                fs::read_to_string(acquired.root.join(path)).unwrap(),
+                *content,
+                "{shown}: {path}"
+            );
+        }
+    }
+
+    // The same limits without the rule would refuse dbt's manifest: proof that
+    // the cap above is tight enough for this test to fail if it were copied.
+    let without_project: Vec<_> = files
+        .iter()
+        .filter(|(p, _)| *p != "dbt_project.yml")
+        .copied()
+        .collect();
+    let bare = dir.path().join("cand-no-project");
+    write_tree(&bare, &without_project);
+    let acquired = assay::acquire::acquire(bare.to_str().unwrap(), None, &limits).unwrap();
+    assert!(acquired.not_copied.is_empty());
+    assert!(
+        acquired
+            .refusals
+            .iter()
+            .any(|r| r.path.as_deref() == Some("target/manifest.json")),
+        "{:?}",
+        acquired.refusals
+    );
+
+    // The report names what was left out.
+    let out = tempfile::tempdir().unwrap();
+    let run = grade(folder.to_str().unwrap(), out.path());
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = read_report(out.path(), "cand-folder");
+    assert_eq!(
+        report["acquisition"]["not_copied"],
+        serde_json::json!(["logs", "target"])
+    );
+    let acquire_stage = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "acquire")
+        .unwrap();
+    assert!(
+        acquire_stage["detail"]
+            .as_str()
+            .unwrap()
+            .contains("dbt's own output left out: logs, target"),
+        "{acquire_stage}"
+    );
+}

@@ -17,6 +17,14 @@ pub(crate) fn unzip(path: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
     let file = open(path)?;
     let mut zip = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| AcquireError::Archive(e.to_string()))?;
+    // The central directory lists every name up front.
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(Result::ok)
+        .filter(|name| !name.ends_with('/'))
+        .map(|name| name.into_owned())
+        .collect();
+    sink.note_listing(names.iter().map(String::as_str));
     for index in 0..zip.len() {
         sink.check_deadline()?;
         let listed = zip
@@ -60,14 +68,8 @@ pub(crate) fn unzip(path: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
 }
 
 pub(crate) fn untar(path: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
-    let file = open(path)?;
-    let lower = path.to_string_lossy().to_ascii_lowercase();
-    let reader: Box<dyn std::io::Read> = if lower.ends_with(".tar") {
-        Box::new(BufReader::new(file))
-    } else {
-        Box::new(GzDecoder::new(BufReader::new(file)))
-    };
-    let mut archive = tar::Archive::new(reader);
+    note_tar_listing(path, sink)?;
+    let mut archive = tar::Archive::new(tar_reader(path)?);
     let entries = archive
         .entries()
         .map_err(|e| AcquireError::Archive(e.to_string()))?;
@@ -138,6 +140,42 @@ pub(crate) fn untar(path: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
             );
         }
     }
+    Ok(())
+}
+
+fn tar_reader(path: &Path) -> Result<Box<dyn std::io::Read>, AcquireError> {
+    let file = open(path)?;
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    Ok(if lower.ends_with(".tar") {
+        Box::new(BufReader::new(file))
+    } else {
+        Box::new(GzDecoder::new(BufReader::new(file)))
+    })
+}
+
+/// A tar names its entries only as it goes, and a `target/` folder may come
+/// before the `dbt_project.yml` beside it: the headers are read once first so
+/// the sink knows which folders dbt wrote. A header that cannot be read ends
+/// this pass quietly; the writing pass reports it.
+fn note_tar_listing(path: &Path, sink: &mut Sink) -> Result<(), AcquireError> {
+    let mut archive = tar::Archive::new(tar_reader(path)?);
+    let Ok(entries) = archive.entries() else {
+        return Ok(());
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        sink.check_deadline()?;
+        let Ok(entry) = entry else { break };
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        if let Ok(name) = entry.path() {
+            if name.file_name().is_some_and(|n| n == "dbt_project.yml") {
+                names.push(name.to_string_lossy().into_owned());
+            }
+        }
+    }
+    sink.note_listing(names.iter().map(String::as_str));
     Ok(())
 }
 

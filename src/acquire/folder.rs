@@ -19,6 +19,13 @@ fn walk(dir: &Path, rel: &str, sink: &mut Sink, depth: usize) -> Result<(), Acqu
         .collect();
     // Sorted so that the caps cut the same files on every run.
     entries.sort_by_key(|e| e.file_name());
+    let holds_dbt_project = entries.iter().any(|e| {
+        e.file_name() == "dbt_project.yml"
+            && fs::symlink_metadata(e.path()).is_ok_and(|m| m.file_type().is_file())
+    });
+    if holds_dbt_project {
+        sink.note_dbt_project(Path::new(rel));
+    }
     for entry in entries {
         let name = entry.file_name().to_string_lossy().to_string();
         let child_rel = if rel.is_empty() {

@@ -31,6 +31,9 @@ pub(crate) struct Fetched {
 
 const MODE_SYMLINK: i32 = 0o120000;
 const MODE_SUBMODULE: i32 = 0o160000;
+// A regular file, whatever its permission bits (0644, 0755, git's old 0664).
+const MODE_TYPE: i32 = 0o170000;
+const MODE_REGULAR: i32 = 0o100000;
 
 /// Clones `url` over the network, then writes the wanted commit's tree.
 pub(crate) fn fetch(
@@ -69,6 +72,12 @@ fn write_commit(
     let mut entries: Vec<(String, Oid, i32)> = Vec::new();
     list_tree(repo, &tree, "", 0, limits.max_path_depth, &mut entries);
 
+    sink.note_listing(
+        entries
+            .iter()
+            .filter(|(_, _, mode)| mode & MODE_TYPE == MODE_REGULAR)
+            .map(|(path, _, _)| path.as_str()),
+    );
     let odb = repo.odb().map_err(git_err)?;
     for (path, oid, mode) in entries {
         sink.check_deadline()?;

@@ -87,6 +87,9 @@ pub struct Acquired {
     pub refusals: Vec<Refusal>,
     /// Refusals past the listed ones, counted only.
     pub refusals_unlisted: u64,
+    /// Folders dbt wrote beside a `dbt_project.yml` (its `target` and `logs`),
+    /// left out: dbt's output, not the candidate's work.
+    pub not_copied: Vec<String>,
     pub history: Option<History>,
 }
 
@@ -256,6 +259,7 @@ pub fn acquire(
         sink.refusals,
         sink.refusals_unlisted,
     );
+    let not_copied = sink.not_copied.into_iter().collect();
     // Exported archives usually wrap the project in one top folder; grade inside it.
     let root = single_top_folder(&tree).unwrap_or(tree);
     Ok(Acquired {
@@ -267,6 +271,7 @@ pub fn acquire(
         bytes,
         refusals,
         refusals_unlisted,
+        not_copied,
         history,
     })
 }

@@ -2,6 +2,7 @@
 //! path, size and count caps here, so the git, archive and folder readers cannot
 //! forget one.
 
+use std::collections::BTreeSet;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -13,6 +14,15 @@ use crate::config::AcquireLimits;
 /// Individual refusals kept in the report; past this only the counts grow.
 const MAX_LISTED_REFUSALS: usize = 50;
 
+/// The folders dbt writes beside a project's `dbt_project.yml` when it runs:
+/// `target-path` and `log-path` at their defaults. Since dbt 1.5 a project can
+/// move them only by a flag or an environment variable, not from
+/// `dbt_project.yml`, so a submission's copies sit here. They hold dbt's
+/// output (a manifest, compiled SQL, partial-parse state, logs), never the
+/// candidate's work: no stage reads them, the sandbox builds into its own, and
+/// copying them would spend the submission's byte cap and the grader's time.
+const DBT_WRITES: &[&str] = &["target", "logs"];
+
 pub(crate) struct Sink<'a> {
     root: PathBuf,
     limits: &'a AcquireLimits,
@@ -21,6 +31,10 @@ pub(crate) struct Sink<'a> {
     pub bytes: u64,
     pub refusals: Vec<Refusal>,
     pub refusals_unlisted: u64,
+    /// Folders dbt wrote that were met and left out, as submission paths.
+    pub not_copied: BTreeSet<String>,
+    /// Where dbt would write, under every `dbt_project.yml` the source holds.
+    dbt_writes: BTreeSet<PathBuf>,
     full: bool,
 }
 
@@ -41,6 +55,8 @@ impl<'a> Sink<'a> {
             bytes: 0,
             refusals: Vec::new(),
             refusals_unlisted: 0,
+            not_copied: BTreeSet::new(),
+            dbt_writes: BTreeSet::new(),
             full: false,
         }
     }
@@ -71,9 +87,31 @@ impl<'a> Sink<'a> {
         }
     }
 
+    /// Tells the sink every path the source holds, before anything is written,
+    /// so that the folders dbt writes beside each `dbt_project.yml` are known
+    /// whatever order the entries come in. Sources that walk folder by folder
+    /// call `note_dbt_project` instead.
+    pub fn note_listing<'p>(&mut self, paths: impl IntoIterator<Item = &'p str>) {
+        for raw in paths {
+            let Some(path) = plain(raw) else { continue };
+            if path.file_name().is_some_and(|n| n == "dbt_project.yml") {
+                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                self.note_dbt_project(&dir);
+            }
+        }
+    }
+
+    /// `dir` (relative to the submission) holds a `dbt_project.yml`.
+    pub fn note_dbt_project(&mut self, dir: &Path) {
+        for name in DBT_WRITES {
+            self.dbt_writes.insert(dir.join(name));
+        }
+    }
+
     /// Turns a path from the submission into a safe relative path, or refuses it.
     /// Version-control folders are skipped silently: they are not the candidate's
-    /// work and may hold hostile configuration.
+    /// work and may hold hostile configuration. So are the folders dbt writes
+    /// beside a project (see `DBT_WRITES`), which are named in the summary.
     pub fn admit_path(&mut self, raw: &str) -> Option<PathBuf> {
         let display = raw.replace('\\', "/");
         if raw.len() > self.limits.max_path_bytes {
@@ -115,6 +153,11 @@ impl<'a> Sink<'a> {
             }
         }
         if depth == 0 {
+            return None;
+        }
+        if let Some(written) = self.dbt_writes.iter().find(|dir| clean.starts_with(dir)) {
+            self.not_copied
+                .insert(written.to_string_lossy().into_owned());
             return None;
         }
         if depth > self.limits.max_path_depth {
@@ -268,4 +311,21 @@ impl<'a> Sink<'a> {
     pub fn make_dir(&mut self, rel: &Path) {
         let _ = fs::create_dir_all(self.root.join(rel));
     }
+}
+
+/// A listed path as plain components, or `None` when it is one that
+/// `Sink::admit_path` refuses anyway.
+fn plain(raw: &str) -> Option<PathBuf> {
+    if raw.contains('\0') || raw.contains('\\') {
+        return None;
+    }
+    let mut clean = PathBuf::new();
+    for component in Path::new(raw).components() {
+        match component {
+            Component::Normal(part) => clean.push(part),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(clean)
 }

@@ -28,7 +28,7 @@ pub use summary::{
 pub use verdict::{FailingCheck, ModelFailures, PhaseVerdict, Verdict};
 
 /// Bumped on any change a reader of report.json could notice.
-pub const SCHEMA_VERSION: &str = "1.7.0";
+pub const SCHEMA_VERSION: &str = "1.8.0";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
@@ -325,6 +325,10 @@ pub struct Acquisition {
     /// What the grader refused to write out, and why.
     pub refusals: Vec<Refusal>,
     pub refusals_unlisted: u64,
+    /// Folders dbt writes when it runs (`target`, `logs` beside a
+    /// `dbt_project.yml`) that the submission held and the grader left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_copied: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
