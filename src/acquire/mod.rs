@@ -218,7 +218,12 @@ pub fn acquire(
     limits: &AcquireLimits,
 ) -> Result<Acquired, AcquireError> {
     let kind = classify(source)?;
-    let dir = WorkDir::new()?;
+    // The submission's files, and for git the clone they are read from.
+    let at_most = limits.max_total_bytes.saturating_add(match kind {
+        SourceKind::GitRepository | SourceKind::GitUrl => limits.max_transfer_bytes,
+        _ => 0,
+    });
+    let dir = WorkDir::new(at_most)?;
     let tree = dir.path().join("submission");
     std::fs::create_dir(&tree)?;
     let mut sink = Sink::new(tree.clone(), limits);
