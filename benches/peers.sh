@@ -92,16 +92,13 @@ sqlfluff_lint() {
   (cd "$1" && BENCH_DUCKDB=$WORK/s.duckdb "$VENV/bin/sqlfluff" lint models --processes 1)
 }
 
-grade_static() {
-  "$ASSAY" grade "$1" --no-exec --out "$WORK/reports" --force >/dev/null 2>&1
-}
-
 # pairs NAME PROJECT PEER_FN: assay then the peer, PAIRS times; prints a row.
 pairs() {
   local name=$1 project=$2 peer=$3 a p
   local aw=() pw=() ac=() pc=() ar=()
   for _ in $(seq "$PAIRS"); do
-    read -r w c r < <(measure bash -c "$(declare -f grade_static); ASSAY=$ASSAY WORK=$WORK grade_static '$project'")
+    # assay is timed as its own process; the peers need a shell to chain their steps.
+    read -r w c r < <(measure "$ASSAY" grade "$project" --no-exec --out "$WORK/reports" --force)
     aw+=("$w"); ac+=("$c"); ar+=("$r")
     read -r w c r < <(measure bash -c "$(declare -f dbt_parse dbt_parse_and_score sqlfluff_lint); VENV=$VENV PROFILES=$PROFILES WORK=$WORK $peer '$project'")
     pw+=("$w"); pc+=("$c")

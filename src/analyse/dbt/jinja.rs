@@ -338,11 +338,17 @@ impl Object for Namespace {
 pub fn render(job: &RenderJob) -> Rendered {
     let capture: Shared = Arc::new(Mutex::new(Capture::default()));
     let mut out = Rendered::default();
-    let full = render_once(job, false, &capture);
+    let template = format!("{}{}", job.macros, job.source);
+    let unknown = unknown_callables(job);
+    let full = render_once(job, &template, &unknown, false, &capture);
     match full {
         Ok(full_sql) => {
-            let inc = render_once(job, true, &capture).ok();
-            out.incremental = inc.filter(|s| *s != full_sql);
+            // The two renders differ only in what `is_incremental()` answers:
+            // a template that never names it renders the same twice.
+            if template.contains("is_incremental") {
+                let inc = render_once(job, &template, &unknown, true, &capture).ok();
+                out.incremental = inc.filter(|s| *s != full_sql);
+            }
             out.full = Some(full_sql);
         }
         Err(e) => {
@@ -367,7 +373,50 @@ fn relation(schema: &str, name: &str) -> String {
     format!("{schema}.\"{}\"", name.replace('"', ""))
 }
 
-fn render_once(job: &RenderJob, incremental: bool, capture: &Shared) -> Result<String, String> {
+/// Names the template calls that neither it nor the project's macros define
+/// and that are not dbt's own: they render as `null` and are reported.
+fn unknown_callables(job: &RenderJob) -> BTreeSet<String> {
+    let project = project_macro_names(&job.macros);
+    let (defined, called) = (&project.0, &project.1);
+    let own = defined_macros(&job.source);
+    called_names(&job.source)
+        .into_iter()
+        .chain(called.iter().cloned())
+        .filter(|name| {
+            !defined.contains(name)
+                && !own.contains(name)
+                && !KNOWN_CALLABLES.contains(&name.as_str())
+        })
+        .collect()
+}
+
+/// The macros a project defines and the names they call. Every model of a
+/// project comes with the same macros and a worker renders model after model,
+/// so the last project's answer is kept.
+fn project_macro_names(macros: &str) -> Arc<(BTreeSet<String>, BTreeSet<String>)> {
+    type Names = (String, Arc<(BTreeSet<String>, BTreeSet<String>)>);
+    static LAST: Mutex<Option<Names>> = Mutex::new(None);
+    if let Some((text, names)) = lock_last(&LAST).as_ref() {
+        if text == macros {
+            return Arc::clone(names);
+        }
+    }
+    let names = Arc::new((defined_macros(macros), called_names(macros)));
+    *lock_last(&LAST) = Some((macros.to_string(), Arc::clone(&names)));
+    names
+}
+
+fn lock_last<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn render_once(
+    job: &RenderJob,
+    template: &str,
+    unknown: &BTreeSet<String>,
+    incremental: bool,
+    capture: &Shared,
+) -> Result<String, String> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_keep_trailing_newline(true);
@@ -500,24 +549,19 @@ fn render_once(job: &RenderJob, incremental: bool, capture: &Shared) -> Result<S
             }),
         );
     }
-    let mut known: BTreeSet<String> = defined_macros(&job.macros);
-    known.extend(defined_macros(&job.source));
-    let mut called = called_names(&job.source);
-    called.extend(called_names(&job.macros));
-    for name in called {
-        if known.contains(&name) || KNOWN_CALLABLES.contains(&name.as_str()) {
-            continue;
-        }
+    for name in unknown {
         let c = capture.clone();
         let noted = name.clone();
-        env.add_function(name, move |_args: Rest<Value>| -> Result<Value, Error> {
-            lock(&c).unknown.insert(noted.clone());
-            Ok(Value::from("null"))
-        });
+        env.add_function(
+            name.clone(),
+            move |_args: Rest<Value>| -> Result<Value, Error> {
+                lock(&c).unknown.insert(noted.clone());
+                Ok(Value::from("null"))
+            },
+        );
     }
-    let template = format!("{}{}", job.macros, job.source);
     let rendered = env
-        .render_str(&template, ())
+        .render_str(template, ())
         .map_err(|e| format!("Jinja: {e}"))?;
     if rendered.len() > MAX_RENDERED_BYTES {
         return Err(format!(
