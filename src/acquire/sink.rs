@@ -18,10 +18,11 @@ const MAX_LISTED_REFUSALS: usize = 50;
 /// `target-path` and `log-path` at their defaults. Naming others in
 /// `dbt_project.yml` has been deprecated since dbt 1.5 (a flag or an
 /// environment variable moves them now), so a submission's copies sit here;
-/// a project that still renames them keeps those folders in the copy. They hold dbt's
-/// output (a manifest, compiled SQL, partial-parse state, logs), never the
-/// candidate's work: no stage reads them, the sandbox builds into its own, and
-/// copying them would spend the submission's byte cap and the grader's time.
+/// a project that still renames them keeps those folders in the copy. They
+/// hold dbt's output (a manifest, compiled SQL, partial-parse state, logs),
+/// never the candidate's work: no stage reads them, the sandbox builds into
+/// its own, and copying them would spend the submission's byte cap and the
+/// grader's time.
 const DBT_WRITES: &[&str] = &["target", "logs"];
 
 pub(crate) struct Sink<'a> {
