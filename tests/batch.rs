@@ -260,8 +260,11 @@ fn a_batch_killed_halfway_finishes_on_rerun_without_regrading() {
     let m = manifest(dir.path(), &refs);
     let out = dir.path().join("out");
 
+    // A killed grader cannot remove its work folder: it goes in this test's
+    // own folder, not the machine's /dev/shm or /tmp.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_assay"))
         .env("ASSAY_HOME", env!("CARGO_MANIFEST_DIR"))
+        .env("TMPDIR", dir.path())
         .env("CI", "true")
         .args([
             "batch",
