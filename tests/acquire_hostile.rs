@@ -528,26 +528,6 @@ fn one_corrupt_zip_entry_loses_only_that_entry() {
     assert_eq!(work.leftovers(), Vec::<PathBuf>::new());
 }
 
-/// A tar of `files` (path, content) under `cand-main/`, uncompressed.
-fn tar_bytes(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut tar = tar::Builder::new(Vec::new());
-    for (path, content) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, format!("cand-main/{path}"), content.as_bytes())
-            .unwrap();
-    }
-    tar.into_inner().unwrap()
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(bytes).unwrap();
-    gz.finish().unwrap()
-}
-
 #[test]
 fn a_corrupt_tar_entry_loses_only_what_cannot_be_located() {
     let project = small_project();

@@ -5,7 +5,6 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
 
 use common::*;
 
@@ -204,32 +203,9 @@ fn a_ref_selects_an_older_commit() {
 fn zip_and_tar_gz_archives_are_unpacked_inside_their_top_folder() {
     let dir = tempfile::tempdir().unwrap();
     let zip_path = dir.path().join("cand-zip.zip");
-    {
-        let mut zip = zip::ZipWriter::new(fs::File::create(&zip_path).unwrap());
-        let opts = zip::write::SimpleFileOptions::default();
-        for (path, content) in small_project() {
-            zip.start_file(format!("cand-main/{path}"), opts).unwrap();
-            zip.write_all(content.as_bytes()).unwrap();
-        }
-        zip.finish().unwrap();
-    }
+    fs::write(&zip_path, zip_bytes(&small_project())).unwrap();
     let tgz_path = dir.path().join("cand-tgz.tar.gz");
-    {
-        let gz = flate2::write::GzEncoder::new(
-            fs::File::create(&tgz_path).unwrap(),
-            flate2::Compression::default(),
-        );
-        let mut tar = tar::Builder::new(gz);
-        for (path, content) in small_project() {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(content.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            tar.append_data(&mut header, format!("cand-main/{path}"), content.as_bytes())
-                .unwrap();
-        }
-        tar.into_inner().unwrap().finish().unwrap();
-    }
+    fs::write(&tgz_path, gzip(&tar_bytes(&small_project()))).unwrap();
     for (archive, name, kind) in [
         (&zip_path, "cand-zip", "zip_archive"),
         (&tgz_path, "cand-tgz", "tar_archive"),
@@ -307,32 +283,9 @@ fn dbt_output_beside_the_project_is_left_out_of_every_source() {
     fs::create_dir_all(&repo).unwrap();
     git_repo(&repo, &[("everything, dbt's output included", &files)]);
     let zip_path = dir.path().join("cand-zip.zip");
-    {
-        let mut zip = zip::ZipWriter::new(fs::File::create(&zip_path).unwrap());
-        let opts = zip::write::SimpleFileOptions::default();
-        for (path, content) in &files {
-            zip.start_file(format!("cand-main/{path}"), opts).unwrap();
-            zip.write_all(content.as_bytes()).unwrap();
-        }
-        zip.finish().unwrap();
-    }
+    fs::write(&zip_path, zip_bytes(&files)).unwrap();
     let tgz_path = dir.path().join("cand-tgz.tar.gz");
-    {
-        let gz = flate2::write::GzEncoder::new(
-            fs::File::create(&tgz_path).unwrap(),
-            flate2::Compression::default(),
-        );
-        let mut tar = tar::Builder::new(gz);
-        for (path, content) in &files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(content.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            tar.append_data(&mut header, format!("cand-main/{path}"), content.as_bytes())
-                .unwrap();
-        }
-        tar.into_inner().unwrap().finish().unwrap();
-    }
+    fs::write(&tgz_path, gzip(&tar_bytes(&files))).unwrap();
 
     for (source, prefix) in [
         (&folder, ""),

@@ -238,3 +238,35 @@ pub fn exec_outcomes(report: &Value) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// A tar of `files` (path, content) under `cand-main/`, uncompressed.
+pub fn tar_bytes(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("cand-main/{path}"), content.as_bytes())
+            .unwrap();
+    }
+    tar.into_inner().unwrap()
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// A zip of `files` (path, content) under `cand-main/`, as interview
+/// platforms export a repository.
+pub fn zip_bytes(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    for (path, content) in files {
+        zip.start_file(format!("cand-main/{path}"), opts).unwrap();
+        std::io::Write::write_all(&mut zip, content.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
